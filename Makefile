@@ -1,0 +1,81 @@
+# Makefile - builds warrend and warren-init, runs unit (cmocka) and
+# end-to-end (pytest + real OpenSSH clients) tests, and the demo.
+CC       ?= gcc
+BUILD    ?= build
+PKGS     := libssh libcap inih
+CFLAGS   ?= -O2 -g
+WERROR   ?= -Werror
+WARN     := -Wall -Wextra $(WERROR) -Wformat=2 -Wshadow -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
+BASEFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PYTHON   ?= /usr/bin/python3
+
+FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
+            sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
+            sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c
+SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c
+HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h)
+
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys
+# pure modules the unit tests link against, built with sanitizers
+UNIT_SRCS := sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
+             sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
+             sandbox/workspace.c sandbox/spawn.c
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all deps check unit e2e demo bench clean format install
+
+all: $(BUILD)/warrend $(BUILD)/warren-init
+
+deps:
+	@tools/deps.sh
+
+$(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FRONTEND) $(SANDBOX) \
+		-pie -Wl,-z,relro,-z,now $(PKG_LIBS)
+
+# Static: it runs inside sandboxes whose /usr may differ from the host's.
+$(BUILD)/warren-init: sandbox/init.c sandbox/initproto.h | $(BUILD)
+	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -static -o $@ sandbox/init.c
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) -O1 -g $(SANFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) \
+		-o $@ $< $(UNIT_SRCS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+unit: $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
+	@set -e; for t in $^; do echo "== $$t"; $$t; done
+
+e2e: all
+	cd tests/e2e && $(PYTHON) -m pytest -q -ra $(PYTEST_ARGS)
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+demo: deps
+	$(MAKE) all
+	tools/demo.sh $(BUILD)
+
+bench: deps
+	$(MAKE) all
+	bench/run.sh $(BENCH_ARGS)
+
+format:
+	clang-format -i sshd-frontend/*.[ch] sandbox/*.[ch] tests/unit/*.[ch]
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/warren
+	install -m 0755 $(BUILD)/warrend $(DESTDIR)$(PREFIX)/lib/warren/warrend
+	install -m 0755 $(BUILD)/warren-init $(DESTDIR)$(PREFIX)/lib/warren/warren-init
+	ln -sf ../lib/warren/warrend $(DESTDIR)$(PREFIX)/sbin/warrend
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,168 @@
+/* init.c - warren-init, pid 1 inside every sandbox (bwrap --as-pid-1).
+ * It opens the session's PTY from the sandbox's own devpts (so `tty` names
+ * /dev/pts/N and no host pty is visible), starts the command, forwards
+ * signals the client asks for, reaps orphans, and reports the command's raw
+ * wait status to the session process over a SOCK_SEQPACKET control socket.
+ *
+ * usage: warren-init --ctl FD [--pty ROWSxCOLS] -- PROG [ARGS...] */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "initproto.h"
+
+static void die(const char *what)
+{
+	dprintf(2, "warren-init: %s: %s\n", what, strerror(errno));
+	_exit(126);
+}
+
+static int send_msg(int ctl, char type, int value, int fd)
+{
+	struct init_msg m = {.type = type, .value = value};
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof cm);
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof cm.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	}
+	ssize_t n;
+	do
+		n = sendmsg(ctl, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof m ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	int ctl = -1, rows = 0, cols = 0, i;
+	int pty = 0;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--ctl") == 0 && i + 1 < argc) {
+			ctl = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--pty") == 0 && i + 1 < argc) {
+			pty = 1;
+			if (sscanf(argv[++i], "%dx%d", &rows, &cols) != 2)
+				rows = cols = 0;
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			dprintf(2, "warren-init: bad argument '%s'\n", argv[i]);
+			return 126;
+		}
+	}
+	if (ctl < 0 || i >= argc) {
+		dprintf(2, "usage: warren-init --ctl FD [--pty RxC] -- PROG [ARGS...]\n");
+		return 126;
+	}
+	fcntl(ctl, F_SETFD, FD_CLOEXEC);
+
+	int master = -1;
+	char slave_name[64] = "";
+	if (pty) {
+		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+		    ptsname_r(master, slave_name, sizeof slave_name) != 0)
+			die("cannot open a pseudo-terminal");
+		if (rows > 0 && cols > 0) {
+			struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+			ioctl(master, TIOCSWINSZ, &ws);
+		}
+	}
+
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die("signalfd");
+
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		setsid();
+		if (pty) {
+			int slave = open(slave_name, O_RDWR);
+			if (slave < 0)
+				die(slave_name);
+			if (ioctl(slave, TIOCSCTTY, 0) < 0)
+				die("TIOCSCTTY");
+			dup2(slave, 0);
+			dup2(slave, 1);
+			dup2(slave, 2);
+			if (slave > 2)
+				close(slave);
+		}
+		execvp(argv[i], argv + i);
+		int e = errno;
+		dprintf(2, "warren: %s: %s\n", argv[i], strerror(e));
+		_exit(e == ENOENT ? 127 : 126);
+	}
+	if (pty) {
+		/* The session gets the master; we keep no terminal handle. */
+		if (send_msg(ctl, INIT_MSG_PTY, 0, master) < 0)
+			die("sending the terminal");
+		close(master);
+	}
+	if (send_msg(ctl, INIT_MSG_STARTED, (int)child, -1) < 0)
+		_exit(1);
+
+	int status = 0;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (pf[0].revents) {
+			struct init_msg m;
+			ssize_t n = recv(ctl, &m, sizeof m, 0);
+			if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+				_exit(1); /* session gone: pid 1 exits, the kernel ends the rest */
+			if (n == (ssize_t)sizeof m && m.type == INIT_MSG_SIGNAL && m.value > 0 &&
+			    m.value < NSIG)
+				kill(child, m.value);
+		}
+		if (pf[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) > 0)
+				;
+			pid_t p;
+			while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (p == child) {
+					send_msg(ctl, INIT_MSG_EXIT, status, -1);
+					_exit(0);
+				}
+			}
+		}
+	}
+}

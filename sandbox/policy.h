@@ -1,0 +1,98 @@
+/* policy.h - a tenant's sandbox described as data (mount plan, identity,
+ * namespaces, command) and rendered to a bwrap argument vector; no exec here. */
+#ifndef WARREN_POLICY_H
+#define WARREN_POLICY_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "strv.h"
+
+enum net_mode { NET_NONE = 0, NET_HOST };
+
+/* [sandbox] settings: server defaults, overridable in a tenant file. */
+struct sandbox_conf {
+	char profile[64];
+	enum net_mode network;
+	char shell[128];
+};
+
+enum mount_kind {
+	MNT_RO_BIND,	 /* src must exist */
+	MNT_RO_BIND_TRY, /* skipped when src is missing */
+	MNT_BIND,	 /* read-write */
+	MNT_TMPFS,
+	MNT_PROC,
+	MNT_DEV,
+	MNT_DIR,
+	MNT_SYMLINK, /* src is the link target */
+	MNT_DATA,    /* read-only file from files[data] */
+};
+
+struct mount_op {
+	enum mount_kind kind;
+	char src[256];
+	char dst[256];
+	int data; /* index into files[] for MNT_DATA */
+};
+
+/* A file generated in memory (passwd, group, hostname, hosts). fd is filled
+ * by the spawner before rendering; the renderer only prints the number. */
+struct gen_file {
+	char content[2048];
+	int fd;
+};
+
+#define POLICY_MAX_MOUNTS 64
+#define POLICY_MAX_FILES 8
+#define SANDBOX_INIT_PATH "/run/warren/init"
+
+/* What the host looks like, so building a plan needs no syscalls in tests. */
+enum host_dir_kind { HOSTDIR_MISSING = 0, HOSTDIR_DIR, HOSTDIR_SYMLINK };
+struct host_facts {
+	enum host_dir_kind top[5]; /* bin sbin lib lib64 lib32 */
+	char top_target[5][64];
+	bool nix_store;
+};
+extern const char *const policy_top_dirs[5];
+
+struct sandbox_identity {
+	const char *tenant;
+	uid_t uid;
+	gid_t gid;
+	const char *workspace; /* host path, bound read-write at home */
+	const char *init_helper; /* host path of warren-init */
+};
+
+struct sandbox_policy {
+	char tenant[33];
+	uid_t uid;
+	gid_t gid;
+	char home[300];
+	char hostname[64];
+	enum net_mode network;
+	char shell[128];
+	struct mount_op mounts[POLICY_MAX_MOUNTS];
+	int nmounts;
+	struct gen_file files[POLICY_MAX_FILES];
+	int nfiles;
+	bool overflow; /* too many mounts/files: building failed */
+};
+
+/* Builds the default plan: read-only system, /nix/store, generated /etc
+ * files, private /tmp /run /dev /proc, the workspace at /home/<tenant>. */
+int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
+		 const struct sandbox_identity *id, const struct host_facts *facts);
+
+/* Renders bwrap options followed by `-- SANDBOX_INIT_PATH <init args> -- argv...`. */
+struct init_opts {
+	int ctl_fd;
+	bool pty;
+	int rows, cols;
+};
+int policy_render(const struct sandbox_policy *p, const struct init_opts *init,
+		  char *const argv[], struct strv *out);
+
+void host_facts_probe(struct host_facts *f);
+
+#endif

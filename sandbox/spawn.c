@@ -1,0 +1,222 @@
+/* spawn.c - the only place warren forks and execs. Children start with
+ * default signal dispositions, an empty mask, and only the fds meant for
+ * them; bwrap gets its (possibly large) arguments through --args FD. */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static void child_reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Mark every fd >= 3 close-on-exec, then clear it on the ones to pass. */
+static void child_only_fds(const int *keep, int nkeep)
+{
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = 3; fd < 4096; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	for (int i = 0; i < nkeep; i++)
+		fcntl(keep[i], F_SETFD, 0);
+}
+
+static int memfd_with(const char *name, const void *data, size_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int rows, int cols,
+		  char *const argv[], char *const envp[], struct sandbox_proc *out, char *err,
+		  size_t errlen)
+{
+	int in[2] = {-1, -1}, o[2] = {-1, -1}, e[2] = {-1, -1}, ctl[2] = {-1, -1};
+	int args_fd = -1, rc = -1;
+	int keep[POLICY_MAX_FILES + 2];
+	int nkeep = 0;
+	struct strv args = {0};
+
+	for (int i = 0; i < p->nfiles; i++)
+		p->files[i].fd = -1;
+	for (int i = 0; i < p->nfiles; i++) {
+		p->files[i].fd = memfd_with("warren-file", p->files[i].content, strlen(p->files[i].content));
+		if (p->files[i].fd < 0) {
+			snprintf(err, errlen, "memfd: %s", strerror(errno));
+			goto out;
+		}
+		keep[nkeep++] = p->files[i].fd;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0 ||
+	    pipe2(e, O_CLOEXEC) < 0 || (!pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0))) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	keep[nkeep++] = ctl[1];
+
+	struct init_opts io = {.ctl_fd = ctl[1], .pty = pty, .rows = rows, .cols = cols};
+	if (policy_render(p, &io, argv, &args) < 0) {
+		snprintf(err, errlen, "cannot render the sandbox policy");
+		goto out;
+	}
+	/* Options go through --args (NUL-separated); bwrap stops parsing an
+	 * --args blob at "--", so the command itself stays on the real argv. */
+	size_t split = 0;
+	while (split < args.n && strcmp(args.v[split], "--") != 0)
+		split++;
+	size_t total = 0;
+	for (size_t i = 0; i < split; i++)
+		total += strlen(args.v[i]) + 1;
+	char *blob = malloc(total ? total : 1);
+	char **bargv = calloc(args.n - split + 4, sizeof *bargv);
+	if (blob == NULL || bargv == NULL) {
+		free(blob);
+		free(bargv);
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < split; i++) {
+		size_t l = strlen(args.v[i]) + 1;
+		memcpy(blob + off, args.v[i], l);
+		off += l;
+	}
+	args_fd = memfd_with("warren-args", blob, total);
+	free(blob);
+	if (args_fd < 0) {
+		free(bargv);
+		snprintf(err, errlen, "memfd: %s", strerror(errno));
+		goto out;
+	}
+	keep[nkeep++] = args_fd;
+
+	char fdarg[16];
+	snprintf(fdarg, sizeof fdarg, "%d", args_fd);
+	bargv[0] = (char *)"bwrap";
+	bargv[1] = (char *)"--args";
+	bargv[2] = fdarg;
+	for (size_t i = split; i < args.n; i++)
+		bargv[3 + i - split] = args.v[i];
+	int devnull = -1;
+	if (pty && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "/dev/null: %s", strerror(errno));
+		free(bargv);
+		goto out;
+	}
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close_fd(&devnull);
+		free(bargv);
+		goto out;
+	}
+	if (pid == 0) {
+		child_reset_signals();
+		if (pty) {
+			dup2(devnull, 0);
+			dup2(e[1], 1);
+		} else {
+			dup2(in[0], 0);
+			dup2(o[1], 1);
+		}
+		dup2(e[1], 2);
+		child_only_fds(keep, nkeep);
+		execve(bwrap, bargv, envp);
+		dprintf(2, "warren: cannot run %s: %s\n", bwrap, strerror(errno));
+		_exit(127);
+	}
+	close_fd(&devnull);
+	free(bargv);
+	out->pid = pid;
+	out->stdin_fd = in[1];
+	out->stdout_fd = o[0];
+	out->stderr_fd = e[0];
+	out->ctl_fd = ctl[0];
+	in[1] = o[0] = e[0] = ctl[0] = -1;
+	int fds[] = {out->stdin_fd, out->stdout_fd, out->stderr_fd, out->ctl_fd};
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	rc = 0;
+out:
+	for (int i = 0; i < p->nfiles; i++)
+		close_fd(&p->files[i].fd);
+	close_fd(&args_fd);
+	int *all[] = {&in[0], &in[1], &o[0], &o[1], &e[0], &e[1], &ctl[0], &ctl[1]};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		close_fd(all[i]);
+	strv_free(&args);
+	return rc;
+}
+
+int spawn_run_as(uid_t uid, gid_t gid, char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		child_reset_signals();
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+		}
+		child_only_fds(NULL, 0);
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(126);
+		char *const envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"LC_ALL=C", NULL};
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

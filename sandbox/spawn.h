@@ -1,0 +1,28 @@
+/* spawn.h - every fork/exec warren does lives behind these two calls. */
+#ifndef WARREN_SPAWN_H
+#define WARREN_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+struct sandbox_proc {
+	pid_t pid;     /* bwrap, our direct child */
+	int stdin_fd;  /* -1 with a pty */
+	int stdout_fd; /* -1 with a pty */
+	int stderr_fd; /* command's stderr, or bwrap/init diagnostics with a pty */
+	int ctl_fd;    /* SOCK_SEQPACKET to warren-init */
+};
+
+/* Starts `bwrap` for policy `p` running argv under warren-init. The caller
+ * is already the tenant (no capabilities); fds are O_CLOEXEC|O_NONBLOCK. */
+int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int rows, int cols,
+		  char *const argv[], char *const envp[], struct sandbox_proc *out, char *err,
+		  size_t errlen);
+
+/* Runs argv as uid/gid (no supplementary groups), waits; returns the exit
+ * status, or -errno. Used for privileged-side chores done as the tenant. */
+int spawn_run_as(uid_t uid, gid_t gid, char *const argv[]);
+
+#endif

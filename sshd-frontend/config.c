@@ -1,0 +1,400 @@
+/* config.c - parse warrend.conf and tenants.d/<name>.conf with inih.
+ * We feed inih through our own line reader so every handler call knows its
+ * line number (Debian's inih is built without INI_HANDLER_LINENO). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parse_ctx {
+	const char *path;
+	FILE *fp;
+	int line;
+	bool failed;
+	struct cfg_error *err;
+	bool too_long;
+	/* exactly one of these is set */
+	struct server_conf *srv;
+	struct tenant_conf *ten;
+	/* which single-valued keys were seen, to refuse duplicates */
+	char seen[32][48];
+	int nseen;
+};
+
+static int fail(struct parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct parse_ctx *c, const char *fmt, ...)
+{
+	if (!c->failed) {
+		char buf[400];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof buf, fmt, ap);
+		va_end(ap);
+		snprintf(c->err->msg, sizeof c->err->msg, "%s:%d: %s", c->path, c->line, buf);
+		c->failed = true;
+	}
+	return 0;
+}
+
+/* inih calls this for each line; we count lines and catch overlong ones,
+ * which inih would otherwise split silently into two "lines". */
+static char *counting_reader(char *str, int num, void *stream)
+{
+	struct parse_ctx *c = stream;
+	char *r = fgets(str, num, c->fp);
+	if (r == NULL)
+		return NULL;
+	c->line++;
+	size_t n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(c->fp)) {
+		if (!c->failed) {
+			fail(c, "line longer than %d characters (put long keys in an authorized_keys file)",
+			     num - 2);
+		}
+		int ch;
+		while ((ch = fgetc(c->fp)) != EOF && ch != '\n')
+			;
+		str[0] = '\0'; /* an empty line for inih */
+	}
+	return r;
+}
+
+static bool once(struct parse_ctx *c, const char *section, const char *name)
+{
+	char key[48];
+	snprintf(key, sizeof key, "%s.%s", section, name);
+	for (int i = 0; i < c->nseen; i++)
+		if (strcmp(c->seen[i], key) == 0) {
+			fail(c, "'%s' given twice in [%s]", name, section);
+			return false;
+		}
+	if (c->nseen < (int)(sizeof c->seen / sizeof c->seen[0]))
+		snprintf(c->seen[c->nseen++], sizeof c->seen[0], "%s", key);
+	return true;
+}
+
+static int parse_int(struct parse_ctx *c, const char *name, const char *v, long min, long max,
+		     int *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || end == v || *end != '\0' || n < min || n > max)
+		return fail(c, "%s: expected an integer in %ld..%ld, got '%s'", name, min, max, v);
+	*out = (int)n;
+	return 1;
+}
+
+static int set_str(struct parse_ctx *c, char **dst, const char *v, bool absolute)
+{
+	if (absolute && v[0] != '/')
+		return fail(c, "expected an absolute path, got '%s'", v);
+	free(*dst);
+	*dst = v[0] ? strdup(v) : NULL;
+	if (v[0] && *dst == NULL)
+		return fail(c, "out of memory");
+	return 1;
+}
+
+int parse_listen(const char *value, struct listen_addr *out)
+{
+	const char *host = value, *colon;
+	size_t hlen;
+	if (value[0] == '[') {
+		const char *close = strchr(value, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		host = value + 1;
+		hlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(value, ':');
+		if (colon == NULL)
+			return -1;
+		hlen = (size_t)(colon - value);
+	}
+	if (hlen == 0 || hlen >= sizeof out->host)
+		return -1;
+	const char *port = colon + 1;
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
+		return -1;
+	memcpy(out->host, host, hlen);
+	out->host[hlen] = '\0';
+	snprintf(out->port, sizeof out->port, "%ld", p);
+	return 0;
+}
+
+int parse_uid_range(const char *value, uid_t *min, uid_t *max)
+{
+	char *end;
+	errno = 0;
+	unsigned long a = strtoul(value, &end, 10);
+	if (errno || end == value || *end != '-' || value[0] == '-')
+		return -1;
+	const char *b_s = end + 1;
+	unsigned long b = strtoul(b_s, &end, 10);
+	if (errno || end == b_s || *end != '\0' || *b_s == '-')
+		return -1;
+	/* uid 0 is never a tenant; stay below the overflow uid and 2^31 */
+	if (a < 1000 || b < a || b >= 0x7fffffffUL)
+		return -1;
+	*min = (uid_t)a;
+	*max = (uid_t)b;
+	return 0;
+}
+
+bool tenant_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > CFG_NAME_MAX)
+		return false;
+	if (!(islower((unsigned char)name[0]) || name[0] == '_'))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (!(islower(ch) || isdigit(ch) || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char *name, const char *v)
+{
+	if (!once(c, "sandbox", name))
+		return 0;
+	if (strcmp(name, "profile") == 0) {
+		if (!tenant_name_valid(v))
+			return fail(c, "profile: '%s' is not a valid profile name", v);
+		snprintf(sb->profile, sizeof sb->profile, "%s", v);
+	} else if (strcmp(name, "network") == 0) {
+		if (strcmp(v, "none") == 0)
+			sb->network = NET_NONE;
+		else if (strcmp(v, "host") == 0)
+			sb->network = NET_HOST;
+		else
+			return fail(c, "network: expected none or host, got '%s'", v);
+	} else if (strcmp(name, "shell") == 0) {
+		if (v[0] != '/' || strlen(v) >= sizeof sb->shell)
+			return fail(c, "shell: expected an absolute path, got '%s'", v);
+		snprintf(sb->shell, sizeof sb->shell, "%s", v);
+	} else {
+		return fail(c, "unknown key '%s' in [sandbox]", name);
+	}
+	return 1;
+}
+
+static int server_handler(void *user, const char *section, const char *name, const char *v)
+{
+	struct parse_ctx *c = user;
+	struct server_conf *s = c->srv;
+	if (strcmp(section, "sandbox") == 0)
+		return sandbox_key(c, &s->sandbox, name, v);
+	if (strcmp(section, "server") != 0)
+		return fail(c, "unknown section [%s]", section);
+	if (strcmp(name, "listen") == 0) {
+		if (s->nlisten == CFG_MAX_LISTEN)
+			return fail(c, "too many listen addresses (max %d)", CFG_MAX_LISTEN);
+		if (parse_listen(v, &s->listen[s->nlisten]) < 0)
+			return fail(c, "listen: expected HOST:PORT or [V6]:PORT, got '%s'", v);
+		s->nlisten++;
+		return 1;
+	}
+	if (!once(c, "server", name))
+		return 0;
+	if (strcmp(name, "host_key") == 0)
+		return set_str(c, &s->host_key, v, true);
+	if (strcmp(name, "state_dir") == 0)
+		return set_str(c, &s->state_dir, v, true);
+	if (strcmp(name, "tenants_dir") == 0)
+		return set_str(c, &s->tenants_dir, v, true);
+	if (strcmp(name, "template_dir") == 0)
+		return set_str(c, &s->template_dir, v, true);
+	if (strcmp(name, "bwrap") == 0)
+		return set_str(c, &s->bwrap, v, true);
+	if (strcmp(name, "uid_range") == 0) {
+		if (parse_uid_range(v, &s->uid_min, &s->uid_max) < 0)
+			return fail(c, "uid_range: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'", v);
+		return 1;
+	}
+	if (strcmp(name, "login_grace_time") == 0)
+		return parse_int(c, name, v, 1, 3600, &s->login_grace_time);
+	if (strcmp(name, "max_auth_tries") == 0)
+		return parse_int(c, name, v, 1, 100, &s->max_auth_tries);
+	if (strcmp(name, "max_startups") == 0)
+		return parse_int(c, name, v, 1, 100000, &s->max_startups);
+	if (strcmp(name, "log_level") == 0) {
+		static const char *lv[] = {"error", "warn", "info", "debug"};
+		for (int i = 0; i < 4; i++)
+			if (strcmp(v, lv[i]) == 0) {
+				s->log_level = i;
+				return 1;
+			}
+		return fail(c, "log_level: expected error, warn, info or debug, got '%s'", v);
+	}
+	return fail(c, "unknown key '%s' in [server]", name);
+}
+
+static int tenant_handler(void *user, const char *section, const char *name, const char *v)
+{
+	struct parse_ctx *c = user;
+	struct tenant_conf *t = c->ten;
+	if (strcmp(section, "sandbox") == 0)
+		return sandbox_key(c, &t->sandbox, name, v);
+	if (strcmp(section, "tenant") != 0)
+		return fail(c, "unknown section [%s]", section);
+	if (strcmp(name, "key") == 0) {
+		if (t->nkeys == CFG_MAX_KEYS)
+			return fail(c, "too many keys (max %d)", CFG_MAX_KEYS);
+		t->keys[t->nkeys] = strdup(v);
+		if (t->keys[t->nkeys] == NULL)
+			return fail(c, "out of memory");
+		t->key_lines[t->nkeys++] = c->line;
+		return 1;
+	}
+	if (!once(c, "tenant", name))
+		return 0;
+	if (strcmp(name, "uid") == 0) {
+		int uid;
+		if (!parse_int(c, name, v, 1, 0x7ffffffe, &uid))
+			return 0;
+		t->has_uid = true;
+		t->uid = (uid_t)uid;
+		return 1;
+	}
+	if (strcmp(name, "authorized_keys") == 0)
+		return set_str(c, &t->authorized_keys, v, true);
+	return fail(c, "unknown key '%s' in [tenant]", name);
+}
+
+static int run_parse(struct parse_ctx *c, ini_handler h, struct cfg_error *err)
+{
+	c->fp = fopen(c->path, "re");
+	if (c->fp == NULL) {
+		int e = errno;
+		snprintf(err->msg, sizeof err->msg, "%s: %s", c->path, strerror(e));
+		return e == ENOENT ? -ENOENT : -EINVAL;
+	}
+	int rc = ini_parse_stream(counting_reader, c, h, c);
+	fclose(c->fp);
+	c->fp = NULL;
+	if (c->failed)
+		return -EINVAL;
+	if (rc != 0) {
+		/* inih's own syntax error (no '=' or bad section header) */
+		snprintf(err->msg, sizeof err->msg, "%s:%d: syntax error (expected [section] or key = value)",
+			 c->path, rc > 0 ? rc : c->line);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void sandbox_defaults(struct sandbox_conf *sb)
+{
+	memset(sb, 0, sizeof *sb);
+	snprintf(sb->profile, sizeof sb->profile, "default");
+	sb->network = NET_NONE;
+	snprintf(sb->shell, sizeof sb->shell, "/bin/bash");
+}
+
+int config_load_server(const char *path, struct server_conf *s, struct cfg_error *err)
+{
+	memset(s, 0, sizeof *s);
+	s->login_grace_time = 30;
+	s->max_auth_tries = 6;
+	s->max_startups = 100;
+	s->uid_min = 200000;
+	s->uid_max = 299999;
+	s->log_level = 2;
+	sandbox_defaults(&s->sandbox);
+	s->path = strdup(path);
+	if (s->path == NULL)
+		return -ENOMEM;
+
+	struct parse_ctx c = {.path = path, .err = err, .srv = s};
+	int rc = run_parse(&c, server_handler, err);
+	if (rc < 0) {
+		config_free_server(s);
+		return rc == -ENOENT ? -EINVAL : rc;
+	}
+	const char *missing = NULL;
+	if (s->nlisten == 0)
+		missing = "listen";
+	else if (s->host_key == NULL)
+		missing = "host_key";
+	else if (s->state_dir == NULL)
+		missing = "state_dir";
+	else if (s->tenants_dir == NULL)
+		missing = "tenants_dir";
+	if (missing) {
+		snprintf(err->msg, sizeof err->msg, "%s: [server] %s is required", path, missing);
+		config_free_server(s);
+		return -EINVAL;
+	}
+	if (s->bwrap == NULL && (s->bwrap = strdup("/usr/bin/bwrap")) == NULL) {
+		config_free_server(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void config_free_server(struct server_conf *s)
+{
+	if (s == NULL)
+		return;
+	free(s->path);
+	free(s->host_key);
+	free(s->state_dir);
+	free(s->tenants_dir);
+	free(s->template_dir);
+	free(s->bwrap);
+	memset(s, 0, sizeof *s);
+}
+
+int config_load_tenant_file(const char *path, const char *name, const struct sandbox_conf *defaults,
+			    struct tenant_conf *t, struct cfg_error *err)
+{
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->sandbox = *defaults;
+	t->path = strdup(path);
+	if (t->path == NULL)
+		return -ENOMEM;
+	struct parse_ctx c = {.path = path, .err = err, .ten = t};
+	int rc = run_parse(&c, tenant_handler, err);
+	if (rc < 0)
+		config_free_tenant(t);
+	return rc;
+}
+
+int config_load_tenant(const struct server_conf *srv, const char *name, struct tenant_conf *out,
+		       struct cfg_error *err)
+{
+	if (!tenant_name_valid(name)) {
+		snprintf(err->msg, sizeof err->msg, "'%s' is not a valid tenant name", name);
+		return -ENOENT;
+	}
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof path, "%s/%s.conf", srv->tenants_dir, name) >= sizeof path)
+		return -ENOENT;
+	return config_load_tenant_file(path, name, &srv->sandbox, out, err);
+}
+
+void config_free_tenant(struct tenant_conf *t)
+{
+	if (t == NULL)
+		return;
+	free(t->path);
+	free(t->authorized_keys);
+	for (int i = 0; i < t->nkeys; i++)
+		free(t->keys[i]);
+	memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,71 @@
+/* config.h - warrend's server configuration and per-tenant files (INI, via inih).
+ * Every error carries FILE:LINE so an operator can fix it without guessing. */
+#ifndef WARREN_CONFIG_H
+#define WARREN_CONFIG_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../sandbox/policy.h"
+
+#define CFG_MAX_LISTEN 16
+#define CFG_MAX_KEYS 64
+#define CFG_NAME_MAX 32
+
+struct listen_addr {
+	char host[64];
+	char port[8];
+};
+
+struct server_conf {
+	char *path;
+	struct listen_addr listen[CFG_MAX_LISTEN];
+	int nlisten;
+	char *host_key;
+	char *state_dir;
+	char *tenants_dir;
+	char *template_dir; /* NULL when unset */
+	char *bwrap;	    /* path of the bwrap binary */
+	uid_t uid_min, uid_max;
+	int login_grace_time; /* seconds */
+	int max_auth_tries;
+	int max_startups;
+	int log_level; /* 0 error .. 3 debug */
+	struct sandbox_conf sandbox;
+};
+
+struct tenant_conf {
+	char name[CFG_NAME_MAX + 1];
+	char *path;
+	bool has_uid;
+	uid_t uid;
+	char *authorized_keys; /* file path, NULL when unset */
+	char *keys[CFG_MAX_KEYS]; /* inline `key =` lines, as written */
+	int key_lines[CFG_MAX_KEYS];
+	int nkeys;
+	struct sandbox_conf sandbox;
+};
+
+/* Error text "FILE:LINE: what is wrong" (or "FILE: ..." when no line applies). */
+struct cfg_error {
+	char msg[512];
+};
+
+int config_load_server(const char *path, struct server_conf *out, struct cfg_error *err);
+void config_free_server(struct server_conf *c);
+
+/* Loads tenants_dir/<name>.conf on top of the server's [sandbox] defaults.
+ * Returns 0, -ENOENT when no such tenant, or -EINVAL with err filled. */
+int config_load_tenant(const struct server_conf *srv, const char *name, struct tenant_conf *out,
+		       struct cfg_error *err);
+int config_load_tenant_file(const char *path, const char *name, const struct sandbox_conf *defaults,
+			    struct tenant_conf *out, struct cfg_error *err);
+void config_free_tenant(struct tenant_conf *t);
+
+/* A tenant name is a login name and a file name: [a-z_][a-z0-9_-]{0,31}. */
+bool tenant_name_valid(const char *name);
+
+int parse_listen(const char *value, struct listen_addr *out);
+int parse_uid_range(const char *value, uid_t *min, uid_t *max);
+
+#endif

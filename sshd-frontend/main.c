@@ -1,0 +1,488 @@
+/* main.c - the warrend master: reads the config, loads the host key once,
+ * listens, forks one process per connection, reaps them, and enforces
+ * max_startups. It never parses SSH itself. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+
+#include "../sandbox/policy.h"
+#include "../sandbox/workspace.h"
+#include "config.h"
+#include "conn.h"
+#include "hostkey.h"
+#include "log.h"
+
+/* Modern algorithms only: no SHA-1, no CBC, no DSA. */
+#define KEX_ALGOS                                                                                  \
+	"curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"    \
+	"ecdh-sha2-nistp521,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512"
+#define CIPHERS                                                                                    \
+	"chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,"   \
+	"aes192-ctr,aes128-ctr"
+#define MACS "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com"
+#define HOSTKEY_ALGOS "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
+#define PUBKEY_ALGOS                                                                               \
+	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"                 \
+	"sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256"
+
+struct child {
+	pid_t pid;
+	int notify_fd; /* -1 once the child authenticated or closed it */
+	bool preauth;
+};
+
+static struct child *children;
+static size_t nchildren, capchildren;
+static int unauth;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: warrend [-t] [-d] -f CONFIG\n"
+			"  -f CONFIG  server configuration file (INI)\n"
+			"  -t         check the configuration and tenant files, then exit\n"
+			"  -d         debug logging\n");
+}
+
+/* Tenants (bwrap runs as them) must be able to reach their workspace. */
+static int check_traversable(const char *path, char *err, size_t len)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + strlen(buf); p > buf; p = strrchr(buf, '/')) {
+		*p = '\0';
+		const char *dir = buf[0] ? buf : "/";
+		struct stat st;
+		if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+			snprintf(err, len, "%s is not searchable by tenants (mode %04o)", dir,
+				 (unsigned)(st.st_mode & 07777));
+			return -1;
+		}
+		if (!buf[0])
+			break;
+	}
+	return 0;
+}
+
+/* Copies src to dst (0755, root) through a temporary file and rename. */
+static int install_file(const char *src, const char *dst)
+{
+	char tmp[PATH_MAX + 8];
+	if (snprintf(tmp, sizeof tmp, "%.4000s.tmp", dst) >= (int)sizeof tmp)
+		return -ENAMETOOLONG;
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	unlink(tmp);
+	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0755);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return -e;
+	}
+	char buf[65536];
+	ssize_t n;
+	int rc = 0;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -EIO;
+			break;
+		}
+	if (n < 0)
+		rc = -errno;
+	close(in);
+	if (fchmod(out, 0755) < 0 || close(out) < 0)
+		rc = rc ? rc : -errno;
+	if (rc == 0 && rename(tmp, dst) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+static int check_tenants(const struct server_conf *srv)
+{
+	int bad = 0;
+	DIR *d = opendir(srv->tenants_dir);
+	if (d == NULL) {
+		fprintf(stderr, "%s: tenants_dir %s: %s\n", srv->path, srv->tenants_dir, strerror(errno));
+		return 1;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		if (l < 6 || strcmp(de->d_name + l - 5, ".conf") != 0)
+			continue;
+		char name[64], path[PATH_MAX];
+		snprintf(name, sizeof name, "%.*s", (int)(l - 5), de->d_name);
+		snprintf(path, sizeof path, "%s/%s", srv->tenants_dir, de->d_name);
+		if (!tenant_name_valid(name)) {
+			fprintf(stderr, "%s: '%s' is not a valid tenant name\n", path, name);
+			bad = 1;
+			continue;
+		}
+		struct tenant_conf t;
+		struct cfg_error e;
+		if (config_load_tenant_file(path, name, &srv->sandbox, &t, &e) < 0) {
+			fprintf(stderr, "%s\n", e.msg);
+			bad = 1;
+			continue;
+		}
+		if (t.nkeys == 0 && t.authorized_keys == NULL)
+			fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path, name);
+		config_free_tenant(&t);
+	}
+	closedir(d);
+	return bad;
+}
+
+static int open_listeners(const struct server_conf *srv, int *fds, int max)
+{
+	int n = 0;
+	for (int i = 0; i < srv->nlisten; i++) {
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+		struct addrinfo *res;
+		const char *host = strcmp(srv->listen[i].host, "*") == 0 ? NULL : srv->listen[i].host;
+		int rc = getaddrinfo(host, srv->listen[i].port, &hints, &res);
+		if (rc != 0) {
+			log_err("%s: listen %s:%s: %s", srv->path, srv->listen[i].host, srv->listen[i].port,
+				gai_strerror(rc));
+			return -1;
+		}
+		for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+			int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+			int one = 1;
+			if (fd < 0)
+				continue;
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+			if (ai->ai_family == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+				log_err("%s: listen %s:%s: %s", srv->path, srv->listen[i].host,
+					srv->listen[i].port, strerror(errno));
+				close(fd);
+				freeaddrinfo(res);
+				return -1;
+			}
+			fcntl(fd, F_SETFL, O_NONBLOCK);
+			fds[n++] = fd;
+		}
+		freeaddrinfo(res);
+	}
+	return n;
+}
+
+static ssh_bind make_bind(ssh_key hostkey)
+{
+	ssh_bind b = ssh_bind_new();
+	if (b == NULL)
+		return NULL;
+	bool no = false;
+	int verbosity = log_get_level() >= LOG_DEBUG_ ? SSH_LOG_WARNING : SSH_LOG_NOLOG;
+	if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_IMPORT_KEY, hostkey) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_KEY_EXCHANGE, KEX_ALGOS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_C_S, CIPHERS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_S_C, CIPHERS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, MACS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, MACS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, HOSTKEY_ALGOS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, PUBKEY_ALGOS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity) < 0) {
+		log_err("libssh rejected an option: %s", ssh_get_error(b));
+		ssh_bind_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static struct child *child_add(pid_t pid, int notify_fd)
+{
+	if (nchildren == capchildren) {
+		size_t cap = capchildren ? capchildren * 2 : 64;
+		struct child *v = realloc(children, cap * sizeof *v);
+		if (v == NULL)
+			return NULL;
+		children = v;
+		capchildren = cap;
+	}
+	struct child *c = &children[nchildren++];
+	c->pid = pid;
+	c->notify_fd = notify_fd;
+	c->preauth = true;
+	unauth++;
+	return c;
+}
+
+static void child_authenticated(struct child *c)
+{
+	if (c->preauth) {
+		c->preauth = false;
+		unauth--;
+	}
+	if (c->notify_fd >= 0) {
+		close(c->notify_fd);
+		c->notify_fd = -1;
+	}
+}
+
+static void reap(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < nchildren; i++) {
+			if (children[i].pid != pid)
+				continue;
+			child_authenticated(&children[i]);
+			children[i] = children[--nchildren];
+			break;
+		}
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+			log_warn("connection process %d died of signal %d", (int)pid, WTERMSIG(status));
+	}
+}
+
+static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, int sfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (unauth >= tmpl->srv->max_startups) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+		log_warn("refusing connection from %s: max_startups (%d) unauthenticated connections",
+			 host, tmpl->srv->max_startups);
+		close(fd);
+		return;
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		close(fd);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_err("fork: %s", strerror(errno));
+		close(fd);
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		for (int i = 0; i < nl; i++)
+			close(lfds[i]);
+		close(sfd);
+		for (size_t i = 0; i < nchildren; i++)
+			if (children[i].notify_fd >= 0)
+				close(children[i].notify_fd);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		struct conn_env env = *tmpl;
+		env.notify_fd = p[1];
+		conn_handle(fd, &env);
+	}
+	close(fd);
+	close(p[1]);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	if (child_add(pid, p[0]) == NULL) {
+		close(p[0]);
+		kill(pid, SIGKILL);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *cfgpath = NULL;
+	bool check = false, debug = false;
+	int opt;
+	while ((opt = getopt(argc, argv, "f:tdh")) != -1) {
+		switch (opt) {
+		case 'f':
+			cfgpath = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		default:
+			usage();
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (cfgpath == NULL || optind != argc) {
+		usage();
+		return 2;
+	}
+	/* fds 0-2 must exist so no socket or pipe lands on them */
+	for (int fd = open("/dev/null", O_RDWR); fd >= 0 && fd <= 2; fd = open("/dev/null", O_RDWR))
+		;
+
+	struct server_conf srv;
+	struct cfg_error err;
+	if (config_load_server(cfgpath, &srv, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	log_set_level(debug ? LOG_DEBUG_ : srv.log_level);
+	if (check) {
+		int bad = check_tenants(&srv);
+		if (access(srv.bwrap, X_OK) < 0) {
+			fprintf(stderr, "%s: bwrap %s: %s\n", srv.path, srv.bwrap, strerror(errno));
+			bad = 1;
+		}
+		char e2[512] = "";
+		struct stat st;
+		if (stat(srv.state_dir, &st) == 0 && check_traversable(srv.state_dir, e2, sizeof e2) < 0) {
+			fprintf(stderr, "%s: state_dir: %s\n", srv.path, e2);
+			bad = 1;
+		}
+		if (!bad)
+			printf("%s: OK\n", cfgpath);
+		config_free_server(&srv);
+		return bad;
+	}
+
+	char self[PATH_MAX], helper[PATH_MAX + 32];
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (sl <= 0) {
+		log_err("cannot find my own binary: %s", strerror(errno));
+		return 1;
+	}
+	self[sl] = '\0';
+	snprintf(helper, sizeof helper, "%s/warren-init", dirname(self));
+	if (access(helper, X_OK) < 0) {
+		log_err("%s: %s (it is installed next to warrend)", helper, strerror(errno));
+		return 1;
+	}
+	int rc = state_mkdir(srv.state_dir, 0711);
+	char e2[512] = "";
+	if (rc < 0) {
+		log_err("%s: state_dir %s: %s", srv.path, srv.state_dir, strerror(-rc));
+		return 1;
+	}
+	if (check_traversable(srv.state_dir, e2, sizeof e2) < 0) {
+		log_err("%s (tenants could not reach their workspaces)", e2);
+		return 1;
+	}
+	/* Sandboxes bind warren-init from state_dir, so they never depend on
+	 * where warrend itself lives (a build tree may sit under /root). */
+	char libdir[PATH_MAX], installed[PATH_MAX + 16];
+	snprintf(libdir, sizeof libdir, "%s/lib", srv.state_dir);
+	snprintf(installed, sizeof installed, "%s/warren-init", libdir);
+	if ((rc = state_mkdir(libdir, 0755)) < 0 || (rc = install_file(helper, installed)) < 0) {
+		log_err("installing %s into %s: %s", helper, libdir, strerror(-rc));
+		return 1;
+	}
+	snprintf(helper, sizeof helper, "%s", installed);
+
+	ssh_init();
+	ssh_key hostkey = NULL;
+	if (hostkey_load_or_generate(srv.host_key, &hostkey, e2, sizeof e2) < 0) {
+		log_err("%s", e2);
+		return 1;
+	}
+	ssh_bind bind = make_bind(hostkey);
+	if (bind == NULL)
+		return 1;
+	int lfds[CFG_MAX_LISTEN * 2];
+	int nl = open_listeners(&srv, lfds, CFG_MAX_LISTEN * 2);
+	if (nl <= 0)
+		return 1;
+
+	struct host_facts facts;
+	host_facts_probe(&facts);
+	struct conn_env tmpl = {
+	    .srv = &srv, .bind = bind, .init_helper = helper, .facts = &facts, .notify_fd = -1};
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < srv.nlisten; i++)
+		log_info("listening on %s:%s", srv.listen[i].host, srv.listen[i].port);
+
+	struct pollfd *pfds = NULL;
+	for (;;) {
+		size_t n = (size_t)nl + 1 + nchildren;
+		struct pollfd *np = realloc(pfds, n * sizeof *np);
+		if (np == NULL) {
+			sleep(1);
+			continue;
+		}
+		pfds = np;
+		size_t k = 0;
+		for (int i = 0; i < nl; i++)
+			pfds[k++] = (struct pollfd){.fd = lfds[i], .events = POLLIN};
+		pfds[k++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		for (size_t i = 0; i < nchildren; i++)
+			pfds[k++] = (struct pollfd){.fd = children[i].notify_fd, .events = POLLIN};
+		if (poll(pfds, k, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", strerror(errno));
+			return 1;
+		}
+		if (pfds[nl].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+				if (si.ssi_signo == SIGCHLD) {
+					reap();
+				} else if (si.ssi_signo == SIGHUP) {
+					log_info("SIGHUP: configuration reload is not supported yet; ignored");
+				} else {
+					log_info("signal %d: exiting; established sessions continue",
+						 (int)si.ssi_signo);
+					return 0;
+				}
+			}
+		}
+		/* notify pipes: indices shift when children are reaped, so match by fd */
+		for (size_t j = (size_t)nl + 1; j < k; j++) {
+			if (!pfds[j].revents || pfds[j].fd < 0)
+				continue;
+			for (size_t i = 0; i < nchildren; i++)
+				if (children[i].notify_fd == pfds[j].fd) {
+					char b;
+					ssize_t r = read(pfds[j].fd, &b, 1);
+					if (r != 0 && !(r < 0 && errno == EAGAIN))
+						child_authenticated(&children[i]);
+					else if (r == 0)
+						child_authenticated(&children[i]);
+					break;
+				}
+		}
+		for (int i = 0; i < nl; i++)
+			if (pfds[i].revents & POLLIN)
+				accept_one(lfds[i], &tmpl, lfds, nl, sfd);
+	}
+}

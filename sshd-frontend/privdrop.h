@@ -1,0 +1,12 @@
+/* privdrop.h - the one step where a session process stops being root. */
+#ifndef WARREN_PRIVDROP_H
+#define WARREN_PRIVDROP_H
+
+#include <sys/types.h>
+
+/* setgroups(0), setresgid, setresuid, clear all capability sets (including
+ * bounding and ambient), PR_SET_NO_NEW_PRIVS; then verifies root is gone.
+ * Returns 0 or -1 (the caller must exit). */
+int privdrop_to(uid_t uid, gid_t gid);
+
+#endif

@@ -1,0 +1,703 @@
+/* session.c - session channels after login, running as the tenant.
+ *
+ * Flow control, both ways, never buffers without bound:
+ *  - client -> child: the data callback writes straight into the child's
+ *    stdin and returns what it wrote; the rest stays in libssh's channel
+ *    buffer (bounded by the window we advertise). When the pipe fills we
+ *    wait for POLLOUT and drain libssh with ssh_channel_read_nonblocking().
+ *  - child -> client: we read only as much as the client's window allows
+ *    and stop polling the child while the window is closed.
+ * Callbacks only set state; fd (de)registration happens in reconcile(),
+ * outside ssh_event_dopoll(), so libssh never sees its poll set change
+ * under its feet. */
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libssh/callbacks.h>
+#include <libssh/server.h>
+
+#include "../sandbox/env.h"
+#include "../sandbox/initproto.h"
+#include "../sandbox/spawn.h"
+#include "log.h"
+
+#define IOBUF 65536
+#define MAX_COMMAND (120 * 1024) /* one execve argument is capped at 128 KiB */
+
+struct stream {
+	int fd;
+	short reg; /* events currently registered with the ssh_event */
+	bool eof;
+	char buf[IOBUF]; /* child -> client leftovers not yet accepted */
+	size_t len, off;
+};
+
+struct chan {
+	struct chan *next;
+	struct session_ctx *sx;
+	ssh_channel ch;
+	struct ssh_channel_callbacks_struct cb;
+	int id;
+
+	bool pty;
+	char term[64];
+	int rows, cols;
+	struct client_env env;
+
+	bool started;
+	char fail_msg[256]; /* set when starting failed; reported on stderr */
+	struct sandbox_proc proc;
+	struct timespec t_request;
+
+	/* client -> child */
+	int in_fd;
+	short in_reg;
+	char inbuf[IOBUF];
+	size_t inlen, inoff;
+	bool in_blocked; /* libssh may hold data for us: drain on POLLOUT */
+	bool client_eof;
+
+	struct stream out, err;
+	short ctl_reg;
+	bool ctl_done;
+
+	bool bwrap_exited;
+	int bwrap_status;
+	bool have_exit;
+	int exit_status;
+
+	bool eof_sent;
+	bool close_sent;
+	bool client_closed;
+};
+
+static int next_chan_id;
+
+static const char *const rfc_signals[] = {"ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL",
+					  "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"};
+
+static int signal_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof rfc_signals / sizeof rfc_signals[0]; i++)
+		if (strcmp(name, rfc_signals[i]) == 0)
+			for (int s = 1; s < NSIG; s++) {
+				const char *ab = sigabbrev_np(s);
+				if (ab && strcmp(ab, name) == 0)
+					return s;
+			}
+	return 0;
+}
+
+static void ctl_send(struct chan *c, int type, int value)
+{
+	if (c->proc.ctl_fd < 0)
+		return;
+	struct init_msg m = {.type = type, .value = value};
+	if (send(c->proc.ctl_fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("channel %d: control message: %s", c->id, strerror(errno));
+}
+
+/* ---- libssh channel callbacks: they record state, nothing more ---- */
+
+static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int is_stderr,
+		   void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	if (is_stderr)
+		return (int)len; /* clients have no business sending stderr */
+	if (c->client_closed)
+		return (int)len;
+	if (c->in_fd < 0) {
+		if (c->started && c->ctl_done)
+			return (int)len; /* the child is gone: discard, like a closed pipe */
+		c->in_blocked = true; /* keep it in libssh until the child can take it */
+		return 0;
+	}
+	if (c->in_blocked)
+		return 0; /* keep order: older data is still waiting */
+	ssize_t n = write(c->in_fd, data, len);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR) {
+			c->in_blocked = true;
+			return 0;
+		}
+		/* EPIPE: the child closed its stdin; drop input as sshd does */
+		return (int)len;
+	}
+	if ((uint32_t)n < len)
+		c->in_blocked = true;
+	return (int)n;
+}
+
+static void on_eof(ssh_session s, ssh_channel ch, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	c->client_eof = true;
+}
+
+static void on_close(ssh_session s, ssh_channel ch, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	c->client_closed = true;
+}
+
+static void on_signal(ssh_session s, ssh_channel ch, const char *name, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	int sig = signal_from_name(name);
+	if (sig == 0) {
+		log_info("channel %d: ignoring unknown signal '%.16s'", c->id, name);
+		return;
+	}
+	if (c->started)
+		ctl_send(c, INIT_MSG_SIGNAL, sig);
+}
+
+static int on_pty(ssh_session s, ssh_channel ch, const char *term, int w, int h, int pw, int ph,
+		  void *ud)
+{
+	(void)s;
+	(void)ch;
+	(void)pw;
+	(void)ph;
+	struct chan *c = ud;
+	if (c->started || c->pty)
+		return -1;
+	size_t tl = strlen(term);
+	if (tl >= sizeof c->term)
+		return -1;
+	for (size_t i = 0; i < tl; i++)
+		if (term[i] <= ' ' || term[i] > '~' || term[i] == '\'')
+			return -1;
+	memcpy(c->term, term, tl + 1);
+	c->pty = true;
+	c->rows = h > 0 && h < 10000 ? h : 24;
+	c->cols = w > 0 && w < 10000 ? w : 80;
+	return 0;
+}
+
+static int on_window_change(ssh_session s, ssh_channel ch, int w, int h, int pw, int ph, void *ud)
+{
+	(void)s;
+	(void)ch;
+	(void)pw;
+	(void)ph;
+	struct chan *c = ud;
+	if (!c->pty)
+		return -1;
+	c->rows = h > 0 && h < 10000 ? h : c->rows;
+	c->cols = w > 0 && w < 10000 ? w : c->cols;
+	if (c->out.fd >= 0) {
+		struct winsize ws = {.ws_row = (unsigned short)c->rows, .ws_col = (unsigned short)c->cols};
+		ioctl(c->out.fd, TIOCSWINSZ, &ws);
+	}
+	return 0;
+}
+
+static int on_env(ssh_session s, ssh_channel ch, const char *name, const char *value, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	if (c->started)
+		return 1;
+	int rc = env_client_add(&c->env, name, value);
+	if (rc < 0) {
+		log_debug("channel %d: env %.64s refused (%s)", c->id, name,
+			  rc == -EPERM ? "not allowed" : "too large");
+		return 1;
+	}
+	return 0;
+}
+
+static void start_child(struct chan *c, const char *command)
+{
+	struct session_ctx *sx = c->sx;
+	const struct tenant_conf *t = sx->tenant;
+	struct sandbox_policy pol;
+	struct sandbox_identity sid = {.tenant = t->name,
+				       .uid = sx->id.uid,
+				       .gid = sx->id.gid,
+				       .workspace = sx->workspace,
+				       .init_helper = sx->init_helper};
+	struct strv env = {0};
+	char err[256] = "";
+
+	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
+	c->started = true;
+	if (policy_build(&pol, &t->sandbox, &sid, &sx->facts) < 0) {
+		snprintf(c->fail_msg, sizeof c->fail_msg, "sandbox policy too large");
+		return;
+	}
+	struct session_env_info info = {.user = t->name,
+					.home = pol.home,
+					.shell = t->sandbox.shell,
+					.path = "/usr/local/bin:/usr/bin:/bin",
+					.term = c->pty ? c->term : NULL,
+					.ssh_connection = sx->ssh_connection};
+	if (env_build(&info, &c->env, &env) < 0) {
+		snprintf(c->fail_msg, sizeof c->fail_msg, "out of memory");
+		return;
+	}
+	char *argv_shell[] = {(char *)t->sandbox.shell, (char *)"-l", NULL};
+	char *argv_cmd[] = {(char *)t->sandbox.shell, (char *)"-c", (char *)command, NULL};
+	char **argv = command ? argv_cmd : argv_shell;
+	if (spawn_sandbox(sx->srv->bwrap, &pol, c->pty, c->rows, c->cols, argv, env.v, &c->proc, err,
+			  sizeof err) < 0) {
+		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %s", err);
+		strv_free(&env);
+		return;
+	}
+	strv_free(&env);
+	if (!c->pty) {
+		c->in_fd = c->proc.stdin_fd;
+		c->out.fd = c->proc.stdout_fd;
+		c->in_blocked = true; /* pick up anything the client sent early */
+	}
+	c->err.fd = c->proc.stderr_fd;
+	log_info("session start: tenant=%s channel=%d pid=%d type=%s pty=%s", t->name, c->id,
+		 (int)c->proc.pid, command ? "exec" : "shell", c->pty ? "yes" : "no");
+}
+
+static int on_shell(ssh_session s, ssh_channel ch, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	if (c->started)
+		return 1;
+	start_child(c, NULL);
+	return 0;
+}
+
+static int on_exec(ssh_session s, ssh_channel ch, const char *command, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	if (c->started)
+		return 1;
+	if (strlen(command) > MAX_COMMAND) {
+		c->started = true;
+		snprintf(c->fail_msg, sizeof c->fail_msg, "command longer than %d bytes refused",
+			 MAX_COMMAND);
+		return 0;
+	}
+	start_child(c, command);
+	return 0;
+}
+
+static int on_subsystem(ssh_session s, ssh_channel ch, const char *name, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	log_info("channel %d: subsystem '%.32s' refused: not available", c->id, name);
+	return 1;
+}
+
+/* ---- fd readiness, called from ssh_event_dopoll ---- */
+
+static void drain_stdin(struct chan *c)
+{
+	for (;;) {
+		if (c->inoff < c->inlen) {
+			ssize_t n = write(c->in_fd, c->inbuf + c->inoff, c->inlen - c->inoff);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					return;
+				c->inoff = c->inlen = 0; /* EPIPE: reader gone, discard */
+				c->in_blocked = false;
+				return;
+			}
+			c->inoff += (size_t)n;
+			continue;
+		}
+		c->inoff = c->inlen = 0;
+		int r = ssh_channel_read_nonblocking(c->ch, c->inbuf, sizeof c->inbuf, 0);
+		if (r <= 0) {
+			c->in_blocked = false; /* libssh's buffer is empty: back to callbacks */
+			return;
+		}
+		c->inlen = (size_t)r;
+	}
+}
+
+static int on_in_ready(socket_t fd, int revents, void *ud)
+{
+	(void)fd;
+	(void)revents;
+	struct chan *c = ud;
+	if (c->in_fd >= 0)
+		drain_stdin(c);
+	return 0;
+}
+
+/* Send buffered output; true when nothing is left. */
+static bool flush_stream(struct chan *c, struct stream *st, bool is_err)
+{
+	while (st->off < st->len) {
+		uint32_t win = ssh_channel_window_size(c->ch);
+		if (win == 0)
+			return false;
+		size_t want = st->len - st->off;
+		if (want > win)
+			want = win;
+		int n = is_err ? ssh_channel_write_stderr(c->ch, st->buf + st->off, (uint32_t)want)
+			       : ssh_channel_write(c->ch, st->buf + st->off, (uint32_t)want);
+		if (n == SSH_ERROR) {
+			st->off = st->len = 0; /* the channel is gone; drop output */
+			return true;
+		}
+		if (n == 0)
+			return false;
+		st->off += (size_t)n;
+	}
+	st->off = st->len = 0;
+	return true;
+}
+
+static void pump_out(struct chan *c, struct stream *st, bool is_err)
+{
+	if (c->client_closed || c->close_sent) {
+		/* nobody to deliver to: keep draining so the child never blocks */
+		char sink[IOBUF];
+		ssize_t n = read(st->fd, sink, sizeof sink);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			st->eof = true;
+		return;
+	}
+	if (!flush_stream(c, st, is_err))
+		return;
+	uint32_t win = ssh_channel_window_size(c->ch);
+	if (win == 0)
+		return;
+	size_t want = win < sizeof st->buf ? win : sizeof st->buf;
+	ssize_t n = read(st->fd, st->buf, want);
+	if (n > 0) {
+		st->len = (size_t)n;
+		st->off = 0;
+		flush_stream(c, st, is_err);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		st->eof = true; /* EIO from a PTY master means the slave side closed */
+	}
+}
+
+static int on_out_ready(socket_t fd, int revents, void *ud)
+{
+	(void)fd;
+	(void)revents;
+	struct chan *c = ud;
+	pump_out(c, &c->out, false);
+	return 0;
+}
+
+static int on_err_ready(socket_t fd, int revents, void *ud)
+{
+	(void)fd;
+	(void)revents;
+	struct chan *c = ud;
+	pump_out(c, &c->err, true);
+	return 0;
+}
+
+static void got_master(struct chan *c, int master)
+{
+	fcntl(master, F_SETFD, FD_CLOEXEC);
+	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+	c->out.fd = master;
+	c->in_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+	c->in_blocked = true;
+	struct winsize ws = {.ws_row = (unsigned short)c->rows, .ws_col = (unsigned short)c->cols};
+	ioctl(master, TIOCSWINSZ, &ws);
+}
+
+static int on_ctl_ready(socket_t fd, int revents, void *ud)
+{
+	(void)revents;
+	struct chan *c = ud;
+	for (;;) {
+		struct init_msg m;
+		struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct msghdr mh = {
+		    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0) {
+			c->ctl_done = true;
+			return 0;
+		}
+		int passed = -1;
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+			if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+				memcpy(&passed, CMSG_DATA(h), sizeof passed);
+		if (n != (ssize_t)sizeof m) {
+			if (passed >= 0)
+				close(passed);
+			continue;
+		}
+		if (m.type == INIT_MSG_PTY && passed >= 0 && c->pty && c->out.fd < 0) {
+			got_master(c, passed);
+			passed = -1;
+		} else if (m.type == INIT_MSG_STARTED) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long us = (now.tv_sec - c->t_request.tv_sec) * 1000000L +
+				  (now.tv_nsec - c->t_request.tv_nsec) / 1000L;
+			log_debug("channel %d: sandbox spawn %ld us (request to command start)", c->id, us);
+		} else if (m.type == INIT_MSG_EXIT) {
+			c->have_exit = true;
+			c->exit_status = m.value;
+		}
+		if (passed >= 0)
+			close(passed);
+	}
+}
+
+static void reap_children(struct session_ctx *sx)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (struct chan *c = sx->chans; c; c = c->next)
+			if (c->proc.pid == pid) {
+				c->bwrap_exited = true;
+				c->bwrap_status = status;
+			}
+}
+
+static int on_sigchld(socket_t fd, int revents, void *ud)
+{
+	(void)revents;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof si) > 0)
+		;
+	reap_children(ud);
+	return 0;
+}
+
+/* ---- registration and channel lifecycle, outside dopoll ---- */
+
+static void want(struct session_ctx *sx, int fd, short *reg, short events, ssh_event_callback cb,
+		 void *ud)
+{
+	if (fd < 0 || *reg == events)
+		return;
+	if (*reg)
+		ssh_event_remove_fd(sx->event, fd);
+	if (events && ssh_event_add_fd(sx->event, fd, events, cb, ud) != SSH_OK) {
+		*reg = 0;
+		return;
+	}
+	*reg = events;
+}
+
+static void close_stream_fd(struct session_ctx *sx, int *fd, short *reg)
+{
+	if (*fd < 0)
+		return;
+	if (*reg)
+		ssh_event_remove_fd(sx->event, *fd);
+	*reg = 0;
+	close(*fd);
+	*fd = -1;
+}
+
+static void send_exit(struct chan *c)
+{
+	int st = c->have_exit ? c->exit_status : c->bwrap_status;
+	if (c->fail_msg[0]) {
+		ssh_channel_request_send_exit_status(c->ch, 1);
+	} else if (WIFSIGNALED(st)) {
+		const char *name = sigabbrev_np(WTERMSIG(st));
+		ssh_channel_request_send_exit_signal(c->ch, name ? name : "KILL", WCOREDUMP(st) ? 1 : 0,
+						     "", "");
+	} else {
+		ssh_channel_request_send_exit_status(c->ch, WIFEXITED(st) ? WEXITSTATUS(st) : 255);
+	}
+}
+
+static void chan_free(struct session_ctx *sx, struct chan *c)
+{
+	close_stream_fd(sx, &c->in_fd, &c->in_reg);
+	close_stream_fd(sx, &c->out.fd, &c->out.reg);
+	close_stream_fd(sx, &c->err.fd, &c->err.reg);
+	close_stream_fd(sx, &c->proc.ctl_fd, &c->ctl_reg);
+	if (c->proc.pid > 0 && !c->bwrap_exited)
+		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the sandbox down with it */
+	ssh_remove_channel_callbacks(c->ch, &c->cb);
+	ssh_channel_free(c->ch);
+	env_client_free(&c->env);
+	struct chan **pp = &sx->chans;
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	sx->nchans--;
+	free(c);
+}
+
+/* Returns false when the channel was freed. */
+static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
+{
+	if (c->fail_msg[0] && !c->eof_sent && !c->client_closed) {
+		char line[300];
+		int n = snprintf(line, sizeof line, "warren: %s\r\n", c->fail_msg);
+		ssh_channel_write_stderr(c->ch, line, (uint32_t)n);
+		log_warn("channel %d: %s", c->id, c->fail_msg);
+		c->ctl_done = c->bwrap_exited = c->out.eof = c->err.eof = true;
+	}
+	if (c->client_closed && !c->close_sent) {
+		/* the client hung up on a running session: end it */
+		if (c->proc.pid > 0 && !c->bwrap_exited)
+			kill(c->proc.pid, SIGKILL);
+		ssh_channel_close(c->ch);
+		c->close_sent = true;
+	}
+	if (c->client_closed && c->close_sent) {
+		chan_free(sx, c);
+		return false;
+	}
+
+	if (c->client_eof && !c->in_blocked && c->inoff >= c->inlen && c->in_fd >= 0)
+		close_stream_fd(sx, &c->in_fd, &c->in_reg); /* child sees EOF on stdin */
+	uint32_t win = ssh_channel_window_size(c->ch);
+	short in_ev = c->in_blocked ? POLLOUT : 0;
+	want(sx, c->in_fd, &c->in_reg, in_ev, on_in_ready, c);
+	struct stream *ss[2] = {&c->out, &c->err};
+	ssh_event_callback cbs[2] = {on_out_ready, on_err_ready};
+	for (int i = 0; i < 2; i++) {
+		struct stream *st = ss[i];
+		if (st->fd >= 0 && st->eof && st->off >= st->len) {
+			close_stream_fd(sx, &st->fd, &st->reg);
+			continue;
+		}
+		if (st->off < st->len && win > 0) /* leftovers can go now */
+			flush_stream(c, st, i == 1);
+		bool can = win > 0 && st->off >= st->len && !st->eof;
+		if (c->close_sent)
+			can = !st->eof;
+		want(sx, st->fd, &st->reg, can ? POLLIN : 0, cbs[i], c);
+	}
+	if (c->ctl_done)
+		close_stream_fd(sx, &c->proc.ctl_fd, &c->ctl_reg);
+	else
+		want(sx, c->proc.ctl_fd, &c->ctl_reg, POLLIN, on_ctl_ready, c);
+
+	bool outputs_done = c->out.fd < 0 && c->err.fd < 0;
+	if (c->started && !c->eof_sent && c->bwrap_exited && c->ctl_done && outputs_done) {
+		ssh_channel_send_eof(c->ch);
+		send_exit(c);
+		ssh_channel_close(c->ch);
+		c->eof_sent = c->close_sent = true;
+		log_info("session end: tenant=%s channel=%d status=0x%x", sx->tenant->name, c->id,
+			 (unsigned)(c->have_exit ? c->exit_status : c->bwrap_status));
+	}
+	return true;
+}
+
+static void reconcile(struct session_ctx *sx)
+{
+	reap_children(sx);
+	for (struct chan *c = sx->chans, *next; c; c = next) {
+		next = c->next;
+		reconcile_chan(sx, c);
+	}
+	want(sx, sx->sigfd, &sx->sig_reg, POLLIN, on_sigchld, sx);
+}
+
+ssh_channel session_channel_open(struct session_ctx *sx)
+{
+	if (sx->nchans >= SESSION_MAX_CHANNELS) {
+		log_info("channel refused: %d channels already open", sx->nchans);
+		return NULL;
+	}
+	struct chan *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return NULL;
+	c->ch = ssh_channel_new(sx->session);
+	if (c->ch == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->sx = sx;
+	c->id = next_chan_id++;
+	c->in_fd = c->out.fd = c->err.fd = c->proc.ctl_fd = -1;
+	c->rows = 24;
+	c->cols = 80;
+	c->cb.userdata = c;
+	c->cb.channel_data_function = on_data;
+	c->cb.channel_eof_function = on_eof;
+	c->cb.channel_close_function = on_close;
+	c->cb.channel_signal_function = on_signal;
+	c->cb.channel_pty_request_function = on_pty;
+	c->cb.channel_pty_window_change_function = on_window_change;
+	c->cb.channel_shell_request_function = on_shell;
+	c->cb.channel_exec_request_function = on_exec;
+	c->cb.channel_env_request_function = on_env;
+	c->cb.channel_subsystem_request_function = on_subsystem;
+	ssh_callbacks_init(&c->cb);
+	ssh_set_channel_callbacks(c->ch, &c->cb);
+	c->next = sx->chans;
+	sx->chans = c;
+	sx->nchans++;
+	return c->ch;
+}
+
+int session_run(struct session_ctx *sx)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sx->sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sx->sigfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	ssh_set_blocking(sx->session, 0);
+	reconcile(sx);
+	for (;;) {
+		int rc = ssh_event_dopoll(sx->event, 10000);
+		reconcile(sx);
+		if (rc == SSH_ERROR || !ssh_is_connected(sx->session) ||
+		    (ssh_get_status(sx->session) & (SSH_CLOSED | SSH_CLOSED_ERROR)))
+			break;
+	}
+	/* the client went away: sandboxes end with us (--die-with-parent) */
+	while (sx->chans) {
+		struct chan *c = sx->chans;
+		c->client_closed = c->close_sent = true;
+		chan_free(sx, c);
+	}
+	log_info("connection closed: tenant=%s", sx->tenant->name);
+	return 0;
+}

@@ -1,0 +1,40 @@
+/* session.h - after the privilege drop: session channels (pty, env, shell,
+ * exec, signals, EOF, exit status) and the data pump between each channel
+ * and its sandbox, with bounded buffers in both directions. */
+#ifndef WARREN_SESSION_H
+#define WARREN_SESSION_H
+
+#include <libssh/libssh.h>
+#include <limits.h>
+
+#include "../sandbox/policy.h"
+#include "config.h"
+#include "tenant.h"
+
+#define SESSION_MAX_CHANNELS 10
+
+struct chan;
+
+struct session_ctx {
+	ssh_session session;
+	ssh_event event;
+	const struct server_conf *srv;
+	const struct tenant_conf *tenant;
+	struct tenant_id id;
+	char workspace[PATH_MAX];
+	char init_helper[PATH_MAX];
+	char ssh_connection[160];
+	struct host_facts facts;
+	struct chan *chans;
+	int nchans;
+	int sigfd;
+	short sig_reg;
+};
+
+/* libssh's channel-open callback body: a new session channel, or NULL. */
+ssh_channel session_channel_open(struct session_ctx *sx);
+
+/* Runs the connection until the client goes away; returns an exit code. */
+int session_run(struct session_ctx *sx);
+
+#endif

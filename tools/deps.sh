@@ -1,0 +1,30 @@
+#!/bin/bash
+# tools/deps.sh - install the Debian 12 packages warren builds, tests and runs
+# with. As root it installs what is missing; otherwise it names what to install.
+set -euo pipefail
+
+PKGS=(
+	gcc make pkg-config libc6-dev
+	libssh-dev libcap-dev libseccomp-dev libpam0g-dev libinih-dev libcmocka-dev
+	bubblewrap nix-bin openssh-client openssh-server openssh-sftp-server
+	python3 python3-pytest python3-pexpect rsync git procps
+	libpam-wrapper libnss-wrapper
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "warren: missing Debian packages: ${missing[*]}" >&2
+	echo "warren: run as root: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "warren: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
