@@ -1,0 +1,211 @@
+/* test_config.c - server and tenant INI parsing: defaults, overrides, and
+ * FILE:LINE errors for everything an operator can get wrong. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../sshd-frontend/config.h"
+#include "testutil.h"
+
+static const char *good =
+    "; comment\n"
+    "[server]\n"
+    "listen = 127.0.0.1:2222\n"
+    "listen = [::1]:2223\n"
+    "host_key = /var/lib/warren/key\n"
+    "state_dir = /var/lib/warren\n"
+    "tenants_dir = /etc/warren/tenants.d\n"
+    "uid_range = 300000-300010\n"
+    "login_grace_time = 12\n"
+    "max_auth_tries = 3\n"
+    "max_startups = 7\n"
+    "[sandbox]\n"
+    "profile = node\n"
+    "network = none\n";
+
+static void server_good(void **state)
+{
+	(void)state;
+	struct server_conf s;
+	struct cfg_error e = {{0}};
+	const char *p = write_tmp(0, "good.conf", good);
+	assert_int_equal(config_load_server(p, &s, &e), 0);
+	assert_int_equal(s.nlisten, 2);
+	assert_string_equal(s.listen[0].host, "127.0.0.1");
+	assert_string_equal(s.listen[0].port, "2222");
+	assert_string_equal(s.listen[1].host, "::1");
+	assert_string_equal(s.listen[1].port, "2223");
+	assert_string_equal(s.state_dir, "/var/lib/warren");
+	assert_int_equal(s.uid_min, 300000);
+	assert_int_equal(s.uid_max, 300010);
+	assert_int_equal(s.login_grace_time, 12);
+	assert_int_equal(s.max_auth_tries, 3);
+	assert_int_equal(s.max_startups, 7);
+	assert_string_equal(s.sandbox.profile, "node");
+	assert_string_equal(s.bwrap, "/usr/bin/bwrap");
+	assert_null(s.template_dir);
+	config_free_server(&s);
+}
+
+static void server_defaults(void **state)
+{
+	(void)state;
+	struct server_conf s;
+	struct cfg_error e = {{0}};
+	const char *p = write_tmp(0, "min.conf",
+				  "[server]\nlisten=127.0.0.1:22\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n");
+	assert_int_equal(config_load_server(p, &s, &e), 0);
+	assert_int_equal(s.login_grace_time, 30);
+	assert_int_equal(s.max_auth_tries, 6);
+	assert_int_equal(s.max_startups, 100);
+	assert_int_equal(s.uid_min, 200000);
+	assert_int_equal(s.sandbox.network, NET_NONE);
+	assert_string_equal(s.sandbox.profile, "default");
+	config_free_server(&s);
+}
+
+/* Each bad file must fail with the exact FILE:LINE prefix and a hint. */
+struct bad_case {
+	const char *text;
+	int line;
+	const char *needle;
+};
+
+static void server_bad(void **state)
+{
+	(void)state;
+	static const struct bad_case cases[] = {
+	    {"[server]\nlisten = 127.0.0.1:2222\nbogus = 1\n", 3, "unknown key 'bogus'"},
+	    {"[server]\n\n[nonsense]\nx = 1\n", 4, "unknown section [nonsense]"},
+	    {"[server]\nlisten = 127.0.0.1\n", 2, "listen: expected HOST:PORT"},
+	    {"[server]\nlisten = 127.0.0.1:99999\n", 2, "listen"},
+	    {"[server]\nuid_range = 5-4\n", 2, "uid_range"},
+	    {"[server]\nuid_range = 0-100\n", 2, "uid_range"},
+	    {"[server]\nlogin_grace_time = soon\n", 2, "login_grace_time: expected an integer"},
+	    {"[server]\nmax_startups = 0\n", 2, "max_startups"},
+	    {"[server]\nstate_dir = relative/path\n", 2, "absolute path"},
+	    {"[server]\nstate_dir = /a\nstate_dir = /b\n", 3, "given twice"},
+	    {"[server]\nthis line has no equals sign\n", 2, "syntax error"},
+	    {"[sandbox]\nnetwork = sometimes\n", 2, "network: expected none or host"},
+	    {"[sandbox]\nprofile = ../../etc\n", 2, "not a valid profile name"},
+	    {"[server]\nlog_level = chatty\n", 2, "log_level"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct server_conf s;
+		struct cfg_error e = {{0}};
+		const char *p = write_tmp(0, "bad.conf", cases[i].text);
+		assert_int_equal(config_load_server(p, &s, &e), -22);
+		char prefix[256];
+		snprintf(prefix, sizeof prefix, "%s:%d: ", p, cases[i].line);
+		if (strncmp(e.msg, prefix, strlen(prefix)) != 0 || !strstr(e.msg, cases[i].needle))
+			fail_msg("case %zu: got '%s', want prefix '%s' and '%s'", i, e.msg, prefix,
+				 cases[i].needle);
+	}
+}
+
+static void server_missing_required(void **state)
+{
+	(void)state;
+	struct server_conf s;
+	struct cfg_error e = {{0}};
+	const char *p = write_tmp(0, "noport.conf", "[server]\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n");
+	assert_int_equal(config_load_server(p, &s, &e), -22);
+	assert_non_null(strstr(e.msg, "listen is required"));
+	assert_int_equal(config_load_server("/nonexistent/warren.conf", &s, &e), -22);
+	assert_non_null(strstr(e.msg, "/nonexistent/warren.conf: No such file"));
+}
+
+static void overlong_line(void **state)
+{
+	(void)state;
+	char text[1200];
+	snprintf(text, sizeof text, "[tenant]\nkey = ssh-rsa %0900d\nuid = 5\n", 0);
+	struct tenant_conf t;
+	struct cfg_error e = {{0}};
+	struct sandbox_conf d = {.profile = "default", .shell = "/bin/sh"};
+	const char *p = write_tmp(1, "long.conf", text);
+	assert_int_equal(config_load_tenant_file(p, "long", &d, &t, &e), -22);
+	assert_non_null(strstr(e.msg, ":2: line longer than"));
+}
+
+static void tenant_good_and_override(void **state)
+{
+	(void)state;
+	struct tenant_conf t;
+	struct cfg_error e = {{0}};
+	struct sandbox_conf d = {.profile = "default", .network = NET_NONE, .shell = "/bin/bash"};
+	const char *p = write_tmp(1, "alice.conf",
+				  "[tenant]\nuid = 20001\nauthorized_keys = /etc/warren/keys/alice.pub\n"
+				  "key = ssh-ed25519 AAAA one\nkey = ssh-ed25519 BBBB two\n"
+				  "[sandbox]\nprofile = python\nnetwork = host\n");
+	assert_int_equal(config_load_tenant_file(p, "alice", &d, &t, &e), 0);
+	assert_true(t.has_uid);
+	assert_int_equal(t.uid, 20001);
+	assert_string_equal(t.authorized_keys, "/etc/warren/keys/alice.pub");
+	assert_int_equal(t.nkeys, 2);
+	assert_int_equal(t.key_lines[1], 5);
+	assert_string_equal(t.sandbox.profile, "python");
+	assert_int_equal(t.sandbox.network, NET_HOST);
+	assert_string_equal(t.sandbox.shell, "/bin/bash"); /* inherited */
+	config_free_tenant(&t);
+}
+
+static void tenant_bad(void **state)
+{
+	(void)state;
+	static const struct bad_case cases[] = {
+	    {"[tenant]\nuid = 0\n", 2, "uid: expected an integer in 1.."},
+	    {"[tenant]\nuid = -5\n", 2, "uid"},
+	    {"[tenant]\nshell = /bin/sh\n", 2, "unknown key 'shell' in [tenant]"},
+	    {"[tenant]\n[server]\nlisten = 1.2.3.4:5\n", 3, "unknown section [server]"},
+	    {"[tenant]\nauthorized_keys = keys.pub\n", 2, "absolute path"},
+	};
+	struct sandbox_conf d = {.profile = "default", .shell = "/bin/sh"};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct tenant_conf t;
+		struct cfg_error e = {{0}};
+		const char *p = write_tmp(1, "bad.conf", cases[i].text);
+		assert_int_equal(config_load_tenant_file(p, "bad", &d, &t, &e), -22);
+		char prefix[256];
+		snprintf(prefix, sizeof prefix, "%s:%d: ", p, cases[i].line);
+		if (strncmp(e.msg, prefix, strlen(prefix)) != 0 || !strstr(e.msg, cases[i].needle))
+			fail_msg("case %zu: got '%s'", i, e.msg);
+	}
+}
+
+static void names_and_parsers(void **state)
+{
+	(void)state;
+	assert_true(tenant_name_valid("alice"));
+	assert_true(tenant_name_valid("_svc-agent_2"));
+	assert_false(tenant_name_valid(""));
+	assert_false(tenant_name_valid("Alice"));
+	assert_false(tenant_name_valid("../root"));
+	assert_false(tenant_name_valid("a/b"));
+	assert_false(tenant_name_valid("-rf"));
+	assert_false(tenant_name_valid("abcdefghijabcdefghijabcdefghijabc")); /* 33 chars */
+	struct listen_addr a;
+	assert_int_equal(parse_listen("[::]:22", &a), 0);
+	assert_string_equal(a.host, "::");
+	assert_int_equal(parse_listen("host:0", &a), -1);
+	assert_int_equal(parse_listen(":22", &a), -1);
+	assert_int_equal(parse_listen("[::1]22", &a), -1);
+	uid_t lo, hi;
+	assert_int_equal(parse_uid_range("1000-1000", &lo, &hi), 0);
+	assert_int_equal(parse_uid_range("999-2000", &lo, &hi), -1);
+	assert_int_equal(parse_uid_range("2000", &lo, &hi), -1);
+	assert_int_equal(parse_uid_range("2000-x", &lo, &hi), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(server_good),	    cmocka_unit_test(server_defaults),
+	    cmocka_unit_test(server_bad),	    cmocka_unit_test(server_missing_required),
+	    cmocka_unit_test(overlong_line),	    cmocka_unit_test(tenant_good_and_override),
+	    cmocka_unit_test(tenant_bad),	    cmocka_unit_test(names_and_parsers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
