@@ -119,12 +119,14 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 		add_mount(p, MNT_RO_BIND, "/nix/store", "/nix/store");
 	add_mount(p, MNT_PROC, NULL, "/proc");
 	add_mount(p, MNT_DEV, NULL, "/dev");
-	add_mount(p, MNT_TMPFS, NULL, "/tmp");
+	add_mount(p, MNT_TMPFS_STICKY, NULL, "/tmp");
 	add_mount(p, MNT_TMPFS, NULL, "/run");
 	add_mount(p, MNT_DIR, NULL, "/var");
-	add_mount(p, MNT_TMPFS, NULL, "/var/tmp");
+	add_mount(p, MNT_TMPFS_STICKY, NULL, "/var/tmp");
 	add_mount(p, MNT_RO_BIND, id->init_helper, SANDBOX_INIT_PATH);
 	add_mount(p, MNT_BIND, id->workspace, p->home);
+	/* the tmpfs root (and /etc, /home on it) is read-only once built */
+	add_mount(p, MNT_REMOUNT_RO, NULL, "/");
 	return p->overflow ? -E2BIG : 0;
 }
 
@@ -142,6 +144,12 @@ static void render_mount(const struct sandbox_policy *p, const struct mount_op *
 		break;
 	case MNT_TMPFS:
 		strv_addn(o, 2, "--tmpfs", m->dst);
+		break;
+	case MNT_TMPFS_STICKY:
+		strv_addn(o, 4, "--perms", "1777", "--tmpfs", m->dst);
+		break;
+	case MNT_REMOUNT_RO:
+		strv_addn(o, 2, "--remount-ro", m->dst);
 		break;
 	case MNT_PROC:
 		strv_addn(o, 2, "--proc", m->dst);

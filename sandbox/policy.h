@@ -27,6 +27,8 @@ enum mount_kind {
 	MNT_DIR,
 	MNT_SYMLINK, /* src is the link target */
 	MNT_DATA,    /* read-only file from files[data] */
+	MNT_TMPFS_STICKY, /* tmpfs with mode 1777 (/tmp, /var/tmp) */
+	MNT_REMOUNT_RO,	  /* last: make the sandbox root itself read-only */
 };
 
 struct mount_op {

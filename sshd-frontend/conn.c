@@ -200,8 +200,13 @@ void conn_handle(int fd, const struct conn_env *env)
 	sx.facts = *env->facts;
 	snprintf(sx.init_helper, sizeof sx.init_helper, "%s", env->init_helper);
 	if (prepare_tenant(&cx, &sx) < 0) {
-		ssh_disconnect(session);
-		_exit(1);
+		/* Authenticated, but no session can be had: answer each request
+		 * with one clear line, as nobody, rather than drop the connection. */
+		snprintf(sx.fail, sizeof sx.fail,
+			 "your workspace could not be prepared; the operator's log has details");
+		sx.id.uid = 65534;
+		sx.id.gid = 65534;
+		sx.id.source = "nobody (tenant preparation failed)";
 	}
 	alarm(0);
 	signal(SIGALRM, SIG_DFL);

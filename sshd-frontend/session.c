@@ -87,6 +87,12 @@ struct chan {
 
 static int next_chan_id;
 
+/* libssh runs the event's whole poll context from inside ssh_channel_write()
+ * and ssh_channel_read_nonblocking() (the session socket lives in it), so our
+ * fd callbacks can be re-entered mid-pump. Poll is level-triggered: an event
+ * skipped here is reported again by the next dopoll. */
+static bool pumping;
+
 static const char *const rfc_signals[] = {"ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL",
 					  "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"};
 
@@ -247,6 +253,10 @@ static void start_child(struct chan *c, const char *command)
 
 	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
 	c->started = true;
+	if (sx->fail[0]) {
+		snprintf(c->fail_msg, sizeof c->fail_msg, "%s", sx->fail);
+		return;
+	}
 	if (policy_build(&pol, &t->sandbox, &sid, &sx->facts) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "sandbox policy too large");
 		return;
@@ -345,7 +355,7 @@ static void drain_stdin(struct chan *c)
 	}
 }
 
-static int on_in_ready(socket_t fd, int revents, void *ud)
+static int on_in_ready_body(socket_t fd, int revents, void *ud)
 {
 	(void)fd;
 	(void)revents;
@@ -405,7 +415,7 @@ static void pump_out(struct chan *c, struct stream *st, bool is_err)
 	}
 }
 
-static int on_out_ready(socket_t fd, int revents, void *ud)
+static int on_out_ready_body(socket_t fd, int revents, void *ud)
 {
 	(void)fd;
 	(void)revents;
@@ -414,7 +424,7 @@ static int on_out_ready(socket_t fd, int revents, void *ud)
 	return 0;
 }
 
-static int on_err_ready(socket_t fd, int revents, void *ud)
+static int on_err_ready_body(socket_t fd, int revents, void *ud)
 {
 	(void)fd;
 	(void)revents;
@@ -434,7 +444,7 @@ static void got_master(struct chan *c, int master)
 	ioctl(master, TIOCSWINSZ, &ws);
 }
 
-static int on_ctl_ready(socket_t fd, int revents, void *ud)
+static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 {
 	(void)revents;
 	struct chan *c = ud;
@@ -493,7 +503,7 @@ static void reap_children(struct session_ctx *sx)
 			}
 }
 
-static int on_sigchld(socket_t fd, int revents, void *ud)
+static int on_sigchld_body(socket_t fd, int revents, void *ud)
 {
 	(void)revents;
 	struct signalfd_siginfo si;
@@ -502,6 +512,22 @@ static int on_sigchld(socket_t fd, int revents, void *ud)
 	reap_children(ud);
 	return 0;
 }
+
+#define GUARDED(name)                                                                              \
+	static int name(socket_t fd, int revents, void *ud)                                        \
+	{                                                                                          \
+		if (pumping)                                                                       \
+			return 0;                                                                  \
+		pumping = true;                                                                    \
+		name##_body(fd, revents, ud);                                                      \
+		pumping = false;                                                                   \
+		return 0;                                                                          \
+	}
+GUARDED(on_in_ready)
+GUARDED(on_out_ready)
+GUARDED(on_err_ready)
+GUARDED(on_ctl_ready)
+GUARDED(on_sigchld)
 
 /* ---- registration and channel lifecycle, outside dopoll ---- */
 
@@ -625,12 +651,14 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 
 static void reconcile(struct session_ctx *sx)
 {
+	pumping = true; /* flush_stream() may run the poll context too */
 	reap_children(sx);
 	for (struct chan *c = sx->chans, *next; c; c = next) {
 		next = c->next;
 		reconcile_chan(sx, c);
 	}
 	want(sx, sx->sigfd, &sx->sig_reg, POLLIN, on_sigchld, sx);
+	pumping = false;
 }
 
 ssh_channel session_channel_open(struct session_ctx *sx)

@@ -29,6 +29,7 @@ struct session_ctx {
 	int nchans;
 	int sigfd;
 	short sig_reg;
+	char fail[200]; /* set: every session request is answered with this line */
 };
 
 /* libssh's channel-open callback body: a new session channel, or NULL. */

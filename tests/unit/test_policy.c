@@ -93,6 +93,7 @@ static void default_plan(void **state)
 
 	/* private /tmp and /run come before anything bound beneath them */
 	int tmp = find3(&v, "--tmpfs", "/tmp", NULL);
+	assert_true(tmp >= 2 && !strcmp(v.v[tmp - 2], "--perms") && !strcmp(v.v[tmp - 1], "1777"));
 	int run = find3(&v, "--tmpfs", "/run", NULL);
 	int init = find3(&v, "--ro-bind", alice.init_helper, SANDBOX_INIT_PATH);
 	int home = find3(&v, "--bind", "/srv/ws/alice", "/home/alice");
@@ -109,8 +110,13 @@ static void default_plan(void **state)
 			       "alice:x:200001:200001:warren tenant:/home/alice:/bin/bash\n"));
 	assert_true(find1(&v, "/etc/group") >= 0 && find1(&v, "/etc/hostname") >= 0);
 
+	/* the root is remounted read-only after every other mount */
+	int ro = find3(&v, "--remount-ro", "/", NULL);
+	assert_true(ro > home && ro > find3(&v, "--dev", "/dev", NULL));
+
 	/* the command runs under warren-init, after "--" */
 	int dd = find1(&v, "--");
+	assert_true(dd > ro);
 	assert_true(dd > home);
 	assert_string_equal(v.v[dd + 1], SANDBOX_INIT_PATH);
 	assert_string_equal(v.v[dd + 2], "--ctl");

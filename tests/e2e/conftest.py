@@ -1,0 +1,169 @@
+"""conftest.py - start the real warrend on a free loopback port with temporary
+state, and drive it with the real OpenSSH client."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("WARREN_BUILD", os.path.join(ROOT, "build"))
+WARREND = os.path.join(BUILD, "warrend")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def keygen(path, comment="test"):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
+                   check=True)
+
+
+class Warren:
+    """One running warrend with its own state, tenants and client keys."""
+
+    def __init__(self, base, tenants=("alice", "bob"), server_extra="", sandbox_extra="",
+                 tenant_extra=None):
+        self.base = base
+        self.port = free_port()
+        self.state = os.path.join(base, "state")
+        self.tenants_dir = os.path.join(base, "tenants.d")
+        os.makedirs(self.tenants_dir)
+        self.keys = {}
+        for t in tenants:
+            key = os.path.join(base, f"id_{t}")
+            keygen(key, t)
+            self.keys[t] = key
+            extra = (tenant_extra or {}).get(t, "")
+            with open(os.path.join(self.tenants_dir, f"{t}.conf"), "w") as f:
+                f.write(f"[tenant]\nauthorized_keys = {key}.pub\n{extra}")
+        self.stranger_key = os.path.join(base, "id_stranger")
+        keygen(self.stranger_key, "stranger")
+        self.conf = os.path.join(base, "warrend.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""[server]
+listen = 127.0.0.1:{self.port}
+host_key = {base}/host_ed25519
+state_dir = {self.state}
+tenants_dir = {self.tenants_dir}
+uid_range = 3100000-3100999
+{"" if "login_grace_time" in server_extra else "login_grace_time = 20"}
+{server_extra}
+[sandbox]
+network = none
+{sandbox_extra}
+""")
+        self.log = open(os.path.join(base, "warrend.log"), "w+")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([WARREND, "-d", "-f", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("warrend exited: " + self.log_text())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("warrend did not listen: " + self.log_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        # connection processes live in the same process group
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, TypeError, AttributeError):
+            pass
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def ssh_argv(self, user, key=None, extra=()):
+        # ssh keeps the first value of an option: the caller's extras go first
+        return ["ssh", *extra, "-i", key or self.keys[user], "-p", str(self.port),
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10", f"{user}@127.0.0.1"]
+
+    def ssh(self, user, command=None, input=None, key=None, extra=(), timeout=60, text=True):
+        argv = self.ssh_argv(user, key, extra)
+        if command is not None:
+            argv.append(command)
+        return subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
+                              text=text, stdin=None if input is not None else subprocess.DEVNULL)
+
+    def uid(self, tenant):
+        with open(os.path.join(self.state, "uids", tenant)) as f:
+            return int(f.read())
+
+
+def make_base():
+    base = tempfile.mkdtemp(prefix="warren-e2e-", dir="/tmp")
+    os.chmod(base, 0o711)  # tenants must reach state_dir/workspaces
+    return base
+
+
+@pytest.fixture(scope="module")
+def warren():
+    base = make_base()
+    w = Warren(base).start()
+    yield w
+    w.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def make_warren():
+    made = []
+
+    def make(**kw):
+        w = Warren(make_base(), **kw)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.stop()
+        shutil.rmtree(w.base, ignore_errors=True)
+
+
+def procs():
+    """(pid, ppid, uid, state, comm) of every process on the host."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/status") as f:
+                st = dict(line.split(":", 1) for line in f if ":" in line)
+            out.append((int(d), int(st["PPid"]), int(st["Uid"].split()[0]),
+                        st["State"].split()[0], st["Name"].strip()))
+        except (OSError, KeyError, ValueError):
+            pass
+    return out
+
+
+def wait_until(pred, timeout=10, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
