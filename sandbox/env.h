@@ -8,8 +8,8 @@
 #include "strv.h"
 
 #define ENV_MAX_CLIENT_VARS 32
-#define ENV_MAX_NAME 64
-#define ENV_MAX_VALUE 1024
+#define ENV_MAX_NAME        64
+#define ENV_MAX_VALUE       1024
 
 struct client_env {
 	char *name[ENV_MAX_CLIENT_VARS];
@@ -29,12 +29,12 @@ struct session_env_info {
 	const char *user;
 	const char *home;
 	const char *shell;
-	const char *path;	    /* PATH inside the sandbox */
-	const char *term;	    /* NULL without a pty */
+	const char *path;           /* PATH inside the sandbox */
+	const char *term;           /* NULL without a pty */
 	const char *ssh_connection; /* "client port server port" */
 };
 
 int env_build(const struct session_env_info *info, const struct client_env *client,
-	      struct strv *out);
+              struct strv *out);
 
 #endif

@@ -86,7 +86,8 @@ int main(int argc, char **argv)
 		    ptsname_r(master, slave_name, sizeof slave_name) != 0)
 			die("cannot open a pseudo-terminal");
 		if (rows > 0 && cols > 0) {
-			struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+			struct winsize ws = {.ws_row = (unsigned short)rows,
+			                     .ws_col = (unsigned short)cols};
 			ioctl(master, TIOCSWINSZ, &ws);
 		}
 	}
@@ -137,7 +138,8 @@ int main(int argc, char **argv)
 
 	int status = 0;
 	for (;;) {
-		struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN},
+		                       {.fd = sfd, .events = POLLIN}};
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;

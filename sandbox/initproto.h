@@ -6,10 +6,10 @@
 #include <stdint.h>
 
 enum {
-	INIT_MSG_PTY = 'P',	/* init -> session: PTY master attached (SCM_RIGHTS) */
+	INIT_MSG_PTY = 'P',     /* init -> session: PTY master attached (SCM_RIGHTS) */
 	INIT_MSG_STARTED = 'R', /* init -> session: command started, value = pid inside */
-	INIT_MSG_EXIT = 'X',	/* init -> session: value = raw wait status of the command */
-	INIT_MSG_SIGNAL = 'S',	/* session -> init: deliver signal `value` to the command */
+	INIT_MSG_EXIT = 'X',    /* init -> session: value = raw wait status of the command */
+	INIT_MSG_SIGNAL = 'S',  /* session -> init: deliver signal `value` to the command */
 };
 
 struct init_msg {

@@ -18,17 +18,17 @@ struct sandbox_conf {
 };
 
 enum mount_kind {
-	MNT_RO_BIND,	 /* src must exist */
+	MNT_RO_BIND,     /* src must exist */
 	MNT_RO_BIND_TRY, /* skipped when src is missing */
-	MNT_BIND,	 /* read-write */
+	MNT_BIND,        /* read-write */
 	MNT_TMPFS,
 	MNT_PROC,
 	MNT_DEV,
 	MNT_DIR,
-	MNT_SYMLINK, /* src is the link target */
-	MNT_DATA,    /* read-only file from files[data] */
+	MNT_SYMLINK,      /* src is the link target */
+	MNT_DATA,         /* read-only file from files[data] */
 	MNT_TMPFS_STICKY, /* tmpfs with mode 1777 (/tmp, /var/tmp) */
-	MNT_REMOUNT_RO,	  /* last: make the sandbox root itself read-only */
+	MNT_REMOUNT_RO,   /* last: make the sandbox root itself read-only */
 };
 
 struct mount_op {
@@ -46,7 +46,7 @@ struct gen_file {
 };
 
 #define POLICY_MAX_MOUNTS 64
-#define POLICY_MAX_FILES 8
+#define POLICY_MAX_FILES  8
 #define SANDBOX_INIT_PATH "/run/warren/init"
 
 /* What the host looks like, so building a plan needs no syscalls in tests. */
@@ -62,7 +62,7 @@ struct sandbox_identity {
 	const char *tenant;
 	uid_t uid;
 	gid_t gid;
-	const char *workspace; /* host path, bound read-write at home */
+	const char *workspace;   /* host path, bound read-write at home */
 	const char *init_helper; /* host path of warren-init */
 };
 
@@ -84,7 +84,7 @@ struct sandbox_policy {
 /* Builds the default plan: read-only system, /nix/store, generated /etc
  * files, private /tmp /run /dev /proc, the workspace at /home/<tenant>. */
 int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
-		 const struct sandbox_identity *id, const struct host_facts *facts);
+                 const struct sandbox_identity *id, const struct host_facts *facts);
 
 /* Renders bwrap options followed by `-- SANDBOX_INIT_PATH <init args> -- argv...`. */
 struct init_opts {
@@ -92,8 +92,8 @@ struct init_opts {
 	bool pty;
 	int rows, cols;
 };
-int policy_render(const struct sandbox_policy *p, const struct init_opts *init,
-		  char *const argv[], struct strv *out);
+int policy_render(const struct sandbox_policy *p, const struct init_opts *init, char *const argv[],
+                  struct strv *out);
 
 void host_facts_probe(struct host_facts *f);
 

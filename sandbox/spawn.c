@@ -72,8 +72,8 @@ static void close_fd(int *fd)
 }
 
 int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int rows, int cols,
-		  char *const argv[], char *const envp[], struct sandbox_proc *out, char *err,
-		  size_t errlen)
+                  char *const argv[], char *const envp[], struct sandbox_proc *out, char *err,
+                  size_t errlen)
 {
 	int in[2] = {-1, -1}, o[2] = {-1, -1}, e[2] = {-1, -1}, ctl[2] = {-1, -1};
 	int args_fd = -1, rc = -1;
@@ -84,7 +84,8 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int row
 	for (int i = 0; i < p->nfiles; i++)
 		p->files[i].fd = -1;
 	for (int i = 0; i < p->nfiles; i++) {
-		p->files[i].fd = memfd_with("warren-file", p->files[i].content, strlen(p->files[i].content));
+		p->files[i].fd =
+		    memfd_with("warren-file", p->files[i].content, strlen(p->files[i].content));
 		if (p->files[i].fd < 0) {
 			snprintf(err, errlen, "memfd: %s", strerror(errno));
 			goto out;
@@ -92,7 +93,8 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int row
 		keep[nkeep++] = p->files[i].fd;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0 ||
-	    pipe2(e, O_CLOEXEC) < 0 || (!pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0))) {
+	    pipe2(e, O_CLOEXEC) < 0 ||
+	    (!pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0))) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto out;
 	}

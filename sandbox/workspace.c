@@ -51,7 +51,7 @@ static int check_existing(const char *path, uid_t uid, char *err, size_t errlen)
 }
 
 int workspace_ensure(const char *state_dir, const char *tenant, uid_t uid, gid_t gid,
-		     const char *template_dir, char *path, size_t pathlen, char *err, size_t errlen)
+                     const char *template_dir, char *path, size_t pathlen, char *err, size_t errlen)
 {
 	char dir[4096], tmp[4200], lockp[4200];
 	int rc;
@@ -85,7 +85,8 @@ int workspace_ensure(const char *state_dir, const char *tenant, uid_t uid, gid_t
 	struct stat st;
 	if (lstat(tmp, &st) == 0) {
 		/* left by a crash during creation; GNU rm does not follow symlinks */
-		char *const rm[] = {(char *)"/bin/rm", (char *)"-rf", (char *)"--one-file-system", tmp, NULL};
+		char *const rm[] = {(char *)"/bin/rm", (char *)"-rf", (char *)"--one-file-system",
+		                    tmp, NULL};
 		spawn_run_as(0, 0, rm);
 	}
 	if (mkdir(tmp, 0700) < 0 || chown(tmp, uid, gid) < 0 || chmod(tmp, 0700) < 0) {
@@ -99,8 +100,8 @@ int workspace_ensure(const char *state_dir, const char *tenant, uid_t uid, gid_t
 		char *const cp[] = {(char *)"/bin/cp", (char *)"-a", src, tmp, NULL};
 		int st2 = spawn_run_as(uid, gid, cp);
 		if (st2 != 0) {
-			snprintf(err, errlen, "copying template %s as uid %u failed (status %d)", template_dir,
-				 (unsigned)uid, st2);
+			snprintf(err, errlen, "copying template %s as uid %u failed (status %d)",
+			         template_dir, (unsigned)uid, st2);
 			rc = -EIO;
 			goto out;
 		}

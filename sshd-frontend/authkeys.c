@@ -21,7 +21,7 @@ int authkeys_parse_line(const char *line, ssh_key *out, const char **why)
 	enum ssh_keytypes_e kt = ssh_key_type_from_name(type);
 	if (kt == SSH_KEYTYPE_UNKNOWN) {
 		*why = strchr(type, '=') || strchr(type, ',') ? "key options are not supported"
-							       : "unknown key type";
+		                                              : "unknown key type";
 		return -1;
 	}
 	if (kt == SSH_KEYTYPE_DSS || strstr(type, "-cert-v01")) {

@@ -55,7 +55,9 @@ static char *counting_reader(char *str, int num, void *stream)
 	size_t n = strlen(str);
 	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(c->fp)) {
 		if (!c->failed) {
-			fail(c, "line longer than %d characters (put long keys in an authorized_keys file)",
+			fail(c,
+			     "line longer than %d characters (put long keys in an authorized_keys "
+			     "file)",
 			     num - 2);
 		}
 		int ch;
@@ -81,7 +83,7 @@ static bool once(struct parse_ctx *c, const char *section, const char *name)
 }
 
 static int parse_int(struct parse_ctx *c, const char *name, const char *v, long min, long max,
-		     int *out)
+                     int *out)
 {
 	char *end;
 	errno = 0;
@@ -167,7 +169,8 @@ bool tenant_name_valid(const char *name)
 	return true;
 }
 
-static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char *name, const char *v)
+static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char *name,
+                       const char *v)
 {
 	if (!once(c, "sandbox", name))
 		return 0;
@@ -222,7 +225,8 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return set_str(c, &s->bwrap, v, true);
 	if (strcmp(name, "uid_range") == 0) {
 		if (parse_uid_range(v, &s->uid_min, &s->uid_max) < 0)
-			return fail(c, "uid_range: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'", v);
+			return fail(
+			    c, "uid_range: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'", v);
 		return 1;
 	}
 	if (strcmp(name, "login_grace_time") == 0)
@@ -290,8 +294,9 @@ static int run_parse(struct parse_ctx *c, ini_handler h, struct cfg_error *err)
 		return -EINVAL;
 	if (rc != 0) {
 		/* inih's own syntax error (no '=' or bad section header) */
-		snprintf(err->msg, sizeof err->msg, "%s:%d: syntax error (expected [section] or key = value)",
-			 c->path, rc > 0 ? rc : c->line);
+		snprintf(err->msg, sizeof err->msg,
+		         "%s:%d: syntax error (expected [section] or key = value)", c->path,
+		         rc > 0 ? rc : c->line);
 		return -EINVAL;
 	}
 	return 0;
@@ -360,7 +365,7 @@ void config_free_server(struct server_conf *s)
 }
 
 int config_load_tenant_file(const char *path, const char *name, const struct sandbox_conf *defaults,
-			    struct tenant_conf *t, struct cfg_error *err)
+                            struct tenant_conf *t, struct cfg_error *err)
 {
 	memset(t, 0, sizeof *t);
 	snprintf(t->name, sizeof t->name, "%s", name);
@@ -376,14 +381,15 @@ int config_load_tenant_file(const char *path, const char *name, const struct san
 }
 
 int config_load_tenant(const struct server_conf *srv, const char *name, struct tenant_conf *out,
-		       struct cfg_error *err)
+                       struct cfg_error *err)
 {
 	if (!tenant_name_valid(name)) {
 		snprintf(err->msg, sizeof err->msg, "'%s' is not a valid tenant name", name);
 		return -ENOENT;
 	}
 	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof path, "%s/%s.conf", srv->tenants_dir, name) >= sizeof path)
+	if ((size_t)snprintf(path, sizeof path, "%s/%s.conf", srv->tenants_dir, name) >=
+	    sizeof path)
 		return -ENOENT;
 	return config_load_tenant_file(path, name, &srv->sandbox, out, err);
 }

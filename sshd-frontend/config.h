@@ -9,8 +9,8 @@
 #include "../sandbox/policy.h"
 
 #define CFG_MAX_LISTEN 16
-#define CFG_MAX_KEYS 64
-#define CFG_NAME_MAX 32
+#define CFG_MAX_KEYS   64
+#define CFG_NAME_MAX   32
 
 struct listen_addr {
 	char host[64];
@@ -25,7 +25,7 @@ struct server_conf {
 	char *state_dir;
 	char *tenants_dir;
 	char *template_dir; /* NULL when unset */
-	char *bwrap;	    /* path of the bwrap binary */
+	char *bwrap;        /* path of the bwrap binary */
 	uid_t uid_min, uid_max;
 	int login_grace_time; /* seconds */
 	int max_auth_tries;
@@ -39,7 +39,7 @@ struct tenant_conf {
 	char *path;
 	bool has_uid;
 	uid_t uid;
-	char *authorized_keys; /* file path, NULL when unset */
+	char *authorized_keys;    /* file path, NULL when unset */
 	char *keys[CFG_MAX_KEYS]; /* inline `key =` lines, as written */
 	int key_lines[CFG_MAX_KEYS];
 	int nkeys;
@@ -57,9 +57,9 @@ void config_free_server(struct server_conf *c);
 /* Loads tenants_dir/<name>.conf on top of the server's [sandbox] defaults.
  * Returns 0, -ENOENT when no such tenant, or -EINVAL with err filled. */
 int config_load_tenant(const struct server_conf *srv, const char *name, struct tenant_conf *out,
-		       struct cfg_error *err);
+                       struct cfg_error *err);
 int config_load_tenant_file(const char *path, const char *name, const struct sandbox_conf *defaults,
-			    struct tenant_conf *out, struct cfg_error *err);
+                            struct tenant_conf *out, struct cfg_error *err);
 void config_free_tenant(struct tenant_conf *t);
 
 /* A tenant name is a login name and a file name: [a-z_][a-z0-9_-]{0,31}. */

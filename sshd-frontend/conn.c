@@ -54,8 +54,8 @@ static void grace_alarm(int sig)
 static void count_failure(struct conn *cx, const char *user, const char *why)
 {
 	cx->failures++;
-	log_info("auth failure: user=%.32s from=%s method=publickey (%s) [%d/%d]", user, cx->peer, why,
-		 cx->failures, cx->env->srv->max_auth_tries);
+	log_info("auth failure: user=%.32s from=%s method=publickey (%s) [%d/%d]", user, cx->peer,
+	         why, cx->failures, cx->env->srv->max_auth_tries);
 	if (cx->failures >= cx->env->srv->max_auth_tries)
 		cx->too_many = true;
 }
@@ -75,7 +75,7 @@ static bool load_tenant(struct conn *cx, const char *user)
 }
 
 static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *pubkey,
-		       char signature_state, void *ud)
+                       char signature_state, void *ud)
 {
 	(void)s;
 	struct conn *cx = ud;
@@ -121,10 +121,10 @@ static void describe_peer(int fd, struct conn *cx, char *conn_str, size_t len)
 	char ph[INET6_ADDRSTRLEN] = "?", pp[8] = "0", lh[INET6_ADDRSTRLEN] = "?", lp[8] = "0";
 	if (getpeername(fd, (struct sockaddr *)&pa, &pl) == 0)
 		getnameinfo((struct sockaddr *)&pa, pl, ph, sizeof ph, pp, sizeof pp,
-			    NI_NUMERICHOST | NI_NUMERICSERV);
+		            NI_NUMERICHOST | NI_NUMERICSERV);
 	if (getsockname(fd, (struct sockaddr *)&la, &ll) == 0)
 		getnameinfo((struct sockaddr *)&la, ll, lh, sizeof lh, lp, sizeof lp,
-			    NI_NUMERICHOST | NI_NUMERICSERV);
+		            NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(cx->peer, sizeof cx->peer, "%s:%s", ph, pp);
 	snprintf(conn_str, len, "%s %s %s %s", ph, pp, lh, lp);
 }
@@ -138,8 +138,8 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 		return -1;
 	}
 	if (workspace_ensure(cx->env->srv->state_dir, cx->tenant.name, sx->id.uid, sx->id.gid,
-			     cx->env->srv->template_dir, sx->workspace, sizeof sx->workspace, err,
-			     sizeof err) < 0) {
+	                     cx->env->srv->template_dir, sx->workspace, sizeof sx->workspace, err,
+	                     sizeof err) < 0) {
 		log_err("tenant %s: %s", cx->tenant.name, err);
 		return -1;
 	}
@@ -186,7 +186,8 @@ void conn_handle(int fd, const struct conn_env *env)
 			_exit(0);
 		}
 		if (cx.too_many) {
-			log_warn("%s: too many authentication failures for %.32s", cx.peer, cx.user);
+			log_warn("%s: too many authentication failures for %.32s", cx.peer,
+			         cx.user);
 			ssh_disconnect(session);
 			_exit(0);
 		}
@@ -203,7 +204,7 @@ void conn_handle(int fd, const struct conn_env *env)
 		/* Authenticated, but no session can be had: answer each request
 		 * with one clear line, as nobody, rather than drop the connection. */
 		snprintf(sx.fail, sizeof sx.fail,
-			 "your workspace could not be prepared; the operator's log has details");
+		         "your workspace could not be prepared; the operator's log has details");
 		sx.id.uid = 65534;
 		sx.id.gid = 65534;
 		sx.id.source = "nobody (tenant preparation failed)";
@@ -229,7 +230,7 @@ void conn_handle(int fd, const struct conn_env *env)
 			;
 		if (WIFSIGNALED(status))
 			log_warn("session process for %s killed by signal %d", cx.tenant.name,
-				 WTERMSIG(status));
+			         WTERMSIG(status));
 		_exit(0);
 	}
 	/* ---- the privilege drop: after this line nothing runs as root ---- */
@@ -239,7 +240,7 @@ void conn_handle(int fd, const struct conn_env *env)
 	if (getppid() != pid_monitor)
 		_exit(1);
 	log_debug("session process for %s runs as %u:%u (%s)", cx.tenant.name, (unsigned)sx.id.uid,
-		  (unsigned)sx.id.gid, sx.id.source);
+	          (unsigned)sx.id.gid, sx.id.source);
 	cx.sx = &sx;
 	int rc = session_run(&sx);
 	ssh_disconnect(session);

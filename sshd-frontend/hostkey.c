@@ -46,7 +46,7 @@ int hostkey_load_or_generate(const char *path, ssh_key *out, char *err, size_t e
 		ssh_key_free(key);
 	} else if (st.st_mode & 077) {
 		snprintf(err, errlen, "%s: permissions %04o are too open (want 0600)", path,
-			 (unsigned)(st.st_mode & 07777));
+		         (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, out) != SSH_OK) {

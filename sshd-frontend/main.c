@@ -33,9 +33,9 @@
 	"curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"    \
 	"ecdh-sha2-nistp521,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512"
 #define CIPHERS                                                                                    \
-	"chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,"   \
+	"chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,"  \
 	"aes192-ctr,aes128-ctr"
-#define MACS "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com"
+#define MACS          "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com"
 #define HOSTKEY_ALGOS "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
 #define PUBKEY_ALGOS                                                                               \
 	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"                 \
@@ -54,9 +54,9 @@ static int unauth;
 static void usage(void)
 {
 	fprintf(stderr, "usage: warrend [-t] [-d] -f CONFIG\n"
-			"  -f CONFIG  server configuration file (INI)\n"
-			"  -t         check the configuration and tenant files, then exit\n"
-			"  -d         debug logging\n");
+	                "  -f CONFIG  server configuration file (INI)\n"
+	                "  -t         check the configuration and tenant files, then exit\n"
+	                "  -d         debug logging\n");
 }
 
 /* Tenants (bwrap runs as them) must be able to reach their workspace. */
@@ -70,7 +70,7 @@ static int check_traversable(const char *path, char *err, size_t len)
 		struct stat st;
 		if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH)) {
 			snprintf(err, len, "%s is not searchable by tenants (mode %04o)", dir,
-				 (unsigned)(st.st_mode & 07777));
+			         (unsigned)(st.st_mode & 07777));
 			return -1;
 		}
 		if (!buf[0])
@@ -120,7 +120,8 @@ static int check_tenants(const struct server_conf *srv)
 	int bad = 0;
 	DIR *d = opendir(srv->tenants_dir);
 	if (d == NULL) {
-		fprintf(stderr, "%s: tenants_dir %s: %s\n", srv->path, srv->tenants_dir, strerror(errno));
+		fprintf(stderr, "%s: tenants_dir %s: %s\n", srv->path, srv->tenants_dir,
+		        strerror(errno));
 		return 1;
 	}
 	struct dirent *de;
@@ -144,7 +145,8 @@ static int check_tenants(const struct server_conf *srv)
 			continue;
 		}
 		if (t.nkeys == 0 && t.authorized_keys == NULL)
-			fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path, name);
+			fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path,
+			        name);
 		config_free_tenant(&t);
 	}
 	closedir(d);
@@ -156,14 +158,15 @@ static int open_listeners(const struct server_conf *srv, int *fds, int max)
 	int n = 0;
 	for (int i = 0; i < srv->nlisten; i++) {
 		struct addrinfo hints = {.ai_family = AF_UNSPEC,
-					 .ai_socktype = SOCK_STREAM,
-					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+		                         .ai_socktype = SOCK_STREAM,
+		                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 		struct addrinfo *res;
-		const char *host = strcmp(srv->listen[i].host, "*") == 0 ? NULL : srv->listen[i].host;
+		const char *host =
+		    strcmp(srv->listen[i].host, "*") == 0 ? NULL : srv->listen[i].host;
 		int rc = getaddrinfo(host, srv->listen[i].port, &hints, &res);
 		if (rc != 0) {
-			log_err("%s: listen %s:%s: %s", srv->path, srv->listen[i].host, srv->listen[i].port,
-				gai_strerror(rc));
+			log_err("%s: listen %s:%s: %s", srv->path, srv->listen[i].host,
+			        srv->listen[i].port, gai_strerror(rc));
 			return -1;
 		}
 		for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
@@ -176,7 +179,7 @@ static int open_listeners(const struct server_conf *srv, int *fds, int max)
 				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 				log_err("%s: listen %s:%s: %s", srv->path, srv->listen[i].host,
-					srv->listen[i].port, strerror(errno));
+				        srv->listen[i].port, strerror(errno));
 				close(fd);
 				freeaddrinfo(res);
 				return -1;
@@ -256,7 +259,8 @@ static void reap(void)
 			break;
 		}
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
-			log_warn("connection process %d died of signal %d", (int)pid, WTERMSIG(status));
+			log_warn("connection process %d died of signal %d", (int)pid,
+			         WTERMSIG(status));
 	}
 }
 
@@ -270,8 +274,9 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 	if (unauth >= tmpl->srv->max_startups) {
 		char host[INET6_ADDRSTRLEN] = "?";
 		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-		log_warn("refusing connection from %s: max_startups (%d) unauthenticated connections",
-			 host, tmpl->srv->max_startups);
+		log_warn(
+		    "refusing connection from %s: max_startups (%d) unauthenticated connections",
+		    host, tmpl->srv->max_startups);
 		close(fd);
 		return;
 	}
@@ -357,7 +362,8 @@ int main(int argc, char **argv)
 		}
 		char e2[512] = "";
 		struct stat st;
-		if (stat(srv.state_dir, &st) == 0 && check_traversable(srv.state_dir, e2, sizeof e2) < 0) {
+		if (stat(srv.state_dir, &st) == 0 &&
+		    check_traversable(srv.state_dir, e2, sizeof e2) < 0) {
 			fprintf(stderr, "%s: state_dir: %s\n", srv.path, e2);
 			bad = 1;
 		}
@@ -458,10 +464,12 @@ int main(int argc, char **argv)
 				if (si.ssi_signo == SIGCHLD) {
 					reap();
 				} else if (si.ssi_signo == SIGHUP) {
-					log_info("SIGHUP: configuration reload is not supported yet; ignored");
+					log_info("SIGHUP: configuration reload is not supported "
+					         "yet; ignored");
 				} else {
-					log_info("signal %d: exiting; established sessions continue",
-						 (int)si.ssi_signo);
+					log_info(
+					    "signal %d: exiting; established sessions continue",
+					    (int)si.ssi_signo);
 					return 0;
 				}
 			}

@@ -27,8 +27,10 @@ int privdrop_to(uid_t uid, gid_t gid)
 		log_err("privdrop: clearing ambient capabilities: %s", strerror(errno));
 		return -1;
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
-		log_err("privdrop: switching to %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
+		log_err("privdrop: switching to %u:%u: %s", (unsigned)uid, (unsigned)gid,
+		        strerror(errno));
 		return -1;
 	}
 	cap_t none = cap_init(); /* all of permitted, effective, inheritable cleared */

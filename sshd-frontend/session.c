@@ -35,7 +35,7 @@
 #include "../sandbox/spawn.h"
 #include "log.h"
 
-#define IOBUF 65536
+#define IOBUF       65536
 #define MAX_COMMAND (120 * 1024) /* one execve argument is capped at 128 KiB */
 
 struct stream {
@@ -93,8 +93,8 @@ static int next_chan_id;
  * skipped here is reported again by the next dopoll. */
 static bool pumping;
 
-static const char *const rfc_signals[] = {"ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL",
-					  "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"};
+static const char *const rfc_signals[] = {"ABRT", "ALRM", "FPE",  "HUP",  "ILL",  "INT", "KILL",
+                                          "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"};
 
 static int signal_from_name(const char *name)
 {
@@ -119,8 +119,7 @@ static void ctl_send(struct chan *c, int type, int value)
 
 /* ---- libssh channel callbacks: they record state, nothing more ---- */
 
-static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int is_stderr,
-		   void *ud)
+static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int is_stderr, void *ud)
 {
 	(void)s;
 	(void)ch;
@@ -132,7 +131,7 @@ static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int 
 	if (c->in_fd < 0) {
 		if (c->started && c->ctl_done)
 			return (int)len; /* the child is gone: discard, like a closed pipe */
-		c->in_blocked = true; /* keep it in libssh until the child can take it */
+		c->in_blocked = true;    /* keep it in libssh until the child can take it */
 		return 0;
 	}
 	if (c->in_blocked)
@@ -182,7 +181,7 @@ static void on_signal(ssh_session s, ssh_channel ch, const char *name, void *ud)
 }
 
 static int on_pty(ssh_session s, ssh_channel ch, const char *term, int w, int h, int pw, int ph,
-		  void *ud)
+                  void *ud)
 {
 	(void)s;
 	(void)ch;
@@ -216,7 +215,8 @@ static int on_window_change(ssh_session s, ssh_channel ch, int w, int h, int pw,
 	c->rows = h > 0 && h < 10000 ? h : c->rows;
 	c->cols = w > 0 && w < 10000 ? w : c->cols;
 	if (c->out.fd >= 0) {
-		struct winsize ws = {.ws_row = (unsigned short)c->rows, .ws_col = (unsigned short)c->cols};
+		struct winsize ws = {.ws_row = (unsigned short)c->rows,
+		                     .ws_col = (unsigned short)c->cols};
 		ioctl(c->out.fd, TIOCSWINSZ, &ws);
 	}
 	return 0;
@@ -232,7 +232,7 @@ static int on_env(ssh_session s, ssh_channel ch, const char *name, const char *v
 	int rc = env_client_add(&c->env, name, value);
 	if (rc < 0) {
 		log_debug("channel %d: env %.64s refused (%s)", c->id, name,
-			  rc == -EPERM ? "not allowed" : "too large");
+		          rc == -EPERM ? "not allowed" : "too large");
 		return 1;
 	}
 	return 0;
@@ -244,10 +244,10 @@ static void start_child(struct chan *c, const char *command)
 	const struct tenant_conf *t = sx->tenant;
 	struct sandbox_policy pol;
 	struct sandbox_identity sid = {.tenant = t->name,
-				       .uid = sx->id.uid,
-				       .gid = sx->id.gid,
-				       .workspace = sx->workspace,
-				       .init_helper = sx->init_helper};
+	                               .uid = sx->id.uid,
+	                               .gid = sx->id.gid,
+	                               .workspace = sx->workspace,
+	                               .init_helper = sx->init_helper};
 	struct strv env = {0};
 	char err[256] = "";
 
@@ -262,11 +262,11 @@ static void start_child(struct chan *c, const char *command)
 		return;
 	}
 	struct session_env_info info = {.user = t->name,
-					.home = pol.home,
-					.shell = t->sandbox.shell,
-					.path = "/usr/local/bin:/usr/bin:/bin",
-					.term = c->pty ? c->term : NULL,
-					.ssh_connection = sx->ssh_connection};
+	                                .home = pol.home,
+	                                .shell = t->sandbox.shell,
+	                                .path = "/usr/local/bin:/usr/bin:/bin",
+	                                .term = c->pty ? c->term : NULL,
+	                                .ssh_connection = sx->ssh_connection};
 	if (env_build(&info, &c->env, &env) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "out of memory");
 		return;
@@ -274,8 +274,8 @@ static void start_child(struct chan *c, const char *command)
 	char *argv_shell[] = {(char *)t->sandbox.shell, (char *)"-l", NULL};
 	char *argv_cmd[] = {(char *)t->sandbox.shell, (char *)"-c", (char *)command, NULL};
 	char **argv = command ? argv_cmd : argv_shell;
-	if (spawn_sandbox(sx->srv->bwrap, &pol, c->pty, c->rows, c->cols, argv, env.v, &c->proc, err,
-			  sizeof err) < 0) {
+	if (spawn_sandbox(sx->srv->bwrap, &pol, c->pty, c->rows, c->cols, argv, env.v, &c->proc,
+	                  err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %s", err);
 		strv_free(&env);
 		return;
@@ -288,7 +288,7 @@ static void start_child(struct chan *c, const char *command)
 	}
 	c->err.fd = c->proc.stderr_fd;
 	log_info("session start: tenant=%s channel=%d pid=%d type=%s pty=%s", t->name, c->id,
-		 (int)c->proc.pid, command ? "exec" : "shell", c->pty ? "yes" : "no");
+	         (int)c->proc.pid, command ? "exec" : "shell", c->pty ? "yes" : "no");
 }
 
 static int on_shell(ssh_session s, ssh_channel ch, void *ud)
@@ -312,7 +312,7 @@ static int on_exec(ssh_session s, ssh_channel ch, const char *command, void *ud)
 	if (strlen(command) > MAX_COMMAND) {
 		c->started = true;
 		snprintf(c->fail_msg, sizeof c->fail_msg, "command longer than %d bytes refused",
-			 MAX_COMMAND);
+		         MAX_COMMAND);
 		return 0;
 	}
 	start_child(c, command);
@@ -376,7 +376,7 @@ static bool flush_stream(struct chan *c, struct stream *st, bool is_err)
 		if (want > win)
 			want = win;
 		int n = is_err ? ssh_channel_write_stderr(c->ch, st->buf + st->off, (uint32_t)want)
-			       : ssh_channel_write(c->ch, st->buf + st->off, (uint32_t)want);
+		               : ssh_channel_write(c->ch, st->buf + st->off, (uint32_t)want);
 		if (n == SSH_ERROR) {
 			st->off = st->len = 0; /* the channel is gone; drop output */
 			return true;
@@ -455,8 +455,10 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			struct cmsghdr h;
 			char buf[CMSG_SPACE(sizeof(int))];
 		} cm;
-		struct msghdr mh = {
-		    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+		struct msghdr mh = {.msg_iov = &iov,
+		                    .msg_iovlen = 1,
+		                    .msg_control = cm.buf,
+		                    .msg_controllen = sizeof cm.buf};
 		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
@@ -480,8 +482,9 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long us = (now.tv_sec - c->t_request.tv_sec) * 1000000L +
-				  (now.tv_nsec - c->t_request.tv_nsec) / 1000L;
-			log_debug("channel %d: sandbox spawn %ld us (request to command start)", c->id, us);
+			          (now.tv_nsec - c->t_request.tv_nsec) / 1000L;
+			log_debug("channel %d: sandbox spawn %ld us (request to command start)",
+			          c->id, us);
 		} else if (m.type == INIT_MSG_EXIT) {
 			c->have_exit = true;
 			c->exit_status = m.value;
@@ -532,7 +535,7 @@ GUARDED(on_sigchld)
 /* ---- registration and channel lifecycle, outside dopoll ---- */
 
 static void want(struct session_ctx *sx, int fd, short *reg, short events, ssh_event_callback cb,
-		 void *ud)
+                 void *ud)
 {
 	if (fd < 0 || *reg == events)
 		return;
@@ -563,8 +566,8 @@ static void send_exit(struct chan *c)
 		ssh_channel_request_send_exit_status(c->ch, 1);
 	} else if (WIFSIGNALED(st)) {
 		const char *name = sigabbrev_np(WTERMSIG(st));
-		ssh_channel_request_send_exit_signal(c->ch, name ? name : "KILL", WCOREDUMP(st) ? 1 : 0,
-						     "", "");
+		ssh_channel_request_send_exit_signal(c->ch, name ? name : "KILL",
+		                                     WCOREDUMP(st) ? 1 : 0, "", "");
 	} else {
 		ssh_channel_request_send_exit_status(c->ch, WIFEXITED(st) ? WEXITSTATUS(st) : 255);
 	}
@@ -644,7 +647,7 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 		ssh_channel_close(c->ch);
 		c->eof_sent = c->close_sent = true;
 		log_info("session end: tenant=%s channel=%d status=0x%x", sx->tenant->name, c->id,
-			 (unsigned)(c->have_exit ? c->exit_status : c->bwrap_status));
+		         (unsigned)(c->have_exit ? c->exit_status : c->bwrap_status));
 	}
 	return true;
 }

@@ -76,8 +76,8 @@ static void uidset_add(struct uidset *s, uid_t u)
 }
 
 /* Recorded allocations, except `skip`'s own; optionally reports who holds `want`. */
-static void collect_allocated(int dfd, const char *skip, struct uidset *s, uid_t want,
-			      char *holder, size_t holderlen)
+static void collect_allocated(int dfd, const char *skip, struct uidset *s, uid_t want, char *holder,
+                              size_t holderlen)
 {
 	int d2 = dup(dfd);
 	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
@@ -128,8 +128,8 @@ static void collect_declared(const struct server_conf *srv, struct uidset *s)
 	closedir(d);
 }
 
-int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t,
-		   struct tenant_id *id, char *err, size_t errlen)
+int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t, struct tenant_id *id,
+                   char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	int rc;
@@ -153,8 +153,8 @@ int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t,
 		char holder[CFG_NAME_MAX + 1] = "";
 		collect_allocated(dfd, t->name, &used, t->uid, holder, sizeof holder);
 		if (holder[0]) {
-			snprintf(err, errlen, "%s: uid %u is already allocated to tenant %s", t->path,
-				 (unsigned)t->uid, holder);
+			snprintf(err, errlen, "%s: uid %u is already allocated to tenant %s",
+			         t->path, (unsigned)t->uid, holder);
 			rc = -EEXIST;
 			goto out;
 		}
@@ -174,14 +174,15 @@ int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t,
 		collect_declared(srv, &used);
 		uid_t u = uid_pick(srv->uid_min, srv->uid_max, used.v, used.n, system_uid_taken);
 		if (u == 0) {
-			snprintf(err, errlen, "uid_range %u-%u is exhausted", (unsigned)srv->uid_min,
-				 (unsigned)srv->uid_max);
+			snprintf(err, errlen, "uid_range %u-%u is exhausted",
+			         (unsigned)srv->uid_min, (unsigned)srv->uid_max);
 			rc = -ENOSPC;
 			goto out;
 		}
 		char tmp[64], buf[32];
 		snprintf(tmp, sizeof tmp, ".tmp-%s", t->name);
-		int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		int fd =
+		    openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 		int n = snprintf(buf, sizeof buf, "%u\n", (unsigned)u);
 		if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) < 0 ||
 		    renameat(dfd, tmp, dfd, t->name) < 0) {

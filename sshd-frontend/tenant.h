@@ -20,7 +20,7 @@ struct tenant_id {
 uid_t uid_pick(uid_t min, uid_t max, const uid_t *used, size_t nused, bool (*is_taken)(uid_t));
 
 /* Runs as root before the privilege drop. */
-int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t,
-		   struct tenant_id *id, char *err, size_t errlen);
+int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t, struct tenant_id *id,
+                   char *err, size_t errlen);
 
 #endif

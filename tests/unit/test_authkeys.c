@@ -54,7 +54,8 @@ static void parse(void **state)
 	assert_int_equal(authkeys_parse_line(opt, &k, &why), -1);
 	assert_string_equal(why, "key options are not supported");
 	assert_int_equal(authkeys_parse_line("ssh-dss AAAAB3NzaC1kc3MAAACBAP", &k, &why), -1);
-	assert_int_equal(authkeys_parse_line("ssh-ed25519-cert-v01@openssh.com AAAA", &k, &why), -1);
+	assert_int_equal(authkeys_parse_line("ssh-ed25519-cert-v01@openssh.com AAAA", &k, &why),
+	                 -1);
 	assert_int_equal(authkeys_parse_line("ssh-ed25519 !!!notbase64!!!", &k, &why), -1);
 	assert_string_equal(why, "cannot decode the key");
 	assert_int_equal(authkeys_parse_line("ssh-ed25519", &k, &why), -1);

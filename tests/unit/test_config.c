@@ -9,21 +9,20 @@
 #include "../../sshd-frontend/config.h"
 #include "testutil.h"
 
-static const char *good =
-    "; comment\n"
-    "[server]\n"
-    "listen = 127.0.0.1:2222\n"
-    "listen = [::1]:2223\n"
-    "host_key = /var/lib/warren/key\n"
-    "state_dir = /var/lib/warren\n"
-    "tenants_dir = /etc/warren/tenants.d\n"
-    "uid_range = 300000-300010\n"
-    "login_grace_time = 12\n"
-    "max_auth_tries = 3\n"
-    "max_startups = 7\n"
-    "[sandbox]\n"
-    "profile = node\n"
-    "network = none\n";
+static const char *good = "; comment\n"
+                          "[server]\n"
+                          "listen = 127.0.0.1:2222\n"
+                          "listen = [::1]:2223\n"
+                          "host_key = /var/lib/warren/key\n"
+                          "state_dir = /var/lib/warren\n"
+                          "tenants_dir = /etc/warren/tenants.d\n"
+                          "uid_range = 300000-300010\n"
+                          "login_grace_time = 12\n"
+                          "max_auth_tries = 3\n"
+                          "max_startups = 7\n"
+                          "[sandbox]\n"
+                          "profile = node\n"
+                          "network = none\n";
 
 static void server_good(void **state)
 {
@@ -54,8 +53,9 @@ static void server_defaults(void **state)
 	(void)state;
 	struct server_conf s;
 	struct cfg_error e = {{0}};
-	const char *p = write_tmp(0, "min.conf",
-				  "[server]\nlisten=127.0.0.1:22\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n");
+	const char *p =
+	    write_tmp(0, "min.conf",
+	              "[server]\nlisten=127.0.0.1:22\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n");
 	assert_int_equal(config_load_server(p, &s, &e), 0);
 	assert_int_equal(s.login_grace_time, 30);
 	assert_int_equal(s.max_auth_tries, 6);
@@ -101,7 +101,7 @@ static void server_bad(void **state)
 		snprintf(prefix, sizeof prefix, "%s:%d: ", p, cases[i].line);
 		if (strncmp(e.msg, prefix, strlen(prefix)) != 0 || !strstr(e.msg, cases[i].needle))
 			fail_msg("case %zu: got '%s', want prefix '%s' and '%s'", i, e.msg, prefix,
-				 cases[i].needle);
+			         cases[i].needle);
 	}
 }
 
@@ -110,7 +110,8 @@ static void server_missing_required(void **state)
 	(void)state;
 	struct server_conf s;
 	struct cfg_error e = {{0}};
-	const char *p = write_tmp(0, "noport.conf", "[server]\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n");
+	const char *p =
+	    write_tmp(0, "noport.conf", "[server]\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n");
 	assert_int_equal(config_load_server(p, &s, &e), -22);
 	assert_non_null(strstr(e.msg, "listen is required"));
 	assert_int_equal(config_load_server("/nonexistent/warren.conf", &s, &e), -22);
@@ -136,10 +137,11 @@ static void tenant_good_and_override(void **state)
 	struct tenant_conf t;
 	struct cfg_error e = {{0}};
 	struct sandbox_conf d = {.profile = "default", .network = NET_NONE, .shell = "/bin/bash"};
-	const char *p = write_tmp(1, "alice.conf",
-				  "[tenant]\nuid = 20001\nauthorized_keys = /etc/warren/keys/alice.pub\n"
-				  "key = ssh-ed25519 AAAA one\nkey = ssh-ed25519 BBBB two\n"
-				  "[sandbox]\nprofile = python\nnetwork = host\n");
+	const char *p =
+	    write_tmp(1, "alice.conf",
+	              "[tenant]\nuid = 20001\nauthorized_keys = /etc/warren/keys/alice.pub\n"
+	              "key = ssh-ed25519 AAAA one\nkey = ssh-ed25519 BBBB two\n"
+	              "[sandbox]\nprofile = python\nnetwork = host\n");
 	assert_int_equal(config_load_tenant_file(p, "alice", &d, &t, &e), 0);
 	assert_true(t.has_uid);
 	assert_int_equal(t.uid, 20001);
@@ -202,10 +204,10 @@ static void names_and_parsers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(server_good),	    cmocka_unit_test(server_defaults),
-	    cmocka_unit_test(server_bad),	    cmocka_unit_test(server_missing_required),
-	    cmocka_unit_test(overlong_line),	    cmocka_unit_test(tenant_good_and_override),
-	    cmocka_unit_test(tenant_bad),	    cmocka_unit_test(names_and_parsers),
+	    cmocka_unit_test(server_good),   cmocka_unit_test(server_defaults),
+	    cmocka_unit_test(server_bad),    cmocka_unit_test(server_missing_required),
+	    cmocka_unit_test(overlong_line), cmocka_unit_test(tenant_good_and_override),
+	    cmocka_unit_test(tenant_bad),    cmocka_unit_test(names_and_parsers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

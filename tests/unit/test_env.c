@@ -74,11 +74,11 @@ static void build(void **state)
 	struct client_env e = {0};
 	assert_int_equal(env_client_add(&e, "LANG", "C.UTF-8"), 0);
 	struct session_env_info in = {.user = "alice",
-				      .home = "/home/alice",
-				      .shell = "/bin/bash",
-				      .path = "/usr/bin:/bin",
-				      .term = "xterm-256color",
-				      .ssh_connection = "127.0.0.1 5555 127.0.0.1 2222"};
+	                              .home = "/home/alice",
+	                              .shell = "/bin/bash",
+	                              .path = "/usr/bin:/bin",
+	                              .term = "xterm-256color",
+	                              .ssh_connection = "127.0.0.1 5555 127.0.0.1 2222"};
 	struct strv v = {0};
 	assert_int_equal(env_build(&in, &e, &v), 0);
 	assert_string_equal(get(&v, "HOME"), "/home/alice");

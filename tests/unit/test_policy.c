@@ -24,9 +24,11 @@ static struct host_facts merged_usr(bool nix)
 	return f;
 }
 
-static const struct sandbox_identity alice = {
-    .tenant = "alice", .uid = 200001, .gid = 200001, .workspace = "/srv/ws/alice",
-    .init_helper = "/var/lib/warren/lib/warren-init"};
+static const struct sandbox_identity alice = {.tenant = "alice",
+                                              .uid = 200001,
+                                              .gid = 200001,
+                                              .workspace = "/srv/ws/alice",
+                                              .init_helper = "/var/lib/warren/lib/warren-init"};
 
 static void fake_fds(struct sandbox_policy *p)
 {
@@ -38,7 +40,8 @@ static void fake_fds(struct sandbox_policy *p)
 static int find3(const struct strv *v, const char *a, const char *b, const char *c)
 {
 	for (size_t i = 0; i + 2 < v->n; i++)
-		if (!strcmp(v->v[i], a) && !strcmp(v->v[i + 1], b) && (!c || !strcmp(v->v[i + 2], c)))
+		if (!strcmp(v->v[i], a) && !strcmp(v->v[i + 1], b) &&
+		    (!c || !strcmp(v->v[i + 2], c)))
 			return (int)i;
 	return -1;
 }
@@ -52,7 +55,7 @@ static int find1(const struct strv *v, const char *a)
 }
 
 static void render(const struct sandbox_conf *conf, bool nix, bool pty, struct sandbox_policy *p,
-		   struct strv *out)
+                   struct strv *out)
 {
 	struct host_facts f = merged_usr(nix);
 	assert_int_equal(policy_build(p, conf, &alice, &f), 0);
@@ -65,7 +68,8 @@ static void render(const struct sandbox_conf *conf, bool nix, bool pty, struct s
 static void default_plan(void **state)
 {
 	(void)state;
-	struct sandbox_conf conf = {.profile = "default", .network = NET_NONE, .shell = "/bin/bash"};
+	struct sandbox_conf conf = {
+	    .profile = "default", .network = NET_NONE, .shell = "/bin/bash"};
 	struct sandbox_policy p;
 	struct strv v = {0};
 	render(&conf, true, false, &p, &v);
@@ -107,7 +111,7 @@ static void default_plan(void **state)
 	int fd = atoi(v.v[pw - 1]);
 	assert_true(fd >= 100 && fd < 100 + p.nfiles);
 	assert_non_null(strstr(p.files[fd - 100].content,
-			       "alice:x:200001:200001:warren tenant:/home/alice:/bin/bash\n"));
+	                       "alice:x:200001:200001:warren tenant:/home/alice:/bin/bash\n"));
 	assert_true(find1(&v, "/etc/group") >= 0 && find1(&v, "/etc/hostname") >= 0);
 
 	/* the root is remounted read-only after every other mount */
