@@ -223,6 +223,8 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return set_str(c, &s->template_dir, v, true);
 	if (strcmp(name, "bwrap") == 0)
 		return set_str(c, &s->bwrap, v, true);
+	if (strcmp(name, "sftp_server") == 0)
+		return set_str(c, &s->sftp_server, v, true);
 	if (strcmp(name, "uid_range") == 0) {
 		if (parse_uid_range(v, &s->uid_min, &s->uid_max) < 0)
 			return fail(
@@ -344,7 +346,9 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 		config_free_server(s);
 		return -EINVAL;
 	}
-	if (s->bwrap == NULL && (s->bwrap = strdup("/usr/bin/bwrap")) == NULL) {
+	if ((s->bwrap == NULL && (s->bwrap = strdup("/usr/bin/bwrap")) == NULL) ||
+	    (s->sftp_server == NULL &&
+	     (s->sftp_server = strdup("/usr/lib/openssh/sftp-server")) == NULL)) {
 		config_free_server(s);
 		return -ENOMEM;
 	}
@@ -361,6 +365,7 @@ void config_free_server(struct server_conf *s)
 	free(s->tenants_dir);
 	free(s->template_dir);
 	free(s->bwrap);
+	free(s->sftp_server);
 	memset(s, 0, sizeof *s);
 }
 

@@ -26,6 +26,7 @@ struct server_conf {
 	char *tenants_dir;
 	char *template_dir; /* NULL when unset */
 	char *bwrap;        /* path of the bwrap binary */
+	char *sftp_server;  /* OpenSSH sftp-server, run inside the sandbox */
 	uid_t uid_min, uid_max;
 	int login_grace_time; /* seconds */
 	int max_auth_tries;

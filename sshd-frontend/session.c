@@ -238,7 +238,8 @@ static int on_env(ssh_session s, ssh_channel ch, const char *name, const char *v
 	return 0;
 }
 
-static void start_child(struct chan *c, const char *command)
+/* command NULL: login shell; subsystem set: run that program directly. */
+static void start_child(struct chan *c, const char *command, const char *subsystem)
 {
 	struct session_ctx *sx = c->sx;
 	const struct tenant_conf *t = sx->tenant;
@@ -273,7 +274,10 @@ static void start_child(struct chan *c, const char *command)
 	}
 	char *argv_shell[] = {(char *)t->sandbox.shell, (char *)"-l", NULL};
 	char *argv_cmd[] = {(char *)t->sandbox.shell, (char *)"-c", (char *)command, NULL};
-	char **argv = command ? argv_cmd : argv_shell;
+	char *argv_sub[] = {(char *)subsystem, NULL};
+	char **argv = subsystem ? argv_sub : command ? argv_cmd : argv_shell;
+	if (subsystem)
+		c->pty = false; /* a subsystem speaks a binary protocol over pipes */
 	if (spawn_sandbox(sx->srv->bwrap, &pol, c->pty, c->rows, c->cols, argv, env.v, &c->proc,
 	                  err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %s", err);
@@ -288,7 +292,8 @@ static void start_child(struct chan *c, const char *command)
 	}
 	c->err.fd = c->proc.stderr_fd;
 	log_info("session start: tenant=%s channel=%d pid=%d type=%s pty=%s", t->name, c->id,
-	         (int)c->proc.pid, command ? "exec" : "shell", c->pty ? "yes" : "no");
+	         (int)c->proc.pid, subsystem ? "subsystem" : command ? "exec" : "shell",
+		 c->pty ? "yes" : "no");
 }
 
 static int on_shell(ssh_session s, ssh_channel ch, void *ud)
@@ -298,7 +303,7 @@ static int on_shell(ssh_session s, ssh_channel ch, void *ud)
 	struct chan *c = ud;
 	if (c->started)
 		return 1;
-	start_child(c, NULL);
+	start_child(c, NULL, NULL);
 	return 0;
 }
 
@@ -315,7 +320,7 @@ static int on_exec(ssh_session s, ssh_channel ch, const char *command, void *ud)
 		         MAX_COMMAND);
 		return 0;
 	}
-	start_child(c, command);
+	start_child(c, command, NULL);
 	return 0;
 }
 
@@ -324,6 +329,12 @@ static int on_subsystem(ssh_session s, ssh_channel ch, const char *name, void *u
 	(void)s;
 	(void)ch;
 	struct chan *c = ud;
+	if (c->started)
+		return 1;
+	if (strcmp(name, "sftp") == 0) {
+		start_child(c, NULL, c->sx->srv->sftp_server);
+		return 0;
+	}
 	log_info("channel %d: subsystem '%.32s' refused: not available", c->id, name);
 	return 1;
 }

@@ -110,6 +110,9 @@ network = none
                               text=text, stdin=None if input is not None else subprocess.DEVNULL)
 
     def uid(self, tenant):
+        path = os.path.join(self.state, "uids", tenant)
+        if not os.path.exists(path):  # allocated at first login
+            assert self.ssh(tenant, "true").returncode == 0
         with open(os.path.join(self.state, "uids", tenant)) as f:
             return int(f.read())
 
