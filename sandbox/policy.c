@@ -74,6 +74,9 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	p->uid = id->uid;
 	p->gid = id->gid;
 	p->network = conf->network;
+	p->nested_sandbox = conf->nested_sandbox;
+	p->tmp_size = conf->tmp_size;
+	p->seccomp_fd = -1;
 	snprintf(p->home, sizeof p->home, "/home/%s", id->tenant);
 	snprintf(p->hostname, sizeof p->hostname, "%s", id->tenant);
 	snprintf(p->shell, sizeof p->shell, "%s", conf->shell);
@@ -148,6 +151,10 @@ static void render_mount(const struct sandbox_policy *p, const struct mount_op *
 		strv_addn(o, 2, "--tmpfs", m->dst);
 		break;
 	case MNT_TMPFS_STICKY:
+		if (p->tmp_size) {
+			strv_add(o, "--size");
+			strv_addf(o, "%llu", p->tmp_size);
+		}
 		strv_addn(o, 4, "--perms", "1777", "--tmpfs", m->dst);
 		break;
 	case MNT_REMOUNT_RO:
@@ -181,9 +188,15 @@ int policy_render(const struct sandbox_policy *p, const struct init_opts *init, 
 	for (int i = 0; i < p->nfiles; i++)
 		if (p->files[i].fd < 0)
 			return -EBADF;
-	strv_add(o, "--unshare-all");
+	strv_addn(o, 2, "--unshare-all", "--unshare-user");
 	if (p->network == NET_HOST)
 		strv_add(o, "--share-net");
+	if (!p->nested_sandbox)
+		strv_add(o, "--disable-userns");
+	if (p->seccomp_fd >= 0) {
+		strv_add(o, "--seccomp");
+		strv_addf(o, "%d", p->seccomp_fd);
+	}
 	strv_addn(o, 4, "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop");
 	strv_add(o, "ALL");
 	strv_addn(o, 2, "--hostname", p->hostname);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -71,13 +72,13 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int rows, int cols,
-                  char *const argv[], char *const envp[], struct sandbox_proc *out, char *err,
-                  size_t errlen)
+int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
+		  bool pty, int rows, int cols, char *const argv[], char *const envp[],
+		  struct sandbox_proc *out, char *err, size_t errlen)
 {
 	int in[2] = {-1, -1}, o[2] = {-1, -1}, e[2] = {-1, -1}, ctl[2] = {-1, -1};
 	int args_fd = -1, rc = -1;
-	int keep[POLICY_MAX_FILES + 2];
+	int keep[POLICY_MAX_FILES + 3];
 	int nkeep = 0;
 	struct strv args = {0};
 
@@ -92,6 +93,16 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int row
 		}
 		keep[nkeep++] = p->files[i].fd;
 	}
+	p->seccomp_fd = -1;
+	if (filter == NULL || filter->data == NULL || filter->len == 0) {
+		snprintf(err, errlen, "no seccomp filter: refusing to start a sandbox without one");
+		goto out;
+	}
+	if ((p->seccomp_fd = memfd_with("warren-seccomp", filter->data, filter->len)) < 0) {
+		snprintf(err, errlen, "memfd: %s", strerror(errno));
+		goto out;
+	}
+	keep[nkeep++] = p->seccomp_fd;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0 ||
 	    pipe2(e, O_CLOEXEC) < 0 ||
 	    (!pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0))) {
@@ -168,6 +179,14 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int row
 		}
 		dup2(e[1], 2);
 		child_only_fds(keep, nkeep);
+		/* rlimits as a second line behind the cgroup (nsjail's defaults) */
+		struct rlimit core = {0, 0}, nofile = {65536, 65536};
+		setrlimit(RLIMIT_CORE, &core);
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
+			getrlimit(RLIMIT_NOFILE, &nofile);
+			nofile.rlim_cur = nofile.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &nofile);
+		}
 		execve(bwrap, bargv, envp);
 		dprintf(2, "warren: cannot run %s: %s\n", bwrap, strerror(errno));
 		_exit(127);
@@ -188,6 +207,7 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int row
 out:
 	for (int i = 0; i < p->nfiles; i++)
 		close_fd(&p->files[i].fd);
+	close_fd(&p->seccomp_fd);
 	close_fd(&args_fd);
 	int *all[] = {&in[0], &in[1], &o[0], &o[1], &e[0], &e[1], &ctl[0], &ctl[1]};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -17,9 +17,13 @@ struct sandbox_proc {
 
 /* Starts `bwrap` for policy `p` running argv under warren-init. The caller
  * is already the tenant (no capabilities); fds are O_CLOEXEC|O_NONBLOCK. */
-int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, bool pty, int rows, int cols,
-                  char *const argv[], char *const envp[], struct sandbox_proc *out, char *err,
-                  size_t errlen);
+struct bpf_blob {
+	const void *data; /* the exported seccomp filter; required */
+	size_t len;
+};
+int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
+		  bool pty, int rows, int cols, char *const argv[], char *const envp[],
+		  struct sandbox_proc *out, char *err, size_t errlen);
 
 /* Runs argv as uid/gid (no supplementary groups), waits; returns the exit
  * status, or -errno. Used for privileged-side chores done as the tenant. */

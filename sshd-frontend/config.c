@@ -169,6 +169,68 @@ bool tenant_name_valid(const char *name)
 	return true;
 }
 
+/* "512M", "2G", "65536", "0"/"none" (no limit) */
+static int parse_size(struct parse_ctx *c, const char *name, const char *v,
+		      unsigned long long *out)
+{
+	if (strcmp(v, "none") == 0 || strcmp(v, "max") == 0) {
+		*out = 0;
+		return 1;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	unsigned long long mult = 1;
+	if (*end == 'K' || *end == 'k')
+		mult = 1ULL << 10;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1ULL << 20;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1ULL << 30;
+	else if (*end == 'T' || *end == 't')
+		mult = 1ULL << 40;
+	if (mult > 1)
+		end++;
+	if (errno || end == v || *end != '\0' || v[0] == '-' || n > (~0ULL) / mult)
+		return fail(c, "%s: expected a size like 512M or 2G (or none), got '%s'", name, v);
+	*out = n * mult;
+	return 1;
+}
+
+static int parse_bool(struct parse_ctx *c, const char *name, const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return fail(c, "%s: expected yes or no, got '%s'", name, v);
+	return 1;
+}
+
+static int parse_long(struct parse_ctx *c, const char *name, const char *v, long max, long *out)
+{
+	int n;
+	if (!parse_int(c, name, v, 0, max, &n))
+		return 0;
+	*out = n;
+	return 1;
+}
+
+/* cores as a decimal: "1.5" -> 1500 thousandths */
+static int parse_cores(struct parse_ctx *c, const char *name, const char *v, long *out)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(v, &end);
+	if (errno || end == v || *end != '\0' || d < 0 || d > 4096)
+		return fail(c, "%s: expected a number of cores like 1 or 0.5, got '%s'", name, v);
+	*out = (long)(d * 1000 + 0.5);
+	if (d > 0 && *out < 10)
+		return fail(c, "%s: at least 0.01 cores", name);
+	return 1;
+}
+
 static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char *name,
                        const char *v)
 {
@@ -189,6 +251,20 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		if (v[0] != '/' || strlen(v) >= sizeof sb->shell)
 			return fail(c, "shell: expected an absolute path, got '%s'", v);
 		snprintf(sb->shell, sizeof sb->shell, "%s", v);
+	} else if (strcmp(name, "nested_sandbox") == 0) {
+		return parse_bool(c, name, v, &sb->nested_sandbox);
+	} else if (strcmp(name, "memory_max") == 0) {
+		return parse_size(c, name, v, &sb->memory_max);
+	} else if (strcmp(name, "tmp_size") == 0) {
+		return parse_size(c, name, v, &sb->tmp_size);
+	} else if (strcmp(name, "pids_max") == 0) {
+		return parse_long(c, name, v, 4194304, &sb->pids_max);
+	} else if (strcmp(name, "cpu_max") == 0) {
+		return parse_cores(c, name, v, &sb->cpu_max_milli);
+	} else if (strcmp(name, "session_timeout") == 0) {
+		return parse_long(c, name, v, 0x7fffffff, &sb->session_timeout);
+	} else if (strcmp(name, "idle_timeout") == 0) {
+		return parse_long(c, name, v, 0x7fffffff, &sb->idle_timeout);
 	} else {
 		return fail(c, "unknown key '%s' in [sandbox]", name);
 	}
@@ -223,6 +299,8 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return set_str(c, &s->template_dir, v, true);
 	if (strcmp(name, "bwrap") == 0)
 		return set_str(c, &s->bwrap, v, true);
+	if (strcmp(name, "cgroup_root") == 0)
+		return set_str(c, &s->cgroup_root, v, true);
 	if (strcmp(name, "sftp_server") == 0)
 		return set_str(c, &s->sftp_server, v, true);
 	if (strcmp(name, "uid_range") == 0) {
@@ -310,6 +388,9 @@ static void sandbox_defaults(struct sandbox_conf *sb)
 	snprintf(sb->profile, sizeof sb->profile, "default");
 	sb->network = NET_NONE;
 	snprintf(sb->shell, sizeof sb->shell, "/bin/bash");
+	sb->memory_max = 2ULL << 30;
+	sb->pids_max = 512;
+	sb->tmp_size = 256ULL << 20;
 }
 
 int config_load_server(const char *path, struct server_conf *s, struct cfg_error *err)
@@ -348,7 +429,8 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	}
 	if ((s->bwrap == NULL && (s->bwrap = strdup("/usr/bin/bwrap")) == NULL) ||
 	    (s->sftp_server == NULL &&
-	     (s->sftp_server = strdup("/usr/lib/openssh/sftp-server")) == NULL)) {
+	     (s->sftp_server = strdup("/usr/lib/openssh/sftp-server")) == NULL) ||
+	    (s->cgroup_root == NULL && (s->cgroup_root = strdup("/sys/fs/cgroup")) == NULL)) {
 		config_free_server(s);
 		return -ENOMEM;
 	}
@@ -366,6 +448,7 @@ void config_free_server(struct server_conf *s)
 	free(s->template_dir);
 	free(s->bwrap);
 	free(s->sftp_server);
+	free(s->cgroup_root);
 	memset(s, 0, sizeof *s);
 }
 

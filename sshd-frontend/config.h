@@ -27,6 +27,7 @@ struct server_conf {
 	char *template_dir; /* NULL when unset */
 	char *bwrap;        /* path of the bwrap binary */
 	char *sftp_server;  /* OpenSSH sftp-server, run inside the sandbox */
+	char *cgroup_root;  /* where cgroupfs is mounted */
 	uid_t uid_min, uid_max;
 	int login_grace_time; /* seconds */
 	int max_auth_tries;

@@ -209,6 +209,25 @@ void conn_handle(int fd, const struct conn_env *env)
 		sx.id.gid = 65534;
 		sx.id.source = "nobody (tenant preparation failed)";
 	}
+	/* Limits for this session (and the tenant's total), named after the
+	 * monitor's pid so a restart can tell live sessions from leftovers. */
+	long cg_id = (long)getpid();
+	bool have_cg = false;
+	if (!sx.fail[0]) {
+		const struct sandbox_conf *sb = &cx.tenant.sandbox;
+		struct cg_limits lim = {.memory_max = sb->memory_max,
+					.pids_max = sb->pids_max,
+					.cpu_max_milli = sb->cpu_max_milli};
+		int crc = cgroup_session_create(env->cg, cx.tenant.name, cg_id, &lim);
+		if (crc < 0) {
+			log_err("tenant %s: cgroup limits: %s", cx.tenant.name, strerror(-crc));
+			snprintf(sx.fail, sizeof sx.fail,
+				 "resource limits could not be applied; the operator's log has details");
+			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
+		} else {
+			have_cg = env->cg->mode != CG_NONE;
+		}
+	}
 	alarm(0);
 	signal(SIGALRM, SIG_DFL);
 	if (write(env->notify_fd, "A", 1) < 0)
@@ -231,7 +250,14 @@ void conn_handle(int fd, const struct conn_env *env)
 		if (WIFSIGNALED(status))
 			log_warn("session process for %s killed by signal %d", cx.tenant.name,
 			         WTERMSIG(status));
+		if (have_cg)
+			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
 		_exit(0);
+	}
+	/* the session process and all it spawns are counted in the cgroup */
+	if (have_cg && cgroup_attach(env->cg, cx.tenant.name, cg_id, getpid()) < 0) {
+		log_err("tenant %s: cannot join the session cgroup", cx.tenant.name);
+		_exit(1);
 	}
 	/* ---- the privilege drop: after this line nothing runs as root ---- */
 	if (privdrop_to(sx.id.uid, sx.id.gid) < 0)

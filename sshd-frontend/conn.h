@@ -6,6 +6,7 @@
 
 #include <libssh/server.h>
 
+#include "../sandbox/cgroup.h"
 #include "../sandbox/policy.h"
 #include "config.h"
 
@@ -14,6 +15,7 @@ struct conn_env {
 	ssh_bind bind;
 	const char *init_helper;
 	const struct host_facts *facts;
+	const struct cg *cg;
 	int notify_fd; /* write 'A' here once authenticated (frees a max_startups slot) */
 };
 

@@ -21,6 +21,7 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
+#include "../sandbox/cgroup.h"
 #include "../sandbox/policy.h"
 #include "../sandbox/workspace.h"
 #include "config.h"
@@ -214,6 +215,21 @@ static ssh_bind make_bind(ssh_key hostkey)
 		return NULL;
 	}
 	return b;
+}
+
+/* A session cgroup is named after its monitor's pid: alive if that pid is
+ * still a warrend process. */
+static bool session_alive(long pid)
+{
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	if (!fgets(comm, sizeof comm, f))
+		comm[0] = '\0';
+	fclose(f);
+	return strncmp(comm, "warrend", 7) == 0;
 }
 
 static struct child *child_add(pid_t pid, int notify_fd)
@@ -422,8 +438,27 @@ int main(int argc, char **argv)
 
 	struct host_facts facts;
 	host_facts_probe(&facts);
-	struct conn_env tmpl = {
-	    .srv = &srv, .bind = bind, .init_helper = helper, .facts = &facts, .notify_fd = -1};
+	static struct cg cg;
+	snprintf(cg.root, sizeof cg.root, "%s", srv.cgroup_root);
+	cg.mode = cgroup_detect(cg.root);
+	if (cg.mode == CG_NONE && (srv.sandbox.memory_max || srv.sandbox.pids_max ||
+				   srv.sandbox.cpu_max_milli)) {
+		log_err("%s: [sandbox] sets resource limits but no usable cgroup hierarchy "
+			"(memory and pids controllers) is mounted at %s",
+			srv.path, cg.root);
+		return 1;
+	}
+	log_info("cgroups: %s at %s", cg.mode == CG_V2 ? "v2" : cg.mode == CG_V1 ? "v1" : "none",
+		 cg.root);
+	int swept = cgroup_sweep(&cg, session_alive);
+	if (swept > 0)
+		log_info("removed %d session cgroup(s) left by an earlier run", swept);
+	struct conn_env tmpl = {.srv = &srv,
+				.bind = bind,
+				.init_helper = helper,
+				.facts = &facts,
+				.cg = &cg,
+				.notify_fd = -1};
 
 	sigset_t mask;
 	sigemptyset(&mask);

@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -32,6 +33,7 @@
 
 #include "../sandbox/env.h"
 #include "../sandbox/initproto.h"
+#include "../sandbox/seccomp.h"
 #include "../sandbox/spawn.h"
 #include "log.h"
 
@@ -82,6 +84,7 @@ struct chan {
 
 	bool eof_sent;
 	bool close_sent;
+	bool timed_out;
 	bool client_closed;
 };
 
@@ -136,6 +139,7 @@ static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int 
 	}
 	if (c->in_blocked)
 		return 0; /* keep order: older data is still waiting */
+	clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
 	ssize_t n = write(c->in_fd, data, len);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
@@ -278,8 +282,9 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	char **argv = subsystem ? argv_sub : command ? argv_cmd : argv_shell;
 	if (subsystem)
 		c->pty = false; /* a subsystem speaks a binary protocol over pipes */
-	if (spawn_sandbox(sx->srv->bwrap, &pol, c->pty, c->rows, c->cols, argv, env.v, &c->proc,
-	                  err, sizeof err) < 0) {
+	struct bpf_blob filter = {sx->bpf, sx->bpf_len};
+	if (spawn_sandbox(sx->srv->bwrap, &pol, &filter, c->pty, c->rows, c->cols, argv, env.v,
+			  &c->proc, err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %s", err);
 		strv_free(&env);
 		return;
@@ -362,6 +367,7 @@ static void drain_stdin(struct chan *c)
 			c->in_blocked = false; /* libssh's buffer is empty: back to callbacks */
 			return;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
 		c->inlen = (size_t)r;
 	}
 }
@@ -418,6 +424,7 @@ static void pump_out(struct chan *c, struct stream *st, bool is_err)
 	size_t want = win < sizeof st->buf ? win : sizeof st->buf;
 	ssize_t n = read(st->fd, st->buf, want);
 	if (n > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
 		st->len = (size_t)n;
 		st->off = 0;
 		flush_stream(c, st, is_err);
@@ -572,7 +579,7 @@ static void close_stream_fd(struct session_ctx *sx, int *fd, short *reg)
 
 static void send_exit(struct chan *c)
 {
-	int st = c->have_exit ? c->exit_status : c->bwrap_status;
+	int st = c->have_exit && !c->timed_out ? c->exit_status : c->bwrap_status;
 	if (c->fail_msg[0]) {
 		ssh_channel_request_send_exit_status(c->ch, 1);
 	} else if (WIFSIGNALED(st)) {
@@ -663,9 +670,48 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	return true;
 }
 
+static long elapsed_s(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - since->tv_sec);
+}
+
+/* session_timeout per channel, idle_timeout per connection: tell the client
+ * on stderr, then end the sandbox; the exit path reports exit-signal KILL. */
+static void enforce_timeouts(struct session_ctx *sx)
+{
+	const struct sandbox_conf *sb = &sx->tenant->sandbox;
+	bool idle = sb->idle_timeout > 0 && elapsed_s(&sx->last_activity) >= sb->idle_timeout;
+	for (struct chan *c = sx->chans; c; c = c->next) {
+		if (!c->started || c->proc.pid <= 0 || c->bwrap_exited || c->timed_out)
+			continue;
+		const char *why = NULL;
+		long limit = 0;
+		if (sb->session_timeout > 0 && elapsed_s(&c->t_request) >= sb->session_timeout) {
+			why = "session_timeout";
+			limit = sb->session_timeout;
+		} else if (idle) {
+			why = "idle_timeout";
+			limit = sb->idle_timeout;
+		}
+		if (why == NULL)
+			continue;
+		char line[160];
+		int n = snprintf(line, sizeof line, "\r\nwarren: %s of %ld s reached; ending the session\r\n",
+				 why, limit);
+		ssh_channel_write_stderr(c->ch, line, (uint32_t)n);
+		log_info("channel %d: tenant=%s %s (%ld s): ending the sandbox", c->id,
+			 sx->tenant->name, why, limit);
+		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the whole tree */
+		c->timed_out = true;
+	}
+}
+
 static void reconcile(struct session_ctx *sx)
 {
 	pumping = true; /* flush_stream() may run the poll context too */
+	enforce_timeouts(sx);
 	reap_children(sx);
 	for (struct chan *c = sx->chans, *next; c; c = next) {
 		next = c->next;
@@ -725,10 +771,31 @@ int session_run(struct session_ctx *sx)
 		log_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
+	void *filter = NULL;
+	struct seccomp_opts so = {.nested_sandbox = sx->tenant->sandbox.nested_sandbox};
+	int frc = seccomp_build(&so, &filter);
+	int ffd = frc < 0 ? frc : seccomp_to_memfd(filter);
+	if (filter)
+		seccomp_free(filter);
+	struct stat fst;
+	if (ffd < 0 || fstat(ffd, &fst) < 0 || fst.st_size <= 0 ||
+	    (sx->bpf = malloc((size_t)fst.st_size)) == NULL ||
+	    pread(ffd, sx->bpf, (size_t)fst.st_size, 0) != fst.st_size) {
+		log_err("cannot build the seccomp filter (%d)", ffd);
+		snprintf(sx->fail, sizeof sx->fail, "the sandbox's syscall filter could not be built");
+	} else {
+		sx->bpf_len = (size_t)fst.st_size;
+	}
+	if (ffd >= 0)
+		close(ffd);
+	clock_gettime(CLOCK_MONOTONIC, &sx->last_activity);
+	const struct sandbox_conf *sb = &sx->tenant->sandbox;
+	int tick = sb->session_timeout > 0 || sb->idle_timeout > 0 ? 1000 : 10000;
+
 	ssh_set_blocking(sx->session, 0);
 	reconcile(sx);
 	for (;;) {
-		int rc = ssh_event_dopoll(sx->event, 10000);
+		int rc = ssh_event_dopoll(sx->event, tick);
 		reconcile(sx);
 		if (rc == SSH_ERROR || !ssh_is_connected(sx->session) ||
 		    (ssh_get_status(sx->session) & (SSH_CLOSED | SSH_CLOSED_ERROR)))

@@ -6,6 +6,7 @@
 
 #include <libssh/libssh.h>
 #include <limits.h>
+#include <time.h>
 
 #include "../sandbox/policy.h"
 #include "config.h"
@@ -30,6 +31,9 @@ struct session_ctx {
 	int sigfd;
 	short sig_reg;
 	char fail[200]; /* set: every session request is answered with this line */
+	void *bpf;	/* exported seccomp filter, built once per connection */
+	size_t bpf_len;
+	struct timespec last_activity; /* for idle_timeout */
 };
 
 /* libssh's channel-open callback body: a new session channel, or NULL. */

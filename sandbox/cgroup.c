@@ -1,0 +1,310 @@
+/* cgroup.c - per-tenant and per-session resource limits with cgroup v2 (one
+ * hierarchy: ROOT/warren/tenant-NAME/session-ID) or v1 (the same tree under
+ * each of the memory, pids and cpu hierarchies). The tenant level caps the sum
+ * of its sessions; each session gets the same caps. Runs as root in the
+ * master (sweep) and in the per-connection monitor (create, attach, destroy). */
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const v1_ctrls[] = {"memory", "pids", "cpu"};
+#define NV1 3
+
+static int write_file(const char *dir, const char *file, const char *value)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+		return -ENAMETOOLONG;
+	/* O_CREAT only matters for the unit tests' stand-in directory */
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, value, strlen(value));
+	int rc = n == (ssize_t)strlen(value) ? 0 : -(n < 0 ? errno : EIO);
+	close(fd);
+	return rc;
+}
+
+static bool exists(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	return access(path, F_OK) == 0;
+}
+
+enum cg_mode cgroup_detect(const char *root)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/cgroup.controllers", root);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		char line[512] = "";
+		if (!fgets(line, sizeof line, f))
+			line[0] = '\0';
+		fclose(f);
+		if (strstr(line, "memory") && strstr(line, "pids"))
+			return CG_V2;
+	}
+	snprintf(path, sizeof path, "%s/memory/memory.limit_in_bytes", root);
+	char p2[PATH_MAX];
+	snprintf(p2, sizeof p2, "%s/pids", root);
+	if (access(path, F_OK) == 0 && access(p2, F_OK) == 0)
+		return CG_V1;
+	return CG_NONE;
+}
+
+static int path_for(const struct cg *cg, const char *ctrl, const char *tenant, long session,
+		    char *out, size_t len)
+{
+	int n;
+	const char *sep = ctrl ? "/" : "";
+	ctrl = ctrl ? ctrl : "";
+	if (tenant == NULL)
+		n = snprintf(out, len, "%s%s%s/warren", cg->root, sep, ctrl);
+	else if (session < 0)
+		n = snprintf(out, len, "%s%s%s/warren/tenant-%s", cg->root, sep, ctrl, tenant);
+	else
+		n = snprintf(out, len, "%s%s%s/warren/tenant-%s/session-%ld", cg->root, sep, ctrl,
+			     tenant, session);
+	return n < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+static int mkdir_ok(const char *p)
+{
+	return mkdir(p, 0755) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
+static int v2_limits(const char *dir, const struct cg_limits *l)
+{
+	char buf[64];
+	int rc = 0;
+	snprintf(buf, sizeof buf, "%llu", l->memory_max);
+	if (l->memory_max && (rc = write_file(dir, "memory.max", buf)) < 0)
+		return rc;
+	if (l->memory_max && exists(dir, "memory.swap.max") &&
+	    (rc = write_file(dir, "memory.swap.max", "0")) < 0)
+		return rc;
+	snprintf(buf, sizeof buf, "%ld", l->pids_max);
+	if (l->pids_max && (rc = write_file(dir, "pids.max", buf)) < 0)
+		return rc;
+	snprintf(buf, sizeof buf, "%ld 100000", l->cpu_max_milli * 100);
+	if (l->cpu_max_milli && (rc = write_file(dir, "cpu.max", buf)) < 0)
+		return rc;
+	return 0;
+}
+
+static int v1_limits(const char *ctrl, const char *dir, const struct cg_limits *l)
+{
+	char buf[64];
+	int rc = 0;
+	if (!strcmp(ctrl, "memory") && l->memory_max) {
+		snprintf(buf, sizeof buf, "%llu", l->memory_max);
+		if ((rc = write_file(dir, "memory.limit_in_bytes", buf)) < 0)
+			return rc;
+		/* memory+swap = memory: no swap (only when swap accounting is on) */
+		if (exists(dir, "memory.memsw.limit_in_bytes") &&
+		    (rc = write_file(dir, "memory.memsw.limit_in_bytes", buf)) < 0)
+			return rc;
+	} else if (!strcmp(ctrl, "pids") && l->pids_max) {
+		snprintf(buf, sizeof buf, "%ld", l->pids_max);
+		return write_file(dir, "pids.max", buf);
+	} else if (!strcmp(ctrl, "cpu") && l->cpu_max_milli) {
+		if ((rc = write_file(dir, "cpu.cfs_period_us", "100000")) < 0)
+			return rc;
+		snprintf(buf, sizeof buf, "%ld", l->cpu_max_milli * 100);
+		return write_file(dir, "cpu.cfs_quota_us", buf);
+	}
+	return rc;
+}
+
+int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
+			  const struct cg_limits *l)
+{
+	char base[PATH_MAX], tdir[PATH_MAX], sdir[PATH_MAX];
+	int rc;
+	if (cg->mode == CG_V2) {
+		path_for(cg, NULL, NULL, 0, base, sizeof base);
+		path_for(cg, NULL, tenant, -1, tdir, sizeof tdir);
+		if ((rc = path_for(cg, NULL, tenant, session, sdir, sizeof sdir)) < 0)
+			return rc;
+		/* controllers must be enabled on every level above the leaves */
+		write_file(cg->root, "cgroup.subtree_control", "+memory +pids +cpu");
+		if ((rc = mkdir_ok(base)) < 0 ||
+		    (rc = write_file(base, "cgroup.subtree_control", "+memory +pids +cpu")) < 0 ||
+		    (rc = mkdir_ok(tdir)) < 0 || (rc = v2_limits(tdir, l)) < 0 ||
+		    (rc = write_file(tdir, "cgroup.subtree_control", "+memory +pids +cpu")) < 0 ||
+		    (rc = mkdir_ok(sdir)) < 0 || (rc = v2_limits(sdir, l)) < 0)
+			return rc;
+		return 0;
+	}
+	if (cg->mode == CG_V1) {
+		for (int i = 0; i < NV1; i++) {
+			/* cpu is optional on v1: skip it when not mounted and not asked for */
+			char cdir[PATH_MAX];
+			snprintf(cdir, sizeof cdir, "%s/%s", cg->root, v1_ctrls[i]);
+			if (!strcmp(v1_ctrls[i], "cpu") && access(cdir, F_OK) != 0 && !l->cpu_max_milli)
+				continue;
+			path_for(cg, v1_ctrls[i], NULL, 0, base, sizeof base);
+			path_for(cg, v1_ctrls[i], tenant, -1, tdir, sizeof tdir);
+			if ((rc = path_for(cg, v1_ctrls[i], tenant, session, sdir, sizeof sdir)) < 0)
+				return rc;
+			if ((rc = mkdir_ok(base)) < 0 || (rc = mkdir_ok(tdir)) < 0 ||
+			    (rc = v1_limits(v1_ctrls[i], tdir, l)) < 0 || (rc = mkdir_ok(sdir)) < 0 ||
+			    (rc = v1_limits(v1_ctrls[i], sdir, l)) < 0)
+				return rc;
+		}
+		return 0;
+	}
+	if (l->memory_max || l->pids_max || l->cpu_max_milli)
+		return -ENOTSUP; /* limits asked for, no cgroups: fail closed */
+	return 0;
+}
+
+int cgroup_attach(const struct cg *cg, const char *tenant, long session, pid_t pid)
+{
+	char dir[PATH_MAX], buf[32];
+	int rc;
+	snprintf(buf, sizeof buf, "%d", (int)pid);
+	if (cg->mode == CG_V2) {
+		if ((rc = path_for(cg, NULL, tenant, session, dir, sizeof dir)) < 0)
+			return rc;
+		return write_file(dir, "cgroup.procs", buf);
+	}
+	if (cg->mode == CG_V1) {
+		for (int i = 0; i < NV1; i++) {
+			if ((rc = path_for(cg, v1_ctrls[i], tenant, session, dir, sizeof dir)) < 0)
+				return rc;
+			if (access(dir, F_OK) != 0 && !strcmp(v1_ctrls[i], "cpu"))
+				continue;
+			if ((rc = write_file(dir, "cgroup.procs", buf)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* SIGKILL everything listed in dir/cgroup.procs; returns how many were seen. */
+static int kill_procs(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	int n = 0;
+	long pid;
+	while (fscanf(f, "%ld", &pid) == 1) {
+		if (pid > 0 && pid != getpid())
+			kill((pid_t)pid, SIGKILL);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static void empty_and_remove(const char *dir)
+{
+	if (access(dir, F_OK) != 0)
+		return;
+	if (exists(dir, "cgroup.kill"))
+		write_file(dir, "cgroup.kill", "1");
+	for (int i = 0; i < 200 && kill_procs(dir) > 0; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	rmdir(dir);
+}
+
+int cgroup_session_destroy(const struct cg *cg, const char *tenant, long session)
+{
+	char dir[PATH_MAX], tdir[PATH_MAX];
+	if (cg->mode == CG_V2) {
+		path_for(cg, NULL, tenant, session, dir, sizeof dir);
+		empty_and_remove(dir);
+		path_for(cg, NULL, tenant, -1, tdir, sizeof tdir);
+		rmdir(tdir); /* fails while other sessions of the tenant exist */
+	} else if (cg->mode == CG_V1) {
+		/* the pids hierarchy lists every task; kill through it first */
+		static const char *const order[] = {"pids", "memory", "cpu"};
+		for (int i = 0; i < NV1; i++) {
+			path_for(cg, order[i], tenant, session, dir, sizeof dir);
+			empty_and_remove(dir);
+		}
+		for (int i = 0; i < NV1; i++) {
+			path_for(cg, v1_ctrls[i], tenant, -1, tdir, sizeof tdir);
+			rmdir(tdir);
+		}
+	}
+	return 0;
+}
+
+int cgroup_session_procs(const struct cg *cg, const char *tenant, long session)
+{
+	char dir[PATH_MAX];
+	path_for(cg, cg->mode == CG_V1 ? "pids" : NULL, tenant, session, dir, sizeof dir);
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -errno;
+	int n = 0;
+	long pid;
+	while (fscanf(f, "%ld", &pid) == 1)
+		n++;
+	fclose(f);
+	return n;
+}
+
+int cgroup_sweep(const struct cg *cg, bool (*session_alive)(long session))
+{
+	if (cg->mode == CG_NONE)
+		return 0;
+	char base[PATH_MAX];
+	path_for(cg, cg->mode == CG_V1 ? "pids" : NULL, NULL, 0, base, sizeof base);
+	DIR *d = opendir(base);
+	if (d == NULL)
+		return 0;
+	int swept = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "tenant-", 7) != 0)
+			continue;
+		const char *tenant = de->d_name + 7;
+		char tdir[PATH_MAX];
+		snprintf(tdir, sizeof tdir, "%s/%s", base, de->d_name);
+		DIR *t = opendir(tdir);
+		if (t == NULL)
+			continue;
+		struct dirent *se;
+		long sessions[256];
+		int ns = 0;
+		while ((se = readdir(t)) != NULL && ns < 256) {
+			char *end;
+			if (strncmp(se->d_name, "session-", 8) != 0)
+				continue;
+			long id = strtol(se->d_name + 8, &end, 10);
+			if (*end == '\0' && !session_alive(id))
+				sessions[ns++] = id;
+		}
+		closedir(t);
+		for (int i = 0; i < ns; i++) {
+			cgroup_session_destroy(cg, tenant, sessions[i]);
+			swept++;
+		}
+		if (ns == 0) {
+			/* a tenant dir left without sessions */
+			cgroup_session_destroy(cg, tenant, -2);
+		}
+	}
+	closedir(d);
+	return swept;
+}
