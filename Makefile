@@ -53,8 +53,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 unit: $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
-e2e: all
-	cd tests/e2e && $(PYTHON) -m pytest -q -ra $(PYTEST_ARGS)
+$(BUILD)/escape-probe: tests/escape/probe.c | $(BUILD)
+	$(CC) -std=gnu11 -O1 -Wall -static -o $@ $<
+
+e2e: all $(BUILD)/escape-probe
+	cd tests && $(PYTHON) -m pytest -q -ra e2e escape $(PYTEST_ARGS)
 
 check: deps
 	$(MAKE) all

@@ -405,6 +405,7 @@ def test_max_startups(make_warren):
     w = make_warren(tenants=("alice",), server_extra="max_startups = 2")
     w.start()
     # start()'s readiness probe is itself a short-lived connection: let it end
+    assert wait_until(lambda: "key exchange failed" in w.log_text())
     assert wait_until(lambda: not [p for p in procs() if p[1] == w.proc.pid])
     held = [socket.create_connection(("127.0.0.1", w.port)) for _ in range(2)]
     try:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.environ.get("WARREN_BUILD", os.path.join(ROOT, "build"))
 WARREND = os.path.join(BUILD, "warrend")
 

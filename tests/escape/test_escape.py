@@ -1,0 +1,234 @@
+"""test_escape.py - one test per escape attempt from inside a session; each
+asserts the attempt fails and, where it matters, that the host is unchanged."""
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pexpect
+import pytest
+
+from conftest import BUILD, procs, wait_until
+
+PROBE = os.path.join(BUILD, "escape-probe")
+EPERM, ENOSYS, EAFNOSUPPORT = 1, 38, 97
+
+LIMITS = ("pids_max = 64\nmemory_max = 96M\ntmp_size = 16M\n")
+
+
+@pytest.fixture(scope="module")
+def w(request):
+    from conftest import Warren, make_base
+    import shutil
+    base = make_base()
+    tenant_extra = {
+        "eve": "[sandbox]\n" + LIMITS,
+        "slow": "[sandbox]\nsession_timeout = 2\n",
+        "idle": "[sandbox]\nidle_timeout = 2\n",
+        "nest": "[sandbox]\nnested_sandbox = yes\n",
+    }
+    warren = Warren(base, tenants=("eve", "bob", "slow", "idle", "nest"),
+                    tenant_extra=tenant_extra).start()
+    with open(PROBE, "rb") as f:
+        probe = f.read()
+    for t in ("eve", "nest"):
+        r = warren.ssh(t, "cat > probe && chmod +x probe", input=probe, text=False)
+        assert r.returncode == 0, r.stderr
+    yield warren
+    warren.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def probe(w, tenant, *what, tty=False):
+    r = w.ssh(tenant, "./probe " + " ".join(what), extra=("-tt",) if tty else ())
+    return dict(line.split(" ", 1) for line in r.stdout.replace("\r", "").splitlines()
+                if " " in line)
+
+
+DENIED = {
+    "ptrace": EPERM, "process_vm_readv": EPERM, "process_vm_writev": EPERM,
+    "mount": EPERM, "umount2": EPERM, "pivot_root": EPERM, "chroot": EPERM,
+    "open_tree": ENOSYS, "move_mount": ENOSYS, "fsopen": ENOSYS, "fsconfig": ENOSYS,
+    "fsmount": ENOSYS, "fspick": ENOSYS, "mount_setattr": ENOSYS,
+    "unshare": EPERM, "unshare_mnt": EPERM, "setns": EPERM, "clone_newuser": EPERM,
+    "clone_newnet": EPERM, "clone3": ENOSYS, "bpf": EPERM, "perf_event_open": EPERM,
+    "userfaultfd": EPERM, "keyctl": EPERM, "add_key": EPERM, "request_key": EPERM,
+    "kexec_load": EPERM, "kexec_file_load": EPERM, "init_module": EPERM,
+    "finit_module": EPERM, "delete_module": EPERM, "reboot": EPERM, "swapon": EPERM,
+    "swapoff": EPERM, "acct": EPERM, "quotactl": EPERM, "open_by_handle_at": EPERM,
+    "personality": EPERM, "io_uring_setup": EPERM, "socket_packet": EAFNOSUPPORT,
+    "socket_netlink_audit": EAFNOSUPPORT,
+}
+
+
+@pytest.mark.parametrize("call", sorted(DENIED))
+def test_syscall_refused(w, call):
+    got = probe(w, "eve", call)
+    assert got.get(call) == f"errno={DENIED[call]}", got
+
+
+def test_allowed_calls_still_work(w):
+    got = probe(w, "eve", "getpid", "personality_query", "socket_unix", "socket_netlink_route")
+    assert set(got.values()) == {"ok"}, got
+
+
+@pytest.mark.parametrize("abi", ["i386", "x32"])
+def test_32bit_abi_kills_the_process(w, abi):
+    r = w.ssh("eve", f"./probe {abi}; echo status=$?")
+    assert f"{abi} ok" not in r.stdout
+    assert "status=159" in r.stdout  # 128 + SIGSYS
+
+
+def test_tiocsti_in_own_terminal(w):
+    got = probe(w, "eve", "tiocsti", "tioclinux", tty=True)
+    assert got.get("tiocsti") == f"errno={EPERM}", got
+    assert got.get("tioclinux") == f"errno={EPERM}", got
+
+
+def test_unshare_commands_fail(w):
+    for cmd in ("unshare -U true", "unshare -m true", "unshare -r true"):
+        r = w.ssh("eve", cmd)
+        assert r.returncode != 0, cmd
+
+
+def test_nested_sandbox_allows_bwrap_inside(w):
+    # separate runs: after unshare() the process's own uid is unmapped
+    for call in ("unshare", "clone_newuser"):
+        got = probe(w, "nest", call)
+        assert got == {call: "ok"}, got
+    r = w.ssh("nest", "bwrap --ro-bind /usr /usr --symlink usr/lib64 /lib64 --symlink usr/bin /bin"
+                      " --symlink usr/lib /lib --proc /proc --dev /dev --unshare-pid"
+                      " -- /bin/sh -c 'echo nested-ok'")
+    assert r.stdout == "nested-ok\n", r.stderr
+    # without it, the same nested bwrap is refused
+    r = w.ssh("eve", "bwrap --ro-bind /usr /usr --symlink usr/lib64 /lib64 -- /usr/bin/true")
+    assert r.returncode != 0
+
+
+def test_system_paths_read_only(w):
+    for path in ("/usr/evil", "/etc/evil", "/nix/store/evil", "/evil", "/home/evil"):
+        r = w.ssh("eve", f"echo x > {path}")
+        assert r.returncode != 0, path
+        assert not os.path.exists(path) or path in ("/nix/store/evil",) and False
+
+
+def test_secrets_and_other_tenants_unreadable(w):
+    w.ssh("bob", "echo bob-data > mine.txt")
+    bob_ws = os.path.join(w.state, "workspaces", "bob")
+    for path in ("/etc/shadow", f"{bob_ws}/mine.txt", "/home/bob/mine.txt", "/root/.ssh"):
+        r = w.ssh("eve", f"cat {path}")
+        assert r.returncode != 0 and "bob-data" not in r.stdout, path
+    r = w.ssh("eve", "tr '\\0' ' ' < /proc/1/cmdline; echo; ls /sys 2>&1 | head -1")
+    assert r.stdout.startswith("/run/warren/init ")  # pid 1 is our init, not the host's
+
+
+def test_cgroup_fs_not_writable(w):
+    r = w.ssh("eve", "echo 1000000 > /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup")
+    assert r.returncode != 0
+
+
+def test_setuid_gains_nothing(w):
+    r = w.ssh("eve", "grep NoNewPrivs /proc/self/status; su -c id root </dev/null; "
+                     "mount | grep ' /usr ' ; id -u")
+    assert "NoNewPrivs:\t1" in r.stdout
+    assert "nosuid" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == str(w.uid("eve"))
+
+
+def test_host_unix_sockets_unreachable(w):
+    path = "/tmp/warren-escape-host.sock"
+    if os.path.exists(path):
+        os.unlink(path)
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    os.chmod(path, 0o777)
+    srv.listen(1)
+    try:
+        r = w.ssh("eve", f"ls /run /tmp /var/run 2>&1; python3 -c \"import socket;"
+                         f"s=socket.socket(socket.AF_UNIX);s.connect('{path}')\"")
+        assert r.returncode != 0
+        assert "FileNotFoundError" in r.stderr
+        assert "warren-escape-host.sock" not in r.stdout
+    finally:
+        srv.close()
+        os.unlink(path)
+
+
+def test_host_loopback_unreachable(w):
+    # warrend itself listens on the host's 127.0.0.1
+    r = w.ssh("eve", f"exec 3<>/dev/tcp/127.0.0.1/{w.port} && echo connected")
+    assert "connected" not in r.stdout
+    assert r.returncode != 0
+
+
+def test_fork_bomb_capped_and_others_unaffected(w):
+    bomb = w.ssh_argv("eve") + ["timeout 8 bash -c 'b(){ b|b & }; b' 2>/dev/null; "
+                                "sleep 1; echo done"]
+    p = subprocess.Popen(bomb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         stdin=subprocess.DEVNULL)
+    time.sleep(2)
+    uid = w.uid("eve")
+    count = sum(1 for _, _, u, _, _ in procs() if u == uid)
+    assert count <= 64 + 8, count  # the tenant's pids_max (+ its warrend processes)
+    t0 = time.time()
+    r = w.ssh("bob", "echo fine")
+    assert r.stdout == "fine\n"
+    assert time.time() - t0 < 10
+    p.communicate(timeout=60)
+
+
+def test_memory_bomb_killed(w):
+    r = w.ssh("eve", "python3 -c 'a = bytearray(400 * 2**20); print(len(a))'")
+    assert r.returncode != 0
+    assert str(400 * 2 ** 20) not in r.stdout
+    assert w.ssh("bob", "echo fine").stdout == "fine\n"
+    assert w.ssh("eve", "echo eve-still-fine").stdout == "eve-still-fine\n"
+
+
+def test_tmp_is_size_capped(w):
+    r = w.ssh("eve", "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1; df -k /tmp | tail -1")
+    assert "No space left on device" in r.stdout
+
+
+def test_session_timeout_kills_tree(w):
+    t0 = time.time()
+    r = w.ssh("slow", "sleep 60 & sleep 60; echo never", extra=("-o", "LogLevel=DEBUG1"))
+    assert time.time() - t0 < 15
+    assert "never" not in r.stdout
+    assert "session_timeout" in r.stderr
+    assert "rtype exit-signal" in r.stderr
+    uid = w.uid("slow")
+    assert wait_until(lambda: not any(u == uid and c == "sleep" for _, _, u, _, c in procs()))
+    # the session's cgroup is gone with it
+    base = "/sys/fs/cgroup/pids/warren/tenant-slow"
+    assert wait_until(lambda: not os.path.isdir(base) or
+                      not [d for d in os.listdir(base) if d.startswith("session-")])
+
+
+def test_idle_timeout(w):
+    t0 = time.time()
+    r = w.ssh("idle", "sleep 60")
+    assert time.time() - t0 < 15
+    assert "idle_timeout" in r.stderr
+    # output keeps a session alive
+    r = w.ssh("idle", "for i in 1 2 3 4; do echo tick; sleep 1; done")
+    assert r.stdout == "tick\n" * 4
+    assert r.returncode == 0
+
+
+def test_session_process_in_tenant_cgroup(w):
+    p = subprocess.Popen(w.ssh_argv("bob") + ["sleep 10"], stdin=subprocess.DEVNULL)
+    try:
+        uid = w.uid("bob")
+        pids = []
+        assert wait_until(lambda: pids.extend(
+            pid for pid, _, u, _, c in procs() if u == uid and c == "warrend") or pids)
+        with open(f"/proc/{pids[0]}/cgroup") as f:
+            cg = f.read()
+        assert "/warren/tenant-bob/session-" in cg, cg
+        with open("/sys/fs/cgroup/pids/warren/tenant-bob/pids.max") as f:
+            assert f.read().strip() == "512"  # the server default
+    finally:
+        p.kill()
+        p.wait()
