@@ -20,7 +20,7 @@ SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c s
             sandbox/seccomp.c sandbox/cgroup.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \

@@ -25,7 +25,7 @@ static int write_file(const char *dir, const char *file, const char *value)
 	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
 		return -ENAMETOOLONG;
 	/* O_CREAT only matters for the unit tests' stand-in directory */
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	ssize_t n = write(fd, value, strlen(value));
