@@ -1,6 +1,7 @@
 """conftest.py - start the real warrend on a free loopback port with temporary
 state, and drive it with the real OpenSSH client."""
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,6 +34,9 @@ class Warren:
                  tenant_extra=None):
         self.base = base
         self.port = free_port()
+        # distinct uids per instance: concurrent daemons (a test's extra one,
+        # a benchmark) must never share a tenant uid
+        self.uid_base = 3100000 + random.randrange(0, 800) * 1000
         self.state = os.path.join(base, "state")
         self.tenants_dir = os.path.join(base, "tenants.d")
         os.makedirs(self.tenants_dir)
@@ -53,7 +57,7 @@ listen = 127.0.0.1:{self.port}
 host_key = {base}/host_ed25519
 state_dir = {self.state}
 tenants_dir = {self.tenants_dir}
-uid_range = 3100000-3100999
+uid_range = {self.uid_base}-{self.uid_base + 999}
 {"" if "login_grace_time" in server_extra else "login_grace_time = 20"}
 {server_extra}
 [sandbox]

@@ -1,0 +1,366 @@
+#!/usr/bin/python3
+"""bench/run.py - warren against a stock OpenSSH sshd whose ForceCommand wraps
+every session in bwrap with an equivalent policy, on this machine, run by run
+alternated. Writes bench/results.md. Run as root: `make bench` (or
+`make bench BENCH_ARGS=--quick` for a smoke run of the harness)."""
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from conftest import Warren, free_port, keygen, make_base  # noqa: E402
+
+BENCH_USER = "warren-bench"
+CIPHER = "aes128-gcm@openssh.com"
+WRAP = """#!/bin/sh
+# ForceCommand for the baseline sshd: the same confinement warren applies.
+exec /usr/bin/bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL \\
+  --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \\
+  --symlink usr/sbin /sbin --ro-bind-try /etc/ssl /etc/ssl --ro-bind-try /etc/passwd /etc/passwd \\
+  --ro-bind-try /etc/alternatives /etc/alternatives --proc /proc --dev /dev --tmpfs /tmp \\
+  --bind "$HOME" "$HOME" --chdir "$HOME" -- /bin/bash ${SSH_ORIGINAL_COMMAND:+-c "$SSH_ORIGINAL_COMMAND"} ${SSH_ORIGINAL_COMMAND:--l}
+"""
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+class Baseline:
+    """Stock sshd on a loopback port, key auth, ForceCommand -> bwrap."""
+
+    def __init__(self, base):
+        self.base = base
+        self.port = free_port()
+        if subprocess.run(["id", BENCH_USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", BENCH_USER], check=True)
+        # '*' = no password but not locked (sshd refuses locked accounts)
+        subprocess.run(["usermod", "-p", "*", BENCH_USER], check=True)
+        os.chmod(base, 0o755)  # the ForceCommand script is run as the bench user
+        home = os.path.expanduser(f"~{BENCH_USER}")
+        self.key = os.path.join(base, "id_bench")
+        keygen(self.key, "bench")
+        os.makedirs(f"{home}/.ssh", exist_ok=True)
+        shutil.copy(self.key + ".pub", f"{home}/.ssh/authorized_keys")
+        subprocess.run(["chown", "-R", f"{BENCH_USER}:", f"{home}/.ssh"], check=True)
+        os.chmod(f"{home}/.ssh", 0o700)
+        self.wrap = os.path.join(base, "wrap.sh")
+        with open(self.wrap, "w") as f:
+            f.write(WRAP)
+        os.chmod(self.wrap, 0o755)
+        hk = os.path.join(base, "sshd_host_ed25519")
+        keygen(hk, "host")
+        self.conf = os.path.join(base, "sshd_config")
+        with open(self.conf, "w") as f:
+            f.write(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {hk}
+PidFile {base}/sshd.pid
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+MaxStartups 1000
+MaxSessions 1000
+StrictModes no
+Subsystem sftp /usr/lib/openssh/sftp-server
+ForceCommand {self.wrap}
+""")
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", self.conf],
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def ssh_argv(self, extra=()):
+        return ["ssh", *extra, "-i", self.key, "-p", str(self.port), "-c", CIPHER,
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                f"{BENCH_USER}@127.0.0.1"]
+
+    def sftp_argv(self):
+        return ["sftp", "-b", "-", "-P", str(self.port), "-c", CIPHER, "-i", self.key,
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{BENCH_USER}@127.0.0.1"]
+
+    def server_pids(self):
+        """sshd processes serving sessions (not the listener, not sandboxes)."""
+        out = []
+        for pid, comm, ppid in ps():
+            if comm == "sshd" and pid != self.proc.pid:
+                out.append(pid)
+        return out
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+class WarrenTarget:
+    def __init__(self, base, tenants):
+        names = tuple(f"t{i:03d}" for i in range(tenants))
+        self.w = Warren(base, tenants=names, server_extra="max_startups = 1000")
+        self.w.start()
+        self.names = names
+        self.i = 0
+
+    def next_user(self):
+        self.i = (self.i + 1) % len(self.names)
+        return self.names[self.i]
+
+    def ssh_argv(self, extra=(), user=None):
+        user = user or self.next_user()
+        return self.w.ssh_argv(user, extra=("-c", CIPHER, *extra))
+
+    def sftp_argv(self, user=None):
+        user = user or self.names[0]
+        return ["sftp", "-b", "-", "-P", str(self.w.port), "-c", CIPHER, "-i", self.w.keys[user],
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
+
+    def server_pids(self):
+        return [pid for pid, comm, _ in ps() if comm == "warrend" and pid != self.w.proc.pid]
+
+    def stop(self):
+        self.w.stop()
+
+
+def ps():
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+                comm = st[st.index("(") + 1:st.rindex(")")]
+                ppid = int(st[st.rindex(")") + 2:].split()[1])
+                out.append((int(d), comm, ppid))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def pss_kib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def timed(argv, **kw):
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, **kw)
+    return time.perf_counter() - t0, r.returncode
+
+
+def login_latency(targets, runs):
+    res = {k: [] for k in targets}
+    for _ in range(runs):
+        for k, t in targets.items():  # alternate warren / baseline run by run
+            dt, rc = timed(t.ssh_argv() + ["true"])
+            if rc == 0:
+                res[k].append(dt * 1000)
+    return res
+
+
+def burst(t, n):
+    times, ok = [], [0]
+    lock = threading.Lock()
+
+    def one():
+        dt, rc = timed(t.ssh_argv() + ["true"], timeout=120)
+        with lock:
+            times.append(dt * 1000)
+            ok[0] += rc == 0
+
+    t0 = time.perf_counter()
+    th = [threading.Thread(target=one) for _ in range(n)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join()
+    return ok[0], times, (time.perf_counter() - t0) * 1000
+
+
+def exec_throughput(t, size):
+    user = None
+    if isinstance(t, WarrenTarget):
+        user = t.names[0]
+    argv = t.ssh_argv(user=user) if user else t.ssh_argv()
+    src = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=subprocess.PIPE)
+    t0 = time.perf_counter()
+    rc = subprocess.run(argv + ["cat > /dev/null"], stdin=src.stdout).returncode
+    up = size / (time.perf_counter() - t0) / 1e6
+    src.wait()
+    t0 = time.perf_counter()
+    r = subprocess.run(argv + [f"head -c {size} /dev/zero"], stdout=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL)
+    down = size / (time.perf_counter() - t0) / 1e6
+    return (up, down) if rc == 0 and r.returncode == 0 else (float("nan"), float("nan"))
+
+
+def sftp_throughput(t, path, size):
+    argv = t.sftp_argv()
+    t0 = time.perf_counter()
+    r1 = subprocess.run(argv, input=f"put {path} bench.bin\n", capture_output=True, text=True)
+    up = size / (time.perf_counter() - t0) / 1e6
+    t0 = time.perf_counter()
+    r2 = subprocess.run(argv, input=f"get bench.bin {path}.back\n", capture_output=True, text=True)
+    down = size / (time.perf_counter() - t0) / 1e6
+    ok = r1.returncode == 0 and r2.returncode == 0 and os.path.getsize(path + ".back") == size
+    os.unlink(path + ".back")
+    return (up, down) if ok else (float("nan"), float("nan"))
+
+
+def idle_sessions(t, n):
+    before = set(t.server_pids())
+    procs = []
+    t0 = time.perf_counter()
+    for _ in range(n):
+        procs.append(subprocess.Popen(t.ssh_argv(extra=("-tt",)), stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    # all are up when every client has a shell: count sandboxed shells
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        shells = sum(1 for _, comm, _ in ps() if comm == "bash")
+        if len(set(t.server_pids()) - before) >= n and shells >= n:
+            break
+        time.sleep(0.5)
+    opened = time.perf_counter() - t0
+    time.sleep(2)
+    pids = set(t.server_pids()) - before
+    per = pss_kib(pids) / n
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.wait()
+    time.sleep(2)
+    return per, opened
+
+
+def spawn_times(w):
+    us = [int(m) for m in re.findall(r"sandbox spawn (\d+) us", w.log_text())]
+    return us
+
+
+def versions():
+    def out(argv):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except OSError:
+            return "?"
+    libssh = subprocess.run(["pkg-config", "--modversion", "libssh"], capture_output=True,
+                            text=True).stdout.strip()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return {"cores": os.cpu_count(), "memory": f"{mem:.1f} GiB", "kernel": platform.release(),
+            "OpenSSH": out(["ssh", "-V"]), "libssh": libssh, "bubblewrap": out(["bwrap", "--version"])}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="tiny counts: checks the harness only")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    a = ap.parse_args()
+    q = a.quick
+    n_login, n_burst, n_idle = (5, 10, 10) if q else (50, 100, 500)
+    size = (32 << 20) if q else (1 << 30)
+    tenants = 4 if q else 20
+
+    base = make_base()
+    w = WarrenTarget(os.path.join(base, "w") if False else base, tenants)
+    bl = Baseline(tempfile.mkdtemp(prefix="warren-bench-sshd-"))
+    targets = {"warren": w, "openssh+bwrap": bl}
+    rows = []
+    try:
+        lat = login_latency(targets, n_login)
+        rows.append(("login `ssh true`, median ms", statistics.median(lat["warren"]),
+                     statistics.median(lat["openssh+bwrap"])))
+        rows.append(("login `ssh true`, p90 ms", pct(lat["warren"], 90),
+                     pct(lat["openssh+bwrap"], 90)))
+        for k, t in targets.items():
+            ok, times, wall = burst(t, n_burst)
+            t.burst = (ok, pct(times, 50), pct(times, 99), wall)
+        rows.append((f"burst of {n_burst}: successes", w.burst[0], bl.burst[0]))
+        rows.append((f"burst of {n_burst}: p50 ms", w.burst[1], bl.burst[1]))
+        rows.append((f"burst of {n_burst}: p99 ms", w.burst[2], bl.burst[2]))
+        rows.append((f"burst of {n_burst}: total wall ms", w.burst[3], bl.burst[3]))
+        ew, eb = exec_throughput(w, size), exec_throughput(bl, size)
+        rows.append((f"exec in ({size >> 20} MiB `cat > /dev/null`), MB/s", ew[0], eb[0]))
+        rows.append((f"exec out ({size >> 20} MiB `head -c`), MB/s", ew[1], eb[1]))
+        blob = os.path.join(base, "blob.bin")
+        with open(blob, "wb") as f:
+            f.truncate(size)
+        os.chmod(base, 0o711)
+        sw, sb = sftp_throughput(w, blob, size), sftp_throughput(bl, blob, size)
+        rows.append((f"sftp put {size >> 20} MiB, MB/s", sw[0], sb[0]))
+        rows.append((f"sftp get {size >> 20} MiB, MB/s", sw[1], sb[1]))
+        iw, ib = idle_sessions(w, n_idle), idle_sessions(bl, n_idle)
+        rows.append((f"{n_idle} idle PTY sessions: server PSS per session, KiB", iw[0], ib[0]))
+        rows.append((f"{n_idle} idle PTY sessions: time to open all, s", iw[1], ib[1]))
+        sp = spawn_times(w.w)
+        spawn = (statistics.median(sp) / 1000, pct(sp, 90) / 1000) if sp else (float("nan"),) * 2
+    finally:
+        w.stop()
+        bl.stop()
+    v = versions()
+    lines = ["# warren benchmark results", "",
+             f"Measured by `bench/run.py{' --quick' if q else ''}` on "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {v['cores']} cores, "
+             f"{v['memory']}, kernel {v['kernel']}; {v['OpenSSH']}; libssh {v['libssh']}; "
+             f"{v['bubblewrap']}. Cipher {CIPHER} and ed25519 keys for both. The baseline is "
+             "stock sshd whose ForceCommand runs each session in bwrap (RO /usr, RW home, "
+             "no network, caps dropped). warren ran with its defaults (seccomp, cgroup "
+             f"limits, {tenants} tenants).", "",
+             "| measure | warren | OpenSSH + bwrap | warren / baseline |", "| --- | ---: | ---: | ---: |"]
+    for name, a_, b_ in rows:
+        ratio = a_ / b_ if b_ else float("nan")
+        lines.append(f"| {name} | {a_:.1f} | {b_:.1f} | {ratio:.2f} |")
+    lines += ["", f"Sandbox spawn inside warren (channel request to the command's start, "
+              f"from warrend's debug timing): median {spawn[0]:.2f} ms, p90 {spawn[1]:.2f} ms "
+              f"over {len(sp)} sessions.", "",
+              "Goals (from the issue): login ratio <= 0.5, burst p99 <= 2x single-login median, "
+              "throughput >= 1.0x, memory per idle session <= 1/3 of OpenSSH's."]
+    text = "\n".join(lines) + "\n"
+    with open(a.out, "w") as f:
+        f.write(text)
+    print(text)
+    bad = [r for r in rows if r[1] != r[1]]  # NaN: a measurement failed
+    if bad:
+        print("failed measurements:", [r[0] for r in bad], file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
