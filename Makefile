@@ -10,19 +10,20 @@ WARN     := -Wall -Wextra $(WERROR) -Wformat=2 -Wshadow -Wno-unused-parameter -W
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
 BASEFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam
 PYTHON   ?= /usr/bin/python3
 
 FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
-            sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c
+            sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
+            sshd-frontend/authpolicy.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c
-HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h)
+HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy
 # pure modules the unit tests link against, built with sanitizers
-UNIT_SRCS := sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
+UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -56,8 +57,12 @@ unit: $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 $(BUILD)/escape-probe: tests/escape/probe.c | $(BUILD)
 	$(CC) -std=gnu11 -O1 -Wall -static -o $@ $<
 
-e2e: all $(BUILD)/escape-probe
-	cd tests && $(PYTHON) -m pytest -q -ra e2e escape $(PYTEST_ARGS)
+# test-only PAM module (second factor, expired accounts); never installed
+$(BUILD)/pam_otp_test.so: tests/pam/pam_otp_test.c | $(BUILD)
+	$(CC) -std=gnu11 -O1 -Wall -Wextra $(WERROR) -shared -fPIC -o $@ $< -lpam
+
+e2e: all $(BUILD)/escape-probe $(BUILD)/pam_otp_test.so
+	cd tests && $(PYTHON) -m pytest -q -ra e2e escape pam $(PYTEST_ARGS)
 
 check: deps
 	$(MAKE) all
@@ -73,7 +78,7 @@ bench: deps
 	bench/run.sh $(BENCH_ARGS)
 
 format:
-	clang-format -i sshd-frontend/*.[ch] sandbox/*.[ch] tests/unit/*.[ch]
+	clang-format -i sshd-frontend/*.[ch] sandbox/*.[ch] pam/*.[ch] tests/unit/*.[ch]
 
 PREFIX ?= /usr/local
 install: all

@@ -271,6 +271,14 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 	return 1;
 }
 
+static int auth_key(struct parse_ctx *c, const char *v, struct auth_policy *out)
+{
+	const char *bad = NULL;
+	if (auth_policy_parse(v, out, &bad) < 0)
+		return fail(c, "auth: %s in '%s'", bad, v);
+	return 1;
+}
+
 static int server_handler(void *user, const char *section, const char *name, const char *v)
 {
 	struct parse_ctx *c = user;
@@ -299,6 +307,17 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return set_str(c, &s->template_dir, v, true);
 	if (strcmp(name, "bwrap") == 0)
 		return set_str(c, &s->bwrap, v, true);
+	if (strcmp(name, "use_pam") == 0)
+		return parse_bool(c, name, v, &s->use_pam);
+	if (strcmp(name, "allow_system_users") == 0)
+		return parse_bool(c, name, v, &s->allow_system_users);
+	if (strcmp(name, "pam_service") == 0) {
+		if (!tenant_name_valid(v))
+			return fail(c, "pam_service: '%s' is not a valid service name", v);
+		return set_str(c, &s->pam_service, v, false);
+	}
+	if (strcmp(name, "auth") == 0)
+		return auth_key(c, v, &s->auth);
 	if (strcmp(name, "cgroup_root") == 0)
 		return set_str(c, &s->cgroup_root, v, true);
 	if (strcmp(name, "sftp_server") == 0)
@@ -356,6 +375,10 @@ static int tenant_handler(void *user, const char *section, const char *name, con
 	}
 	if (strcmp(name, "authorized_keys") == 0)
 		return set_str(c, &t->authorized_keys, v, true);
+	if (strcmp(name, "auth") == 0) {
+		t->has_auth = true;
+		return auth_key(c, v, &t->auth);
+	}
 	return fail(c, "unknown key '%s' in [tenant]", name);
 }
 
@@ -403,6 +426,8 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	s->uid_max = 299999;
 	s->log_level = 2;
 	sandbox_defaults(&s->sandbox);
+	const char *unused;
+	auth_policy_parse("publickey", &s->auth, &unused);
 	s->path = strdup(path);
 	if (s->path == NULL)
 		return -ENOMEM;
@@ -422,6 +447,13 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 		missing = "state_dir";
 	else if (s->tenants_dir == NULL)
 		missing = "tenants_dir";
+	if (!missing && !s->use_pam && (auth_policy_all(&s->auth) & (AM_PASSWORD | AM_KBDINT))) {
+		snprintf(err->msg, sizeof err->msg,
+			 "%s: [server] auth names password or keyboard-interactive, which need use_pam = yes",
+			 path);
+		config_free_server(s);
+		return -EINVAL;
+	}
 	if (missing) {
 		snprintf(err->msg, sizeof err->msg, "%s: [server] %s is required", path, missing);
 		config_free_server(s);
@@ -430,7 +462,8 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	if ((s->bwrap == NULL && (s->bwrap = strdup("/usr/bin/bwrap")) == NULL) ||
 	    (s->sftp_server == NULL &&
 	     (s->sftp_server = strdup("/usr/lib/openssh/sftp-server")) == NULL) ||
-	    (s->cgroup_root == NULL && (s->cgroup_root = strdup("/sys/fs/cgroup")) == NULL)) {
+	    (s->cgroup_root == NULL && (s->cgroup_root = strdup("/sys/fs/cgroup")) == NULL) ||
+	    (s->pam_service == NULL && (s->pam_service = strdup("warren")) == NULL)) {
 		config_free_server(s);
 		return -ENOMEM;
 	}
@@ -449,6 +482,7 @@ void config_free_server(struct server_conf *s)
 	free(s->bwrap);
 	free(s->sftp_server);
 	free(s->cgroup_root);
+	free(s->pam_service);
 	memset(s, 0, sizeof *s);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "../sandbox/policy.h"
+#include "authpolicy.h"
 
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_KEYS   64
@@ -28,6 +29,10 @@ struct server_conf {
 	char *bwrap;        /* path of the bwrap binary */
 	char *sftp_server;  /* OpenSSH sftp-server, run inside the sandbox */
 	char *cgroup_root;  /* where cgroupfs is mounted */
+	bool use_pam;
+	char *pam_service;
+	bool allow_system_users;
+	struct auth_policy auth; /* default for tenants without `auth =` */
 	uid_t uid_min, uid_max;
 	int login_grace_time; /* seconds */
 	int max_auth_tries;
@@ -45,6 +50,8 @@ struct tenant_conf {
 	char *keys[CFG_MAX_KEYS]; /* inline `key =` lines, as written */
 	int key_lines[CFG_MAX_KEYS];
 	int nkeys;
+	bool has_auth;
+	struct auth_policy auth;
 	struct sandbox_conf sandbox;
 };
 

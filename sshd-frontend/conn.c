@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pwd.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include <libssh/callbacks.h>
 
 #include "../sandbox/workspace.h"
+#include "../pam/pam.h"
 #include "authkeys.h"
 #include "log.h"
 #include "privdrop.h"
@@ -39,6 +42,14 @@ struct conn {
 	int failures;
 	bool authenticated;
 	bool too_many;
+	bool refused; /* PAM refused the account: no further attempts */
+	struct auth_policy policy;
+	unsigned done; /* methods passed so far (AM_*) */
+	const char *method;
+	char peer_host[INET6_ADDRSTRLEN];
+	struct wpam *pam;	  /* account + session handle, kept by the monitor */
+	struct wpam_kbdint *kbd; /* keyboard-interactive conversation in progress */
+	struct timespec kbd_started;
 	struct session_ctx *sx; /* set after the drop; channels are refused before */
 };
 
@@ -51,27 +62,121 @@ static void grace_alarm(int sig)
 	_exit(1);
 }
 
-static void count_failure(struct conn *cx, const char *user, const char *why)
+static void count_failure(struct conn *cx, const char *user, const char *method, const char *why)
 {
 	cx->failures++;
-	log_info("auth failure: user=%.32s from=%s method=publickey (%s) [%d/%d]", user, cx->peer,
+	log_info("auth failure: user=%.32s from=%s method=%s (%s) [%d/%d]", user, cx->peer, method,
 	         why, cx->failures, cx->env->srv->max_auth_tries);
 	if (cx->failures >= cx->env->srv->max_auth_tries)
 		cx->too_many = true;
 }
 
+/* A tenant file, or with allow_system_users a system account (uid != 0)
+ * that becomes a tenant with the [sandbox] defaults. */
 static bool load_tenant(struct conn *cx, const char *user)
 {
 	if (cx->user_set)
 		return cx->have_tenant;
 	cx->user_set = true;
 	snprintf(cx->user, sizeof cx->user, "%s", user);
+	const struct server_conf *srv = cx->env->srv;
 	struct cfg_error e = {{0}};
-	int rc = config_load_tenant(cx->env->srv, user, &cx->tenant, &e);
+	int rc = config_load_tenant(srv, user, &cx->tenant, &e);
 	if (rc == -EINVAL)
 		log_err("%s", e.msg); /* the operator's file is broken: say where */
 	cx->have_tenant = rc == 0;
+	if (rc == -ENOENT && srv->allow_system_users && tenant_name_valid(user)) {
+		struct passwd *pw = getpwnam(user);
+		if (pw && pw->pw_uid != 0) {
+			memset(&cx->tenant, 0, sizeof cx->tenant);
+			snprintf(cx->tenant.name, sizeof cx->tenant.name, "%s", user);
+			cx->tenant.path = strdup("(system user)");
+			cx->tenant.has_uid = true;
+			cx->tenant.uid = pw->pw_uid;
+			cx->tenant.sandbox = srv->sandbox;
+			cx->have_tenant = cx->tenant.path != NULL;
+		}
+	}
+	cx->policy = cx->have_tenant && cx->tenant.has_auth ? cx->tenant.auth : srv->auth;
+	if (!srv->use_pam)
+		/* password and keyboard-interactive exist only through PAM */
+		for (int a = 0; a < cx->policy.nalts; a++)
+			for (int i = 0; i < cx->policy.nsteps[a]; i++)
+				if (cx->policy.steps[a][i] != AM_PUBLICKEY)
+					cx->policy.steps[a][i] = 0x100; /* never offered */
 	return cx->have_tenant;
+}
+
+static int ssh_methods(unsigned m)
+{
+	return (m & AM_PUBLICKEY ? SSH_AUTH_METHOD_PUBLICKEY : 0) |
+	       (m & AM_PASSWORD ? SSH_AUTH_METHOD_PASSWORD : 0) |
+	       (m & AM_KBDINT ? SSH_AUTH_METHOD_INTERACTIVE : 0);
+}
+
+static bool user_ok(struct conn *cx, const char *user, const char *method)
+{
+	if (cx->too_many || cx->refused)
+		return false;
+	if (cx->user_set && strcmp(user, cx->user) != 0) {
+		/* OpenSSH refuses a change of user within one connection */
+		count_failure(cx, user, method, "user changed during authentication");
+		return false;
+	}
+	load_tenant(cx, user);
+	return true;
+}
+
+/* Each failed password or keyboard-interactive attempt takes at least this
+ * long, known user or not, so timing tells nothing about who exists. */
+#define FAIL_FLOOR_MS 500
+
+static void fail_floor(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+	if (ms < FAIL_FLOOR_MS) {
+		struct timespec d = {0, (FAIL_FLOOR_MS - ms) * 1000000L};
+		nanosleep(&d, NULL);
+	}
+}
+
+/* A method passed: the login is done, or another method is still required.
+ * Returns SSH_AUTH_SUCCESS, SSH_AUTH_PARTIAL or SSH_AUTH_DENIED. */
+static int method_passed(struct conn *cx, unsigned method, const char *name)
+{
+	cx->done |= method;
+	if (!cx->have_tenant) {
+		count_failure(cx, cx->user, name, "no such tenant");
+		return SSH_AUTH_DENIED;
+	}
+	if (!auth_policy_complete(&cx->policy, cx->done)) {
+		ssh_set_auth_methods(cx->session, ssh_methods(auth_policy_next(&cx->policy, cx->done)));
+		log_info("partial success: user=%s from=%s method=%s", cx->user, cx->peer, name);
+		return SSH_AUTH_PARTIAL;
+	}
+	const struct server_conf *srv = cx->env->srv;
+	if (srv->use_pam) {
+		char msg[512] = "";
+		cx->pam = wpam_open(srv->pam_service, cx->user, cx->peer_host);
+		if (cx->pam == NULL || wpam_account(cx->pam, msg, sizeof msg) < 0) {
+			/* expired or locked: refused, with PAM's words on the client */
+			log_warn("account refused by PAM: user=%s from=%s: %s", cx->user, cx->peer, msg);
+			char line[600];
+			snprintf(line, sizeof line, "warren: %s\r\n", msg[0] ? msg : "account unavailable");
+			ssh_string b = ssh_string_from_char(line);
+			if (b) {
+				ssh_send_issue_banner(cx->session, b);
+				ssh_string_free(b);
+			}
+			cx->refused = true;
+			return SSH_AUTH_DENIED;
+		}
+	}
+	cx->authenticated = true;
+	cx->method = name;
+	return SSH_AUTH_SUCCESS;
 }
 
 static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *pubkey,
@@ -79,30 +184,141 @@ static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *p
 {
 	(void)s;
 	struct conn *cx = ud;
-	if (cx->too_many)
+	if (!user_ok(cx, user, "publickey"))
 		return SSH_AUTH_DENIED;
-	if (cx->user_set && strcmp(user, cx->user) != 0) {
-		/* OpenSSH refuses a change of user within one connection */
-		count_failure(cx, user, "user changed during authentication");
-		return SSH_AUTH_DENIED;
-	}
-	if (!load_tenant(cx, user)) {
-		count_failure(cx, user, "no such tenant");
+	if (!(auth_policy_next(&cx->policy, cx->done) & AM_PUBLICKEY)) {
+		count_failure(cx, user, "publickey", "method not allowed now");
 		return SSH_AUTH_DENIED;
 	}
-	bool ok = authkeys_match(&cx->tenant, pubkey);
-	if (!ok) {
-		count_failure(cx, user, "key not authorized");
+	if (!cx->have_tenant) {
+		count_failure(cx, user, "publickey", "no such tenant");
+		return SSH_AUTH_DENIED;
+	}
+	if (!authkeys_match(&cx->tenant, pubkey)) {
+		count_failure(cx, user, "publickey", "key not authorized");
 		return SSH_AUTH_DENIED;
 	}
 	if (signature_state == SSH_PUBLICKEY_STATE_NONE)
 		return SSH_AUTH_SUCCESS; /* a query: libssh answers PK_OK */
 	if (signature_state != SSH_PUBLICKEY_STATE_VALID) {
-		count_failure(cx, user, "bad signature");
+		count_failure(cx, user, "publickey", "bad signature");
 		return SSH_AUTH_DENIED;
 	}
-	cx->authenticated = true;
-	return SSH_AUTH_SUCCESS;
+	return method_passed(cx, AM_PUBLICKEY, "publickey");
+}
+
+static int auth_password(ssh_session s, const char *user, const char *password, void *ud)
+{
+	(void)s;
+	struct conn *cx = ud;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!user_ok(cx, user, "password"))
+		return SSH_AUTH_DENIED;
+	const struct server_conf *srv = cx->env->srv;
+	bool allowed = srv->use_pam && (auth_policy_next(&cx->policy, cx->done) & AM_PASSWORD);
+	char msg[256];
+	/* PAM runs for unknown users too: same work, same time, same answer */
+	int rc = allowed && tenant_name_valid(user)
+	             ? wpam_password(srv->pam_service, user, cx->peer_host, password, msg, sizeof msg)
+	             : -1;
+	explicit_bzero((char *)password, strlen(password));
+	if (rc < 0 || !cx->have_tenant) {
+		fail_floor(&t0);
+		count_failure(cx, user, "password", allowed ? "wrong password" : "method not allowed");
+		return SSH_AUTH_DENIED;
+	}
+	return method_passed(cx, AM_PASSWORD, "password");
+}
+
+/* keyboard-interactive: libssh 0.10 has no callback for it, so it arrives
+ * here as a message. Each call sends the next round or the final answer. */
+static int kbdint_prompt(struct conn *cx, ssh_message msg, struct wpam_prompts *p)
+{
+	const char *prompts[WPAM_MAX_PROMPTS];
+	char echo[WPAM_MAX_PROMPTS];
+	for (int i = 0; i < p->n; i++) {
+		prompts[i] = p->text[i];
+		echo[i] = p->echo[i];
+	}
+	(void)cx;
+	ssh_message_auth_interactive_request(msg, "", p->info, (unsigned)p->n, prompts, echo);
+	return 0;
+}
+
+static int kbdint_finish(struct conn *cx, ssh_message msg, bool ok, const struct timespec *t0)
+{
+	wpam_kbdint_free(cx->kbd);
+	cx->kbd = NULL;
+	int rc = SSH_AUTH_DENIED;
+	if (ok && cx->have_tenant)
+		rc = method_passed(cx, AM_KBDINT, "keyboard-interactive");
+	else {
+		fail_floor(t0);
+		count_failure(cx, cx->user, "keyboard-interactive", "PAM refused");
+	}
+	if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_PARTIAL) {
+		ssh_message_auth_reply_success(msg, rc == SSH_AUTH_PARTIAL);
+	} else {
+		ssh_set_auth_methods(cx->session,
+		                     ssh_methods(auth_policy_next(&cx->policy, cx->done)));
+		ssh_message_reply_default(msg);
+	}
+	return 0;
+}
+
+static int on_message(ssh_session s, ssh_message msg, void *ud)
+{
+	(void)s;
+	struct conn *cx = ud;
+	if (ssh_message_type(msg) != SSH_REQUEST_AUTH ||
+	    ssh_message_subtype(msg) != SSH_AUTH_METHOD_INTERACTIVE)
+		return 1; /* libssh answers with a failure */
+	const struct server_conf *srv = cx->env->srv;
+	int timeout = srv->login_grace_time * 1000;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct wpam_prompts p;
+	if (!ssh_message_auth_kbdint_is_response(msg)) {
+		const char *user = ssh_message_auth_user(msg);
+		if (!user_ok(cx, user ? user : "", "keyboard-interactive"))
+			return 1;
+		if (!srv->use_pam || !(auth_policy_next(&cx->policy, cx->done) & AM_KBDINT)) {
+			count_failure(cx, cx->user, "keyboard-interactive", "method not allowed");
+			return 1;
+		}
+		wpam_kbdint_free(cx->kbd);
+		cx->kbd_started = t0;
+		/* unknown users get a real PAM conversation too (PAM fails them) */
+		cx->kbd = tenant_name_valid(cx->user)
+		              ? wpam_kbdint_start(srv->pam_service, cx->user, cx->peer_host)
+		              : NULL;
+		if (cx->kbd == NULL)
+			return kbdint_finish(cx, msg, false, &t0);
+	} else {
+		if (cx->kbd == NULL)
+			return kbdint_finish(cx, msg, false, &t0);
+		int n = ssh_userauth_kbdint_getnanswers(cx->session);
+		const char *ans[WPAM_MAX_PROMPTS];
+		if (n < 0 || n > WPAM_MAX_PROMPTS)
+			return kbdint_finish(cx, msg, false, &cx->kbd_started);
+		for (int i = 0; i < n; i++)
+			ans[i] = ssh_userauth_kbdint_getanswer(cx->session, (unsigned)i);
+		int rc = wpam_kbdint_answer(cx->kbd, n, ans);
+		for (int i = 0; i < n; i++)
+			if (ans[i])
+				explicit_bzero((char *)ans[i], strlen(ans[i]));
+		if (rc < 0)
+			return kbdint_finish(cx, msg, false, &cx->kbd_started);
+	}
+	switch (wpam_kbdint_next(cx->kbd, &p, timeout)) {
+	case WPAM_PROMPTS:
+		return kbdint_prompt(cx, msg, &p);
+	case WPAM_SUCCESS:
+		return kbdint_finish(cx, msg, true, &cx->kbd_started);
+	default:
+		return kbdint_finish(cx, msg, false, &cx->kbd_started);
+	}
 }
 
 static ssh_channel open_session(ssh_session s, void *ud)
@@ -126,6 +342,7 @@ static void describe_peer(int fd, struct conn *cx, char *conn_str, size_t len)
 		getnameinfo((struct sockaddr *)&la, ll, lh, sizeof lh, lp, sizeof lp,
 		            NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(cx->peer, sizeof cx->peer, "%s:%s", ph, pp);
+	snprintf(cx->peer_host, sizeof cx->peer_host, "%s", ph);
 	snprintf(conn_str, len, "%s %s %s %s", ph, pp, lh, lp);
 }
 
@@ -165,11 +382,15 @@ void conn_handle(int fd, const struct conn_env *env)
 	struct ssh_server_callbacks_struct cb = {
 	    .userdata = &cx,
 	    .auth_pubkey_function = auth_pubkey,
+	    .auth_password_function = auth_password,
 	    .channel_open_request_session_function = open_session,
 	};
 	ssh_callbacks_init(&cb);
 	ssh_set_server_callbacks(session, &cb);
-	ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY);
+	ssh_set_message_callback(session, on_message, &cx);
+	/* offer what the default policy starts with; narrowed per user later */
+	cx.policy = srv->auth;
+	ssh_set_auth_methods(session, ssh_methods(auth_policy_next(&srv->auth, 0)));
 
 	if (ssh_handle_key_exchange(session) != SSH_OK) {
 		log_info("%s: key exchange failed: %s", cx.peer, ssh_get_error(session));
@@ -228,6 +449,14 @@ void conn_handle(int fd, const struct conn_env *env)
 			have_cg = env->cg->mode != CG_NONE;
 		}
 	}
+	/* PAM session: opened here, closed by the monitor after the session */
+	if (cx.pam && !sx.fail[0]) {
+		char msg[256];
+		if (wpam_session_open(cx.pam, msg, sizeof msg) < 0) {
+			log_err("tenant %s: pam_open_session: %s", cx.tenant.name, msg);
+			snprintf(sx.fail, sizeof sx.fail, "session refused: %s", msg);
+		}
+	}
 	alarm(0);
 	signal(SIGALRM, SIG_DFL);
 	if (write(env->notify_fd, "A", 1) < 0)
@@ -252,6 +481,11 @@ void conn_handle(int fd, const struct conn_env *env)
 			         WTERMSIG(status));
 		if (have_cg)
 			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
+		if (cx.pam) {
+			wpam_session_close(cx.pam);
+			wpam_end(cx.pam);
+		}
+		log_info("session closed for %s", cx.tenant.name);
 		_exit(0);
 	}
 	/* the session process and all it spawns are counted in the cgroup */
