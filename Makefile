@@ -86,6 +86,8 @@ install: all
 	install -m 0755 $(BUILD)/warrend $(DESTDIR)$(PREFIX)/lib/warren/warrend
 	install -m 0755 $(BUILD)/warren-init $(DESTDIR)$(PREFIX)/lib/warren/warren-init
 	ln -sf ../lib/warren/warrend $(DESTDIR)$(PREFIX)/sbin/warrend
+	install -d $(DESTDIR)/etc/pam.d
+	test -e $(DESTDIR)/etc/pam.d/warren || install -m 0644 pam/warren $(DESTDIR)/etc/pam.d/warren
 
 clean:
 	rm -rf $(BUILD)

@@ -70,7 +70,7 @@ fail:
 }
 
 int wpam_password(const char *service, const char *user, const char *rhost, const char *password,
-		  char *msg, size_t msglen)
+                  char *msg, size_t msglen)
 {
 	struct pw_conv c = {.password = password, .msg = msg, .msglen = msglen};
 	struct pam_conv conv = {password_conv, &c};
@@ -279,7 +279,8 @@ int wpam_kbdint_answer(struct wpam_kbdint *k, int n, const char *const *answers)
 		return -1;
 	int a = 0;
 	for (int i = 0; i < k->n_pending; i++) {
-		bool prompt = k->styles[i] == PAM_PROMPT_ECHO_OFF || k->styles[i] == PAM_PROMPT_ECHO_ON;
+		bool prompt =
+		    k->styles[i] == PAM_PROMPT_ECHO_OFF || k->styles[i] == PAM_PROMPT_ECHO_ON;
 		const char *s = prompt && a < n ? answers[a++] : "";
 		if (send_item(k->fd, 0, s) < 0)
 			return -1;

@@ -8,12 +8,12 @@
 #include <stddef.h>
 
 #define WPAM_MAX_PROMPTS 8
-#define WPAM_TEXT 512
+#define WPAM_TEXT        512
 
 /* Password: pam_authenticate answering echo-off prompts with `password`.
  * Returns 0 on success, -1 on failure (msg gets PAM's text, if any). */
 int wpam_password(const char *service, const char *user, const char *rhost, const char *password,
-		  char *msg, size_t msglen);
+                  char *msg, size_t msglen);
 
 /* Keyboard-interactive: PAM runs in a child process whose conversation is
  * relayed here, one batch of prompts at a time. */

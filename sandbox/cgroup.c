@@ -63,7 +63,7 @@ enum cg_mode cgroup_detect(const char *root)
 }
 
 static int path_for(const struct cg *cg, const char *ctrl, const char *tenant, long session,
-		    char *out, size_t len)
+                    char *out, size_t len)
 {
 	int n;
 	const char *sep = ctrl ? "/" : "";
@@ -74,7 +74,7 @@ static int path_for(const struct cg *cg, const char *ctrl, const char *tenant, l
 		n = snprintf(out, len, "%s%s%s/warren/tenant-%s", cg->root, sep, ctrl, tenant);
 	else
 		n = snprintf(out, len, "%s%s%s/warren/tenant-%s/session-%ld", cg->root, sep, ctrl,
-			     tenant, session);
+		             tenant, session);
 	return n < (int)len ? 0 : -ENAMETOOLONG;
 }
 
@@ -127,7 +127,7 @@ static int v1_limits(const char *ctrl, const char *dir, const struct cg_limits *
 }
 
 int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
-			  const struct cg_limits *l)
+                          const struct cg_limits *l)
 {
 	char base[PATH_MAX], tdir[PATH_MAX], sdir[PATH_MAX];
 	int rc;
@@ -151,15 +151,17 @@ int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
 			/* cpu is optional on v1: skip it when not mounted and not asked for */
 			char cdir[PATH_MAX];
 			snprintf(cdir, sizeof cdir, "%s/%s", cg->root, v1_ctrls[i]);
-			if (!strcmp(v1_ctrls[i], "cpu") && access(cdir, F_OK) != 0 && !l->cpu_max_milli)
+			if (!strcmp(v1_ctrls[i], "cpu") && access(cdir, F_OK) != 0 &&
+			    !l->cpu_max_milli)
 				continue;
 			path_for(cg, v1_ctrls[i], NULL, 0, base, sizeof base);
 			path_for(cg, v1_ctrls[i], tenant, -1, tdir, sizeof tdir);
-			if ((rc = path_for(cg, v1_ctrls[i], tenant, session, sdir, sizeof sdir)) < 0)
+			if ((rc = path_for(cg, v1_ctrls[i], tenant, session, sdir, sizeof sdir)) <
+			    0)
 				return rc;
 			if ((rc = mkdir_ok(base)) < 0 || (rc = mkdir_ok(tdir)) < 0 ||
-			    (rc = v1_limits(v1_ctrls[i], tdir, l)) < 0 || (rc = mkdir_ok(sdir)) < 0 ||
-			    (rc = v1_limits(v1_ctrls[i], sdir, l)) < 0)
+			    (rc = v1_limits(v1_ctrls[i], tdir, l)) < 0 ||
+			    (rc = mkdir_ok(sdir)) < 0 || (rc = v1_limits(v1_ctrls[i], sdir, l)) < 0)
 				return rc;
 		}
 		return 0;

@@ -15,8 +15,8 @@ struct cg {
 
 struct cg_limits {
 	unsigned long long memory_max; /* bytes; 0 = none */
-	long pids_max;		       /* 0 = none */
-	long cpu_max_milli;	       /* thousandths of a core; 0 = none */
+	long pids_max;                 /* 0 = none */
+	long cpu_max_milli;            /* thousandths of a core; 0 = none */
 };
 
 /* v2 when ROOT/cgroup.controllers offers memory and pids, else v1 when the
@@ -24,7 +24,7 @@ struct cg_limits {
 enum cg_mode cgroup_detect(const char *root);
 
 int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
-			  const struct cg_limits *l);
+                          const struct cg_limits *l);
 int cgroup_attach(const struct cg *cg, const char *tenant, long session, pid_t pid);
 /* Kills whatever is left in the session's cgroup and removes it (and the
  * tenant's, once empty). */

@@ -15,13 +15,13 @@ struct sandbox_conf {
 	char profile[64];
 	enum net_mode network;
 	char shell[128];
-	bool nested_sandbox;	       /* allow user namespaces + mounts for a nested bwrap */
+	bool nested_sandbox;           /* allow user namespaces + mounts for a nested bwrap */
 	unsigned long long memory_max; /* bytes, per tenant and per session; 0 = none */
-	long pids_max;		       /* 0 = none */
-	long cpu_max_milli;	       /* thousandths of a core; 0 = none */
+	long pids_max;                 /* 0 = none */
+	long cpu_max_milli;            /* thousandths of a core; 0 = none */
 	unsigned long long tmp_size;   /* bytes for /tmp and /var/tmp; 0 = none */
-	long session_timeout;	       /* seconds of wall clock per session; 0 = none */
-	long idle_timeout;	       /* seconds without channel traffic; 0 = none */
+	long session_timeout;          /* seconds of wall clock per session; 0 = none */
+	long idle_timeout;             /* seconds without channel traffic; 0 = none */
 };
 
 enum mount_kind {
@@ -88,7 +88,7 @@ struct sandbox_policy {
 	bool nested_sandbox;
 	unsigned long long tmp_size;
 	int seccomp_fd; /* filled by the spawner; -1 renders no filter (tests only) */
-	bool overflow; /* too many mounts/files: building failed */
+	bool overflow;  /* too many mounts/files: building failed */
 };
 
 /* Builds the default plan: read-only system, /nix/store, generated /etc

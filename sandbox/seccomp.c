@@ -88,9 +88,9 @@ const struct seccomp_rule seccomp_rules[] = {
     {NULL, 0, false},
 };
 
-static const unsigned long ns_flags[] = {CLONE_NEWUSER, CLONE_NEWNS,  CLONE_NEWPID,
-					 CLONE_NEWNET,	CLONE_NEWUTS, CLONE_NEWIPC,
-					 CLONE_NEWCGROUP, CLONE_NEWTIME};
+static const unsigned long ns_flags[] = {CLONE_NEWUSER,   CLONE_NEWNS,  CLONE_NEWPID,
+                                         CLONE_NEWNET,    CLONE_NEWUTS, CLONE_NEWIPC,
+                                         CLONE_NEWCGROUP, CLONE_NEWTIME};
 
 /* Address families a tenant may open; everything else is EAFNOSUPPORT. */
 static bool family_allowed(int f)
@@ -120,8 +120,9 @@ int seccomp_build(const struct seccomp_opts *o, void **ret_ctx)
 	}
 	if (!o->nested_sandbox) {
 		for (size_t i = 0; i < sizeof ns_flags / sizeof ns_flags[0]; i++) {
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-					      SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+			rc =
+			    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+			                     SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
 			if (rc < 0)
 				goto fail;
 		}
@@ -129,37 +130,37 @@ int seccomp_build(const struct seccomp_opts *o, void **ret_ctx)
 	/* TIOCSTI/TIOCLINUX inject input into a terminal; compare the low 32
 	 * bits only, as the kernel does (CVE-2019-10063). */
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, (unsigned long)TIOCSTI));
+	                      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, (unsigned long)TIOCSTI));
 	if (rc < 0)
 		goto fail;
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, (unsigned long)TIOCLINUX));
+	                      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, (unsigned long)TIOCLINUX));
 	if (rc < 0)
 		goto fail;
 	/* personality: only PER_LINUX/PER_LINUX32 and the 0xffffffff query.
 	 * libseccomp allows one comparison per argument, so the query is a
 	 * separate LOG (= allow and audit) rule that outranks the ERRNO one. */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
-				   SCMP_A0(SCMP_CMP_GT, 8))) < 0 ||
+	                           SCMP_A0(SCMP_CMP_GT, 8))) < 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_LOG, SCMP_SYS(personality), 1,
-				   SCMP_A0(SCMP_CMP_EQ, 0xffffffffUL))) < 0)
+	                           SCMP_A0(SCMP_CMP_EQ, 0xffffffffUL))) < 0)
 		goto fail;
 	/* socket families */
 	for (int f = 0; f < AF_MAX; f++) {
 		if (family_allowed(f))
 			continue;
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)f));
+		                      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)f));
 		if (rc < 0)
 			goto fail;
 	}
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-				   SCMP_A0(SCMP_CMP_GE, AF_MAX))) < 0)
+	                           SCMP_A0(SCMP_CMP_GE, AF_MAX))) < 0)
 		goto fail;
 	/* netlink only for route queries (getaddrinfo's AI_ADDRCONFIG) */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
-				   SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
-				   SCMP_A2(SCMP_CMP_NE, 0 /* NETLINK_ROUTE */))) < 0)
+	                           SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+	                           SCMP_A2(SCMP_CMP_NE, 0 /* NETLINK_ROUTE */))) < 0)
 		goto fail;
 	*ret_ctx = ctx;
 	return 0;

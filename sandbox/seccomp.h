@@ -6,8 +6,8 @@
 
 struct seccomp_rule {
 	const char *name; /* syscall */
-	int err;	  /* errno returned */
-	bool nested_ok;	  /* re-allowed with nested_sandbox = yes */
+	int err;          /* errno returned */
+	bool nested_ok;   /* re-allowed with nested_sandbox = yes */
 };
 extern const struct seccomp_rule seccomp_rules[]; /* NULL-terminated */
 

@@ -73,8 +73,8 @@ static void close_fd(int *fd)
 }
 
 int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
-		  bool pty, int rows, int cols, char *const argv[], char *const envp[],
-		  struct sandbox_proc *out, char *err, size_t errlen)
+                  bool pty, int rows, int cols, char *const argv[], char *const envp[],
+                  struct sandbox_proc *out, char *err, size_t errlen)
 {
 	int in[2] = {-1, -1}, o[2] = {-1, -1}, e[2] = {-1, -1}, ctl[2] = {-1, -1};
 	int args_fd = -1, rc = -1;

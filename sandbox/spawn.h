@@ -22,8 +22,8 @@ struct bpf_blob {
 	size_t len;
 };
 int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
-		  bool pty, int rows, int cols, char *const argv[], char *const envp[],
-		  struct sandbox_proc *out, char *err, size_t errlen);
+                  bool pty, int rows, int cols, char *const argv[], char *const envp[],
+                  struct sandbox_proc *out, char *err, size_t errlen);
 
 /* Runs argv as uid/gid (no supplementary groups), waits; returns the exit
  * status, or -errno. Used for privileged-side chores done as the tenant. */

@@ -8,7 +8,7 @@
 
 enum { AM_PUBLICKEY = 1, AM_PASSWORD = 2, AM_KBDINT = 4 };
 
-#define AUTH_MAX_ALTS 8
+#define AUTH_MAX_ALTS  8
 #define AUTH_MAX_STEPS 4
 
 struct auth_policy {

@@ -170,8 +170,7 @@ bool tenant_name_valid(const char *name)
 }
 
 /* "512M", "2G", "65536", "0"/"none" (no limit) */
-static int parse_size(struct parse_ctx *c, const char *name, const char *v,
-		      unsigned long long *out)
+static int parse_size(struct parse_ctx *c, const char *name, const char *v, unsigned long long *out)
 {
 	if (strcmp(v, "none") == 0 || strcmp(v, "max") == 0) {
 		*out = 0;
@@ -449,8 +448,9 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 		missing = "tenants_dir";
 	if (!missing && !s->use_pam && (auth_policy_all(&s->auth) & (AM_PASSWORD | AM_KBDINT))) {
 		snprintf(err->msg, sizeof err->msg,
-			 "%s: [server] auth names password or keyboard-interactive, which need use_pam = yes",
-			 path);
+		         "%s: [server] auth names password or keyboard-interactive, which need "
+		         "use_pam = yes",
+		         path);
 		config_free_server(s);
 		return -EINVAL;
 	}

@@ -47,7 +47,7 @@ struct conn {
 	unsigned done; /* methods passed so far (AM_*) */
 	const char *method;
 	char peer_host[INET6_ADDRSTRLEN];
-	struct wpam *pam;	  /* account + session handle, kept by the monitor */
+	struct wpam *pam;        /* account + session handle, kept by the monitor */
 	struct wpam_kbdint *kbd; /* keyboard-interactive conversation in progress */
 	struct timespec kbd_started;
 	struct session_ctx *sx; /* set after the drop; channels are refused before */
@@ -67,8 +67,13 @@ static void count_failure(struct conn *cx, const char *user, const char *method,
 	cx->failures++;
 	log_info("auth failure: user=%.32s from=%s method=%s (%s) [%d/%d]", user, cx->peer, method,
 	         why, cx->failures, cx->env->srv->max_auth_tries);
-	if (cx->failures >= cx->env->srv->max_auth_tries)
-		cx->too_many = true;
+	if (cx->failures >= cx->env->srv->max_auth_tries) {
+		/* as sshd: disconnect instead of answering the last failure */
+		log_warn("%s: too many authentication failures for %.32s", cx->peer, user);
+		wpam_kbdint_free(cx->kbd);
+		ssh_disconnect(cx->session);
+		_exit(0);
+	}
 }
 
 /* A tenant file, or with allow_system_users a system account (uid != 0)
@@ -152,7 +157,8 @@ static int method_passed(struct conn *cx, unsigned method, const char *name)
 		return SSH_AUTH_DENIED;
 	}
 	if (!auth_policy_complete(&cx->policy, cx->done)) {
-		ssh_set_auth_methods(cx->session, ssh_methods(auth_policy_next(&cx->policy, cx->done)));
+		ssh_set_auth_methods(cx->session,
+		                     ssh_methods(auth_policy_next(&cx->policy, cx->done)));
 		log_info("partial success: user=%s from=%s method=%s", cx->user, cx->peer, name);
 		return SSH_AUTH_PARTIAL;
 	}
@@ -162,16 +168,20 @@ static int method_passed(struct conn *cx, unsigned method, const char *name)
 		cx->pam = wpam_open(srv->pam_service, cx->user, cx->peer_host);
 		if (cx->pam == NULL || wpam_account(cx->pam, msg, sizeof msg) < 0) {
 			/* expired or locked: refused, with PAM's words on the client */
-			log_warn("account refused by PAM: user=%s from=%s: %s", cx->user, cx->peer, msg);
+			log_warn("account refused by PAM: user=%s from=%s: %s", cx->user, cx->peer,
+			         msg);
 			char line[600];
-			snprintf(line, sizeof line, "warren: %s\r\n", msg[0] ? msg : "account unavailable");
+			snprintf(line, sizeof line, "warren: %s\r\n",
+			         msg[0] ? msg : "account unavailable");
 			ssh_string b = ssh_string_from_char(line);
 			if (b) {
 				ssh_send_issue_banner(cx->session, b);
 				ssh_string_free(b);
 			}
-			cx->refused = true;
-			return SSH_AUTH_DENIED;
+			/* as sshd: tell the user why, then disconnect */
+			wpam_end(cx->pam);
+			ssh_disconnect(cx->session);
+			_exit(0);
 		}
 	}
 	cx->authenticated = true;
@@ -219,13 +229,15 @@ static int auth_password(ssh_session s, const char *user, const char *password, 
 	bool allowed = srv->use_pam && (auth_policy_next(&cx->policy, cx->done) & AM_PASSWORD);
 	char msg[256];
 	/* PAM runs for unknown users too: same work, same time, same answer */
-	int rc = allowed && tenant_name_valid(user)
-	             ? wpam_password(srv->pam_service, user, cx->peer_host, password, msg, sizeof msg)
-	             : -1;
+	int rc =
+	    allowed && tenant_name_valid(user)
+	        ? wpam_password(srv->pam_service, user, cx->peer_host, password, msg, sizeof msg)
+	        : -1;
 	explicit_bzero((char *)password, strlen(password));
 	if (rc < 0 || !cx->have_tenant) {
 		fail_floor(&t0);
-		count_failure(cx, user, "password", allowed ? "wrong password" : "method not allowed");
+		count_failure(cx, user, "password",
+		              allowed ? "wrong password" : "method not allowed");
 		return SSH_AUTH_DENIED;
 	}
 	return method_passed(cx, AM_PASSWORD, "password");
@@ -260,8 +272,6 @@ static int kbdint_finish(struct conn *cx, ssh_message msg, bool ok, const struct
 	if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_PARTIAL) {
 		ssh_message_auth_reply_success(msg, rc == SSH_AUTH_PARTIAL);
 	} else {
-		ssh_set_auth_methods(cx->session,
-		                     ssh_methods(auth_policy_next(&cx->policy, cx->done)));
 		ssh_message_reply_default(msg);
 	}
 	return 0;
@@ -388,9 +398,14 @@ void conn_handle(int fd, const struct conn_env *env)
 	ssh_callbacks_init(&cb);
 	ssh_set_server_callbacks(session, &cb);
 	ssh_set_message_callback(session, on_message, &cx);
-	/* offer what the default policy starts with; narrowed per user later */
+	/* Offer every method the server has, to everyone: offering per-user
+	 * methods would tell a prober which users exist. Each attempt is then
+	 * checked against the user's own policy. */
 	cx.policy = srv->auth;
-	ssh_set_auth_methods(session, ssh_methods(auth_policy_next(&srv->auth, 0)));
+	ssh_set_auth_methods(
+	    session,
+	    SSH_AUTH_METHOD_PUBLICKEY |
+	        (srv->use_pam ? SSH_AUTH_METHOD_PASSWORD | SSH_AUTH_METHOD_INTERACTIVE : 0));
 
 	if (ssh_handle_key_exchange(session) != SSH_OK) {
 		log_info("%s: key exchange failed: %s", cx.peer, ssh_get_error(session));
@@ -437,13 +452,14 @@ void conn_handle(int fd, const struct conn_env *env)
 	if (!sx.fail[0]) {
 		const struct sandbox_conf *sb = &cx.tenant.sandbox;
 		struct cg_limits lim = {.memory_max = sb->memory_max,
-					.pids_max = sb->pids_max,
-					.cpu_max_milli = sb->cpu_max_milli};
+		                        .pids_max = sb->pids_max,
+		                        .cpu_max_milli = sb->cpu_max_milli};
 		int crc = cgroup_session_create(env->cg, cx.tenant.name, cg_id, &lim);
 		if (crc < 0) {
 			log_err("tenant %s: cgroup limits: %s", cx.tenant.name, strerror(-crc));
-			snprintf(sx.fail, sizeof sx.fail,
-				 "resource limits could not be applied; the operator's log has details");
+			snprintf(
+			    sx.fail, sizeof sx.fail,
+			    "resource limits could not be applied; the operator's log has details");
 			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
 		} else {
 			have_cg = env->cg->mode != CG_NONE;

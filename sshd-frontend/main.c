@@ -441,24 +441,27 @@ int main(int argc, char **argv)
 	static struct cg cg;
 	snprintf(cg.root, sizeof cg.root, "%s", srv.cgroup_root);
 	cg.mode = cgroup_detect(cg.root);
-	if (cg.mode == CG_NONE && (srv.sandbox.memory_max || srv.sandbox.pids_max ||
-				   srv.sandbox.cpu_max_milli)) {
+	if (cg.mode == CG_NONE &&
+	    (srv.sandbox.memory_max || srv.sandbox.pids_max || srv.sandbox.cpu_max_milli)) {
 		log_err("%s: [sandbox] sets resource limits but no usable cgroup hierarchy "
-			"(memory and pids controllers) is mounted at %s",
-			srv.path, cg.root);
+		        "(memory and pids controllers) is mounted at %s",
+		        srv.path, cg.root);
 		return 1;
 	}
-	log_info("cgroups: %s at %s", cg.mode == CG_V2 ? "v2" : cg.mode == CG_V1 ? "v1" : "none",
-		 cg.root);
+	log_info("cgroups: %s at %s",
+	         cg.mode == CG_V2   ? "v2"
+	         : cg.mode == CG_V1 ? "v1"
+	                            : "none",
+	         cg.root);
 	int swept = cgroup_sweep(&cg, session_alive);
 	if (swept > 0)
 		log_info("removed %d session cgroup(s) left by an earlier run", swept);
 	struct conn_env tmpl = {.srv = &srv,
-				.bind = bind,
-				.init_helper = helper,
-				.facts = &facts,
-				.cg = &cg,
-				.notify_fd = -1};
+	                        .bind = bind,
+	                        .init_helper = helper,
+	                        .facts = &facts,
+	                        .cg = &cg,
+	                        .notify_fd = -1};
 
 	sigset_t mask;
 	sigemptyset(&mask);

@@ -284,7 +284,7 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		c->pty = false; /* a subsystem speaks a binary protocol over pipes */
 	struct bpf_blob filter = {sx->bpf, sx->bpf_len};
 	if (spawn_sandbox(sx->srv->bwrap, &pol, &filter, c->pty, c->rows, c->cols, argv, env.v,
-			  &c->proc, err, sizeof err) < 0) {
+	                  &c->proc, err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %s", err);
 		strv_free(&env);
 		return;
@@ -297,8 +297,11 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	}
 	c->err.fd = c->proc.stderr_fd;
 	log_info("session start: tenant=%s channel=%d pid=%d type=%s pty=%s", t->name, c->id,
-	         (int)c->proc.pid, subsystem ? "subsystem" : command ? "exec" : "shell",
-		 c->pty ? "yes" : "no");
+	         (int)c->proc.pid,
+	         subsystem ? "subsystem"
+	         : command ? "exec"
+	                   : "shell",
+	         c->pty ? "yes" : "no");
 }
 
 static int on_shell(ssh_session s, ssh_channel ch, void *ud)
@@ -698,11 +701,12 @@ static void enforce_timeouts(struct session_ctx *sx)
 		if (why == NULL)
 			continue;
 		char line[160];
-		int n = snprintf(line, sizeof line, "\r\nwarren: %s of %ld s reached; ending the session\r\n",
-				 why, limit);
+		int n =
+		    snprintf(line, sizeof line,
+		             "\r\nwarren: %s of %ld s reached; ending the session\r\n", why, limit);
 		ssh_channel_write_stderr(c->ch, line, (uint32_t)n);
 		log_info("channel %d: tenant=%s %s (%ld s): ending the sandbox", c->id,
-			 sx->tenant->name, why, limit);
+		         sx->tenant->name, why, limit);
 		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the whole tree */
 		c->timed_out = true;
 	}
@@ -782,7 +786,8 @@ int session_run(struct session_ctx *sx)
 	    (sx->bpf = malloc((size_t)fst.st_size)) == NULL ||
 	    pread(ffd, sx->bpf, (size_t)fst.st_size, 0) != fst.st_size) {
 		log_err("cannot build the seccomp filter (%d)", ffd);
-		snprintf(sx->fail, sizeof sx->fail, "the sandbox's syscall filter could not be built");
+		snprintf(sx->fail, sizeof sx->fail,
+		         "the sandbox's syscall filter could not be built");
 	} else {
 		sx->bpf_len = (size_t)fst.st_size;
 	}

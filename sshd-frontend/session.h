@@ -31,7 +31,7 @@ struct session_ctx {
 	int sigfd;
 	short sig_reg;
 	char fail[200]; /* set: every session request is answered with this line */
-	void *bpf;	/* exported seccomp filter, built once per connection */
+	void *bpf;      /* exported seccomp filter, built once per connection */
 	size_t bpf_len;
 	struct timespec last_activity; /* for idle_timeout */
 };

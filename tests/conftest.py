@@ -31,7 +31,8 @@ class Warren:
     """One running warrend with its own state, tenants and client keys."""
 
     def __init__(self, base, tenants=("alice", "bob"), server_extra="", sandbox_extra="",
-                 tenant_extra=None):
+                 tenant_extra=None, env=None):
+        self.env = env
         self.base = base
         self.port = free_port()
         # distinct uids per instance: concurrent daemons (a test's extra one,
@@ -69,7 +70,8 @@ network = none
 
     def start(self):
         self.proc = subprocess.Popen([WARREND, "-d", "-f", self.conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=dict(os.environ, **(self.env or {})))
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -24,13 +24,43 @@
 static void table_resolves(void **state)
 {
 	(void)state;
-	static const char *const must[] = {
-	    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
-	    "chroot", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
-	    "mount_setattr", "unshare", "setns", "clone3", "bpf", "perf_event_open", "userfaultfd",
-	    "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module",
-	    "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "quotactl",
-	    "open_by_handle_at", "io_uring_setup", "io_uring_enter", "io_uring_register"};
+	static const char *const must[] = {"ptrace",
+	                                   "process_vm_readv",
+	                                   "process_vm_writev",
+	                                   "mount",
+	                                   "umount2",
+	                                   "pivot_root",
+	                                   "chroot",
+	                                   "open_tree",
+	                                   "move_mount",
+	                                   "fsopen",
+	                                   "fsconfig",
+	                                   "fsmount",
+	                                   "fspick",
+	                                   "mount_setattr",
+	                                   "unshare",
+	                                   "setns",
+	                                   "clone3",
+	                                   "bpf",
+	                                   "perf_event_open",
+	                                   "userfaultfd",
+	                                   "keyctl",
+	                                   "add_key",
+	                                   "request_key",
+	                                   "kexec_load",
+	                                   "kexec_file_load",
+	                                   "init_module",
+	                                   "finit_module",
+	                                   "delete_module",
+	                                   "reboot",
+	                                   "swapon",
+	                                   "swapoff",
+	                                   "acct",
+	                                   "quotactl",
+	                                   "open_by_handle_at",
+	                                   "io_uring_setup",
+	                                   "io_uring_enter",
+	                                   "io_uring_register"};
 	for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
 		bool found = false;
 		for (const struct seccomp_rule *r = seccomp_rules; r->name; r++)
@@ -44,8 +74,8 @@ static void table_resolves(void **state)
 	for (const struct seccomp_rule *r = seccomp_rules; r->name; r++)
 		if (r->nested_ok)
 			assert_true(!strcmp(r->name, "mount") || !strcmp(r->name, "umount2") ||
-				    !strcmp(r->name, "pivot_root") || !strcmp(r->name, "chroot") ||
-				    !strcmp(r->name, "unshare") || !strcmp(r->name, "setns"));
+			            !strcmp(r->name, "pivot_root") || !strcmp(r->name, "chroot") ||
+			            !strcmp(r->name, "unshare") || !strcmp(r->name, "setns"));
 }
 
 /* Runs fn in a child under the filter; returns its exit code (or 128+sig). */
