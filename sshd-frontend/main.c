@@ -145,6 +145,13 @@ static int check_tenants(const struct server_conf *srv)
 			bad = 1;
 			continue;
 		}
+		if (!srv->use_pam && t.has_auth &&
+		    (auth_policy_all(&t.auth) & (AM_PASSWORD | AM_KBDINT))) {
+			fprintf(stderr, "%s: auth names password or keyboard-interactive, which need "
+			                "use_pam = yes in %s\n",
+			        path, srv->path);
+			bad = 1;
+		}
 		if (t.nkeys == 0 && t.authorized_keys == NULL)
 			fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path,
 			        name);
