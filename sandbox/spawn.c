@@ -110,6 +110,12 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 		goto out;
 	}
 	keep[nkeep++] = ctl[1];
+	/* 1 MiB pipes (the unprivileged maximum by default): fewer wake-ups
+	 * per byte for bulk transfers; failures leave the 64 KiB default */
+	int bulk[] = {in[0], o[0], e[0]};
+	for (size_t i = 0; i < sizeof bulk / sizeof bulk[0]; i++)
+		if (bulk[i] >= 0)
+			fcntl(bulk[i], F_SETPIPE_SZ, 1 << 20);
 
 	struct init_opts io = {.ctl_fd = ctl[1], .pty = pty, .rows = rows, .cols = cols};
 	if (policy_render(p, &io, argv, &args) < 0) {

@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <time.h>
 #include <signal.h>
@@ -382,6 +384,10 @@ void conn_handle(int fd, const struct conn_env *env)
 	signal(SIGALRM, grace_alarm);
 	alarm((unsigned)srv->login_grace_time);
 	describe_peer(fd, &cx, sx.ssh_connection, sizeof sx.ssh_connection);
+	/* Small replies (sftp status, prompts) must not wait for Nagle behind
+	 * the client's delayed ACKs; libssh already writes whole packets. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
 	ssh_session session = ssh_new();
 	if (session == NULL || ssh_bind_accept_fd(env->bind, session, fd) != SSH_OK) {

@@ -715,8 +715,7 @@ static void enforce_timeouts(struct session_ctx *sx)
 static void reconcile(struct session_ctx *sx)
 {
 	pumping = true; /* flush_stream() may run the poll context too */
-	enforce_timeouts(sx);
-	reap_children(sx);
+	enforce_timeouts(sx); /* children are reaped on SIGCHLD (signalfd) only */
 	for (struct chan *c = sx->chans, *next; c; c = next) {
 		next = c->next;
 		reconcile_chan(sx, c);
