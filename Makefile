@@ -18,14 +18,15 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
             sshd-frontend/authpolicy.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
-            sandbox/seccomp.c sandbox/cgroup.c
+            sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
 UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
-             sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c
+             sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
+             sandbox/profile.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps check unit e2e demo bench clean format install

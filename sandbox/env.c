@@ -3,6 +3,7 @@
 #include "env.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,9 +66,19 @@ void env_client_free(struct client_env *e)
 
 int env_build(const struct session_env_info *in, const struct client_env *client, struct strv *out)
 {
-	for (int i = 0; client && i < client->n; i++)
-		if (env_name_allowed(client->name[i]))
+	for (int i = 0; in->extra && in->extra[i]; i++)
+		strv_add(out, in->extra[i]);
+	for (int i = 0; client && i < client->n; i++) {
+		if (!env_name_allowed(client->name[i]))
+			continue;
+		bool dup = false; /* the profile's value wins over the client's */
+		size_t l = strlen(client->name[i]);
+		for (int j = 0; in->extra && in->extra[j]; j++)
+			if (!strncmp(in->extra[j], client->name[i], l) && in->extra[j][l] == '=')
+				dup = true;
+		if (!dup)
 			strv_addf(out, "%s=%s", client->name[i], client->value[i]);
+	}
 	strv_addf(out, "HOME=%s", in->home);
 	strv_addf(out, "USER=%s", in->user);
 	strv_addf(out, "LOGNAME=%s", in->user);

@@ -2,6 +2,8 @@
  * arguments. Pure functions apart from host_facts_probe(). */
 #include "policy.h"
 
+#include "profile.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,7 +68,8 @@ static void add_file(struct sandbox_policy *p, const char *dst, const char *fmt,
 }
 
 int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
-                 const struct sandbox_identity *id, const struct host_facts *facts)
+                 const struct sandbox_identity *id, const struct host_facts *facts,
+                 const struct profile *prof)
 {
 	memset(p, 0, sizeof *p);
 	if (snprintf(p->tenant, sizeof p->tenant, "%s", id->tenant) >= (int)sizeof p->tenant)
@@ -130,6 +133,9 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	add_mount(p, MNT_TMPFS_STICKY, NULL, "/var/tmp");
 	add_mount(p, MNT_RO_BIND, id->init_helper, SANDBOX_INIT_PATH);
 	add_mount(p, MNT_BIND, id->workspace, p->home);
+	/* the profile's path mappings: store paths at fixed absolute paths */
+	for (int i = 0; prof && i < prof->nmaps; i++)
+		add_mount(p, MNT_RO_BIND, prof->maps[i].src, prof->maps[i].dst);
 	/* the tmpfs root (and /etc, /home on it) is read-only once built */
 	add_mount(p, MNT_REMOUNT_RO, NULL, "/");
 	return p->overflow ? -E2BIG : 0;

@@ -93,8 +93,11 @@ struct sandbox_policy {
 
 /* Builds the default plan: read-only system, /nix/store, generated /etc
  * files, private /tmp /run /dev /proc, the workspace at /home/<tenant>. */
+struct profile;
+/* prof may be NULL; its path mappings become read-only binds. */
 int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
-                 const struct sandbox_identity *id, const struct host_facts *facts);
+                 const struct sandbox_identity *id, const struct host_facts *facts,
+                 const struct profile *prof);
 
 /* Renders bwrap options followed by `-- SANDBOX_INIT_PATH <init args> -- argv...`. */
 struct init_opts {

@@ -248,3 +248,64 @@ int spawn_run_as(uid_t uid, gid_t gid, char *const argv[])
 			return -errno;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+int spawn_capture(char *const argv[], char *const envp[], char *out, size_t outlen)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		child_reset_signals();
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		child_only_fds(NULL, 0);
+		execve(argv[0], argv, envp);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t used = 0;
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(pfd[0], buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (outlen == 0)
+			continue;
+		/* keep the tail: that is where build errors are */
+		size_t k = (size_t)n;
+		if (k >= outlen - 1) {
+			memcpy(out, buf + k - (outlen - 1), outlen - 1);
+			used = outlen - 1;
+		} else {
+			if (used + k > outlen - 1) {
+				size_t drop = used + k - (outlen - 1);
+				memmove(out, out + drop, used - drop);
+				used -= drop;
+			}
+			memcpy(out + used, buf, k);
+			used += k;
+		}
+	}
+	if (outlen)
+		out[used] = '\0';
+	close(pfd[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -29,4 +29,9 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
  * status, or -errno. Used for privileged-side chores done as the tenant. */
 int spawn_run_as(uid_t uid, gid_t gid, char *const argv[]);
 
+/* Runs argv (as the caller, root for profile builds) with envp, stdin
+ * /dev/null; keeps the last `outlen` bytes of stdout+stderr in out.
+ * Returns the exit status (128+sig when killed), or -errno. */
+int spawn_capture(char *const argv[], char *const envp[], char *out, size_t outlen);
+
 #endif

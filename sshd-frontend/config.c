@@ -306,6 +306,12 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return set_str(c, &s->template_dir, v, true);
 	if (strcmp(name, "bwrap") == 0)
 		return set_str(c, &s->bwrap, v, true);
+	if (strcmp(name, "profiles_dir") == 0)
+		return set_str(c, &s->profiles_dir, v, true);
+	if (strcmp(name, "nix") == 0)
+		return set_str(c, &s->nix, v, true);
+	if (strcmp(name, "nix_offline") == 0)
+		return parse_bool(c, name, v, &s->nix_offline);
 	if (strcmp(name, "use_pam") == 0)
 		return parse_bool(c, name, v, &s->use_pam);
 	if (strcmp(name, "allow_system_users") == 0)
@@ -463,7 +469,8 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	    (s->sftp_server == NULL &&
 	     (s->sftp_server = strdup("/usr/lib/openssh/sftp-server")) == NULL) ||
 	    (s->cgroup_root == NULL && (s->cgroup_root = strdup("/sys/fs/cgroup")) == NULL) ||
-	    (s->pam_service == NULL && (s->pam_service = strdup("warren")) == NULL)) {
+	    (s->pam_service == NULL && (s->pam_service = strdup("warren")) == NULL) ||
+	    (s->nix == NULL && (s->nix = strdup("/usr/bin/nix")) == NULL)) {
 		config_free_server(s);
 		return -ENOMEM;
 	}
@@ -483,6 +490,8 @@ void config_free_server(struct server_conf *s)
 	free(s->sftp_server);
 	free(s->cgroup_root);
 	free(s->pam_service);
+	free(s->profiles_dir);
+	free(s->nix);
 	memset(s, 0, sizeof *s);
 }
 

@@ -29,6 +29,9 @@ struct server_conf {
 	char *bwrap;        /* path of the bwrap binary */
 	char *sftp_server;  /* OpenSSH sftp-server, run inside the sandbox */
 	char *cgroup_root;  /* where cgroupfs is mounted */
+	char *profiles_dir; /* admin's flakes; NULL: profiles are not activated */
+	char *nix;
+	bool nix_offline;
 	bool use_pam;
 	char *pam_service;
 	bool allow_system_users;

@@ -25,6 +25,7 @@
 
 #include <libssh/callbacks.h>
 
+#include "../sandbox/profile.h"
 #include "../sandbox/workspace.h"
 #include "../pam/pam.h"
 #include "authkeys.h"
@@ -375,6 +376,37 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 	return 0;
 }
 
+/* The tenant's toolchain: built by root from the admin's flake on a cache
+ * miss, never from anything the tenant controls. */
+static void prepare_profile(struct conn *cx, struct session_ctx *sx)
+{
+	const struct server_conf *srv = cx->env->srv;
+	const char *name = cx->tenant.sandbox.profile;
+	if (srv->profiles_dir == NULL || !strcmp(name, "none"))
+		return;
+	struct profile_builder b = {.profiles_dir = srv->profiles_dir,
+	                            .state_dir = srv->state_dir,
+	                            .nix = srv->nix,
+	                            .offline = srv->nix_offline};
+	char err[600], detail[1500];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (profile_activate(&b, name, &sx->profile, err, sizeof err, detail, sizeof detail) < 0) {
+		log_err("tenant %s: %s", cx->tenant.name, err);
+		/* nix's own words, last lines only, one log line each */
+		for (char *line = strtok(detail, "\n"); line; line = strtok(NULL, "\n"))
+			log_err("  nix: %s", line);
+		snprintf(sx->fail, sizeof sx->fail,
+		         "profile '%.60s' is not available; the operator's log has details", name);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000L;
+	sx->have_profile = true;
+	log_info("profile %s for %s: %s (%s, %ld us)", name, cx->tenant.name, sx->profile.store,
+	         sx->profile.cache_hit ? "cache hit" : "built", us);
+}
+
 void conn_handle(int fd, const struct conn_env *env)
 {
 	struct conn cx = {.env = env};
@@ -442,6 +474,7 @@ void conn_handle(int fd, const struct conn_env *env)
 	sx.tenant = &cx.tenant;
 	sx.facts = *env->facts;
 	snprintf(sx.init_helper, sizeof sx.init_helper, "%s", env->init_helper);
+	alarm(0); /* authenticated: a profile build may take longer than the grace time */
 	if (prepare_tenant(&cx, &sx) < 0) {
 		/* Authenticated, but no session can be had: answer each request
 		 * with one clear line, as nobody, rather than drop the connection. */
@@ -450,6 +483,8 @@ void conn_handle(int fd, const struct conn_env *env)
 		sx.id.uid = 65534;
 		sx.id.gid = 65534;
 		sx.id.source = "nobody (tenant preparation failed)";
+	} else {
+		prepare_profile(&cx, &sx);
 	}
 	/* Limits for this session (and the tenant's total), named after the
 	 * monitor's pid so a restart can tell live sessions from leftovers. */

@@ -152,6 +152,16 @@ static int check_tenants(const struct server_conf *srv)
 			        path, srv->path);
 			bad = 1;
 		}
+		if (srv->profiles_dir && strcmp(t.sandbox.profile, "none") != 0) {
+			char flake[PATH_MAX];
+			snprintf(flake, sizeof flake, "%s/%s/flake.nix", srv->profiles_dir,
+			         t.sandbox.profile);
+			if (access(flake, R_OK) < 0) {
+				fprintf(stderr, "%s: profile '%s': %s: %s\n", path, t.sandbox.profile,
+				        flake, strerror(errno));
+				bad = 1;
+			}
+		}
 		if (t.nkeys == 0 && t.authorized_keys == NULL)
 			fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path,
 			        name);

@@ -262,14 +262,27 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		snprintf(c->fail_msg, sizeof c->fail_msg, "%s", sx->fail);
 		return;
 	}
-	if (policy_build(&pol, &t->sandbox, &sid, &sx->facts) < 0) {
+	const struct profile *prof = sx->have_profile ? &sx->profile : NULL;
+	if (policy_build(&pol, &t->sandbox, &sid, &sx->facts, prof) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "sandbox policy too large");
 		return;
+	}
+	/* the profile's bin/ goes first on PATH; its variables come along */
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s%s/usr/local/bin:/usr/bin:/bin", prof ? prof->store : "",
+	         prof ? "/bin:" : "");
+	char *extra[PROFILE_MAX_ENV + 1] = {0};
+	char extra_buf[PROFILE_MAX_ENV][600];
+	for (int i = 0; prof && i < prof->nenv; i++) {
+		snprintf(extra_buf[i], sizeof extra_buf[i], "%s=%s", prof->env_name[i],
+		         prof->env_value[i]);
+		extra[i] = extra_buf[i];
 	}
 	struct session_env_info info = {.user = t->name,
 	                                .home = pol.home,
 	                                .shell = t->sandbox.shell,
-	                                .path = "/usr/local/bin:/usr/bin:/bin",
+	                                .path = path,
+	                                .extra = extra,
 	                                .term = c->pty ? c->term : NULL,
 	                                .ssh_connection = sx->ssh_connection};
 	if (env_build(&info, &c->env, &env) < 0) {

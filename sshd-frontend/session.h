@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../sandbox/policy.h"
+#include "../sandbox/profile.h"
 #include "config.h"
 #include "tenant.h"
 
@@ -34,6 +35,8 @@ struct session_ctx {
 	void *bpf;      /* exported seccomp filter, built once per connection */
 	size_t bpf_len;
 	struct timespec last_activity; /* for idle_timeout */
+	bool have_profile;
+	struct profile profile;
 };
 
 /* libssh's channel-open callback body: a new session channel, or NULL. */

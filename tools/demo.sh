@@ -17,8 +17,11 @@ host_key = $DEMO/ssh_host_ed25519_key
 state_dir = $STATE
 tenants_dir = $DEMO/tenants.d
 uid_range = 200000-299999
+; the offline fixture profile builds here without a binary cache
+profiles_dir = $ROOT/nix-profiles
+nix_offline = yes
 [sandbox]
-profile = default
+profile = offline
 network = none
 CONF
 cat > "$DEMO/tenants.d/demo.conf" <<CONF
@@ -33,6 +36,8 @@ cat <<MSG
     ssh -i $DEMO/id_ed25519 -p 2222 -o StrictHostKeyChecking=accept-new demo@127.0.0.1
 
   The demo tenant's workspace persists in $STATE/workspaces/demo.
+  Its toolchain is the "offline" Nix profile: try warren-hello, or
+  cat /opt/warren-offline/bin/hello, once logged in.
 
 MSG
 exec "$ROOT/$BUILD/warrend" -f "$DEMO/warrend.conf"

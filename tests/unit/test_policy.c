@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../sandbox/policy.h"
+#include "../../sandbox/profile.h"
 
 static struct host_facts merged_usr(bool nix)
 {
@@ -54,15 +55,21 @@ static int find1(const struct strv *v, const char *a)
 	return -1;
 }
 
-static void render(const struct sandbox_conf *conf, bool nix, bool pty, struct sandbox_policy *p,
-                   struct strv *out)
+static void render_prof(const struct sandbox_conf *conf, bool nix, bool pty,
+                        const struct profile *prof, struct sandbox_policy *p, struct strv *out)
 {
 	struct host_facts f = merged_usr(nix);
-	assert_int_equal(policy_build(p, conf, &alice, &f), 0);
+	assert_int_equal(policy_build(p, conf, &alice, &f, prof), 0);
 	fake_fds(p);
 	struct init_opts io = {.ctl_fd = 7, .pty = pty, .rows = 33, .cols = 101};
 	char *argv[] = {(char *)"/bin/bash", (char *)"-l", NULL};
 	assert_int_equal(policy_render(p, &io, argv, out), 0);
+}
+
+static void render(const struct sandbox_conf *conf, bool nix, bool pty, struct sandbox_policy *p,
+                   struct strv *out)
+{
+	render_prof(conf, nix, pty, NULL, p, out);
 }
 
 static void default_plan(void **state)
@@ -152,7 +159,7 @@ static void unset_fds_and_overflow(void **state)
 	struct sandbox_conf conf = {.profile = "default", .shell = "/bin/sh"};
 	struct host_facts f = merged_usr(false);
 	struct sandbox_policy p;
-	assert_int_equal(policy_build(&p, &conf, &alice, &f), 0);
+	assert_int_equal(policy_build(&p, &conf, &alice, &f, NULL), 0);
 	struct init_opts io = {.ctl_fd = 3};
 	char *argv[] = {(char *)"/bin/true", NULL};
 	struct strv v = {0};
@@ -166,9 +173,27 @@ static void unset_fds_and_overflow(void **state)
 	longpath[sizeof longpath - 1] = '\0';
 	struct sandbox_identity id = alice;
 	id.workspace = longpath;
-	assert_int_equal(policy_build(&p, &conf, &id, &f), -E2BIG);
+	assert_int_equal(policy_build(&p, &conf, &id, &f, NULL), -E2BIG);
 	fake_fds(&p);
 	assert_int_equal(policy_render(&p, &io, argv, &v), -E2BIG);
+	strv_free(&v);
+}
+
+static void profile_mappings(void **state)
+{
+	(void)state;
+	static struct profile prof;
+	memset(&prof, 0, sizeof prof);
+	strcpy(prof.maps[0].src, "/nix/store/abc-ripgrep/bin/rg");
+	strcpy(prof.maps[0].dst, "/opt/tools/bin/rg");
+	prof.nmaps = 1;
+	struct sandbox_conf conf = {.profile = "x", .shell = "/bin/sh"};
+	struct sandbox_policy p;
+	struct strv v = {0};
+	render_prof(&conf, true, false, &prof, &p, &v);
+	int m = find3(&v, "--ro-bind", "/nix/store/abc-ripgrep/bin/rg", "/opt/tools/bin/rg");
+	assert_true(m > find3(&v, "--ro-bind", "/nix/store", "/nix/store"));
+	assert_true(m < find3(&v, "--remount-ro", "/", NULL));
 	strv_free(&v);
 }
 
@@ -178,6 +203,7 @@ int main(void)
 	    cmocka_unit_test(default_plan),
 	    cmocka_unit_test(network_host_and_pty),
 	    cmocka_unit_test(unset_fds_and_overflow),
+	    cmocka_unit_test(profile_mappings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
