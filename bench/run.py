@@ -123,7 +123,14 @@ ForceCommand {self.wrap}
 class WarrenTarget:
     def __init__(self, base, tenants):
         names = tuple(f"t{i:03d}" for i in range(tenants))
-        self.w = Warren(base, tenants=names, server_extra="max_startups = 1000")
+        pdir = os.path.join(base, "profiles")
+        os.makedirs(pdir)
+        shutil.copytree(os.path.join(ROOT, "nix-profiles", "offline"), os.path.join(pdir, "offline"))
+        self.pdir = pdir
+        extra = {"pon": "[sandbox]\nprofile = offline\n", "poff": "[sandbox]\nprofile = none\n"}
+        self.w = Warren(base, tenants=names + ("pon", "poff"), tenant_extra=extra,
+                        server_extra=f"max_startups = 1000\nprofiles_dir = {pdir}\nnix_offline = yes",
+                        sandbox_extra="profile = none")
         self.w.start()
         self.names = names
         self.i = 0
@@ -268,6 +275,27 @@ def idle_sessions(t, n):
     return per, opened
 
 
+def profile_overhead(t, runs):
+    """Login wall time with a warm profile vs none (alternating), warrend's own
+    activation timing, and one cold build of a changed offline profile."""
+    on, off = [], []
+    t.w.ssh("pon", "true")  # warm the cache
+    for _ in range(runs):
+        for user, acc in (("pon", on), ("poff", off)):
+            dt, rc = timed(t.ssh_argv(user=user) + ["true"])
+            if rc == 0:
+                acc.append(dt * 1000)
+    hits = [int(m) for m in re.findall(r"profile offline for pon: \S+ \(cache hit, (\d+) us\)",
+                                        t.w.log_text())]
+    flake = os.path.join(t.pdir, "offline", "flake.nix")
+    with open(flake, "a") as f:
+        f.write(f"# bench {time.time()}\n")  # new declaration -> a real rebuild
+    t0 = time.perf_counter()
+    t.w.ssh("pon", "true")
+    cold = (time.perf_counter() - t0) * 1000
+    return statistics.median(on), statistics.median(off), hits, cold
+
+
 def spawn_times(w):
     us = [int(m) for m in re.findall(r"sandbox spawn (\d+) us", w.log_text())]
     return us
@@ -328,6 +356,7 @@ def main():
         iw, ib = idle_sessions(w, n_idle), idle_sessions(bl, n_idle)
         rows.append((f"{n_idle} idle PTY sessions: server PSS per session, KiB", iw[0], ib[0]))
         rows.append((f"{n_idle} idle PTY sessions: time to open all, s", iw[1], ib[1]))
+        pon, poff, hits, cold = profile_overhead(w, 10 if q else 30)
         sp = spawn_times(w.w)
         spawn = (statistics.median(sp) / 1000, pct(sp, 90) / 1000) if sp else (float("nan"),) * 2
     finally:
@@ -349,6 +378,10 @@ def main():
     lines += ["", f"Sandbox spawn inside warren (channel request to the command's start, "
               f"from warrend's debug timing): median {spawn[0]:.2f} ms, p90 {spawn[1]:.2f} ms "
               f"over {len(sp)} sessions.", "",
+              f"Nix profile (offline fixture): login `ssh true` median {pon:.1f} ms with a warm "
+              f"profile vs {poff:.1f} ms with none ({pon - poff:+.1f} ms); warrend's own activation time on a cache hit: median "
+              f"{(statistics.median(hits) if hits else float('nan')) / 1000:.3f} ms over {len(hits)} "
+              f"logins; a cold build of the changed profile plus that login: {cold:.0f} ms.", "",
               "Goals (from the issue): login ratio <= 0.5, burst p99 <= 2x single-login median, "
               "throughput >= 1.0x, memory per idle session <= 1/3 of OpenSSH's."]
     text = "\n".join(lines) + "\n"
