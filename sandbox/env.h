@@ -32,7 +32,7 @@ struct session_env_info {
 	const char *path;           /* PATH inside the sandbox */
 	const char *term;           /* NULL without a pty */
 	const char *ssh_connection; /* "client port server port" */
-	char *const *extra;	    /* NAME=value from the profile; NULL-terminated, may be NULL */
+	char *const *extra;         /* NAME=value from the profile; NULL-terminated, may be NULL */
 };
 
 int env_build(const struct session_env_info *info, const struct client_env *client,

@@ -4,7 +4,11 @@
  * signals the client asks for, reaps orphans, and reports the command's raw
  * wait status to the session process over a SOCK_SEQPACKET control socket.
  *
- * usage: warren-init --ctl FD [--pty ROWSxCOLS] -- PROG [ARGS...] */
+ * With --proxy PORT it also opens a listening socket on 127.0.0.1:PORT in the
+ * sandbox's own network namespace and hands it to the session process, which
+ * serves the egress proxy from outside.
+ *
+ * usage: warren-init --ctl FD [--pty ROWSxCOLS] [--proxy PORT] -- PROG [ARGS...] */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -55,7 +60,7 @@ static int send_msg(int ctl, char type, int value, int fd)
 
 int main(int argc, char **argv)
 {
-	int ctl = -1, rows = 0, cols = 0, i;
+	int ctl = -1, rows = 0, cols = 0, i, proxy_port = 0;
 	int pty = 0;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--ctl") == 0 && i + 1 < argc) {
@@ -64,6 +69,8 @@ int main(int argc, char **argv)
 			pty = 1;
 			if (sscanf(argv[++i], "%dx%d", &rows, &cols) != 2)
 				rows = cols = 0;
+		} else if (strcmp(argv[i], "--proxy") == 0 && i + 1 < argc) {
+			proxy_port = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -90,6 +97,20 @@ int main(int argc, char **argv)
 			                     .ws_col = (unsigned short)cols};
 			ioctl(master, TIOCSWINSZ, &ws);
 		}
+	}
+
+	int proxy_fd = -1;
+	if (proxy_port > 0 && proxy_port < 65536) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_port = htons((uint16_t)proxy_port),
+		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int one = 1;
+		proxy_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (proxy_fd < 0 ||
+		    setsockopt(proxy_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+		    bind(proxy_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+		    listen(proxy_fd, 128) < 0)
+			die("egress proxy listener");
 	}
 
 	sigset_t all, old;
@@ -132,6 +153,11 @@ int main(int argc, char **argv)
 		if (send_msg(ctl, INIT_MSG_PTY, 0, master) < 0)
 			die("sending the terminal");
 		close(master);
+	}
+	if (proxy_fd >= 0) {
+		if (send_msg(ctl, INIT_MSG_PROXY, proxy_port, proxy_fd) < 0)
+			die("sending the proxy listener");
+		close(proxy_fd);
 	}
 	if (send_msg(ctl, INIT_MSG_STARTED, (int)child, -1) < 0)
 		_exit(1);

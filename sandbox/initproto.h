@@ -10,6 +10,8 @@ enum {
 	INIT_MSG_STARTED = 'R', /* init -> session: command started, value = pid inside */
 	INIT_MSG_EXIT = 'X',    /* init -> session: value = raw wait status of the command */
 	INIT_MSG_SIGNAL = 'S',  /* session -> init: deliver signal `value` to the command */
+	INIT_MSG_PROXY = 'L',   /* init -> session: listening socket on 127.0.0.1 inside the
+	                         * sandbox's network namespace (SCM_RIGHTS) */
 };
 
 struct init_msg {

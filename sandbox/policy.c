@@ -220,6 +220,10 @@ int policy_render(const struct sandbox_policy *p, const struct init_opts *init, 
 		strv_add(o, "--pty");
 		strv_addf(o, "%dx%d", init->rows, init->cols);
 	}
+	if (init->proxy_port > 0) {
+		strv_add(o, "--proxy");
+		strv_addf(o, "%d", init->proxy_port);
+	}
 	strv_add(o, "--");
 	for (int i = 0; argv[i]; i++)
 		strv_add(o, argv[i]);

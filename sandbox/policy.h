@@ -6,9 +6,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "egress.h"
 #include "strv.h"
 
-enum net_mode { NET_NONE = 0, NET_HOST };
+enum net_mode { NET_NONE = 0, NET_HOST, NET_ALLOWLIST };
 
 /* [sandbox] settings: server defaults, overridable in a tenant file. */
 struct sandbox_conf {
@@ -22,6 +23,9 @@ struct sandbox_conf {
 	unsigned long long tmp_size;   /* bytes for /tmp and /var/tmp; 0 = none */
 	long session_timeout;          /* seconds of wall clock per session; 0 = none */
 	long idle_timeout;             /* seconds without channel traffic; 0 = none */
+	struct egress_rules egress;    /* network = allowlist: allow/deny rules */
+	long proxy_max_connections;    /* concurrent proxied connections per session */
+	long proxy_idle_timeout;       /* seconds */
 };
 
 enum mount_kind {
@@ -104,6 +108,7 @@ struct init_opts {
 	int ctl_fd;
 	bool pty;
 	int rows, cols;
+	int proxy_port; /* 0: none */
 };
 int policy_render(const struct sandbox_policy *p, const struct init_opts *init, char *const argv[],
                   struct strv *out);

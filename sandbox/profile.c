@@ -78,8 +78,9 @@ int profile_key(const char *dir, uint64_t *key)
 
 static bool env_name_ok(const char *n)
 {
-	static const char *const reserved[] = {"PATH", "HOME", "USER", "LOGNAME", "SHELL",
-					       "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+	static const char *const reserved[] = {
+	    "PATH",    "HOME", "USER", "LOGNAME", "SHELL", "LD_PRELOAD", "LD_LIBRARY_PATH",
+	    "LD_AUDIT"};
 	if (!n[0] || strlen(n) >= 64 || (n[0] >= '0' && n[0] <= '9'))
 		return false;
 	for (const char *c = n; *c; c++)
@@ -101,8 +102,9 @@ static bool clean_abs(const char *p)
  * the workspace and warren's own files */
 static bool dst_ok(const char *d)
 {
-	static const char *const no[] = {"/usr", "/etc", "/proc", "/dev", "/sys", "/nix",
-					 "/home", "/run/warren", "/bin", "/sbin", "/lib", "/lib64"};
+	static const char *const no[] = {"/usr", "/etc",  "/proc", "/dev",
+	                                 "/sys", "/nix",  "/home", "/run/warren",
+	                                 "/bin", "/sbin", "/lib",  "/lib64"};
 	if (!clean_abs(d) || strlen(d) >= 256 || !strcmp(d, "/"))
 		return false;
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
@@ -206,8 +208,8 @@ static void drop_old_roots(const char *rootdir, const char *keep)
 }
 
 static int build(const struct profile_builder *b, const char *name, const char *flakedir,
-		 uint64_t key, const char *rootdir, char *store, size_t storelen, char *err,
-		 size_t errlen, char *detail, size_t detaillen)
+                 uint64_t key, const char *rootdir, char *store, size_t storelen, char *err,
+                 size_t errlen, char *detail, size_t detaillen)
 {
 	char link[PATH_MAX], linkname[64], ref[PATH_MAX + 8];
 	snprintf(linkname, sizeof linkname, "result-%016llx", (unsigned long long)key);
@@ -230,13 +232,13 @@ static int build(const struct profile_builder *b, const char *name, const char *
 	argv[n++] = ref;
 	argv[n] = NULL;
 	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"HOME=/root", (char *)"LC_ALL=C",
-			NULL};
+	                NULL};
 	int rc = spawn_capture(argv, envp, detail, detaillen);
 	char target[PATH_MAX];
 	ssize_t tl = rc == 0 ? readlink(link, target, sizeof target - 1) : -1;
 	if (tl <= 0) {
 		snprintf(err, errlen, "profile '%s': nix build of %s failed (status %d)", name, ref,
-			 rc);
+		         rc);
 		return -1;
 	}
 	target[tl] = '\0';
@@ -246,7 +248,7 @@ static int build(const struct profile_builder *b, const char *name, const char *
 }
 
 int profile_activate(const struct profile_builder *b, const char *name, struct profile *out,
-		     char *err, size_t errlen, char *detail, size_t detaillen)
+                     char *err, size_t errlen, char *detail, size_t detaillen)
 {
 	memset(out, 0, sizeof *out);
 	snprintf(out->name, sizeof out->name, "%s", name);
@@ -285,13 +287,14 @@ int profile_activate(const struct profile_builder *b, const char *name, struct p
 		}
 		int rc = read_cache(cache, key, out->store, sizeof out->store);
 		if (rc < 0)
-			rc = build(b, name, flakedir, key, rootdir, out->store, sizeof out->store, err,
-				   errlen, detail, detaillen);
+			rc = build(b, name, flakedir, key, rootdir, out->store, sizeof out->store,
+			           err, errlen, detail, detaillen);
 		if (rc == 0) {
 			char tmp[PATH_MAX + 80];
 			snprintf(tmp, sizeof tmp, "%s.tmp", cache);
 			FILE *f = fopen(tmp, "we");
-			if (f && fprintf(f, "%016llx %s\n", (unsigned long long)key, out->store) > 0 &&
+			if (f &&
+			    fprintf(f, "%016llx %s\n", (unsigned long long)key, out->store) > 0 &&
 			    fclose(f) == 0)
 				rename(tmp, cache);
 			else if (f)

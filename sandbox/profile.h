@@ -10,12 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROFILE_MAX_ENV 32
+#define PROFILE_MAX_ENV  32
 #define PROFILE_MAX_MAPS 16
 
 struct profile_map {
 	char src[PATH_MAX]; /* inside /nix/store */
-	char dst[256];	    /* absolute path inside the sandbox */
+	char dst[256];      /* absolute path inside the sandbox */
 };
 
 struct profile {
@@ -31,9 +31,9 @@ struct profile {
 
 struct profile_builder {
 	const char *profiles_dir; /* admin's flakes: profiles_dir/<name>/flake.nix */
-	const char *state_dir;	  /* cache and GC roots: state_dir/profiles/ */
-	const char *nix;	  /* the nix binary */
-	bool offline;		  /* --option substituters '' */
+	const char *state_dir;    /* cache and GC roots: state_dir/profiles/ */
+	const char *nix;          /* the nix binary */
+	bool offline;             /* --option substituters '' */
 };
 
 /* Change detector over the profile directory's files (names, sizes,
@@ -45,7 +45,7 @@ int profile_key(const char *dir, uint64_t *key);
  * reads its share/warren/profile.ini. Returns 0, or -1 with err set (a
  * line for the log; the nix output tail goes to `detail`). */
 int profile_activate(const struct profile_builder *b, const char *name, struct profile *out,
-		     char *err, size_t errlen, char *detail, size_t detaillen);
+                     char *err, size_t errlen, char *detail, size_t detaillen);
 
 /* Parses share/warren/profile.ini of an output: [env] NAME = value and
  * [paths] /dest = /nix/store/...; rejects anything outside those rules. */

@@ -117,7 +117,11 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 		if (bulk[i] >= 0)
 			fcntl(bulk[i], F_SETPIPE_SZ, 1 << 20);
 
-	struct init_opts io = {.ctl_fd = ctl[1], .pty = pty, .rows = rows, .cols = cols};
+	struct init_opts io = {.ctl_fd = ctl[1],
+	                       .pty = pty,
+	                       .rows = rows,
+	                       .cols = cols,
+	                       .proxy_port = p->network == NET_ALLOWLIST ? EGRESS_PROXY_PORT : 0};
 	if (policy_render(p, &io, argv, &args) < 0) {
 		snprintf(err, errlen, "cannot render the sandbox policy");
 		goto out;

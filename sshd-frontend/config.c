@@ -22,6 +22,7 @@ struct parse_ctx {
 	/* exactly one of these is set */
 	struct server_conf *srv;
 	struct tenant_conf *ten;
+	bool rules_reset; /* a tenant's first allow/deny replaces the defaults */
 	/* which single-valued keys were seen, to refuse duplicates */
 	char seen[32][48];
 	int nseen;
@@ -233,6 +234,22 @@ static int parse_cores(struct parse_ctx *c, const char *name, const char *v, lon
 static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char *name,
                        const char *v)
 {
+	if (!strcmp(name, "allow") || !strcmp(name, "deny")) {
+		if (c->ten && !c->rules_reset) {
+			sb->egress.n = 0;
+			c->rules_reset = true;
+		}
+		if (sb->egress.n == EGRESS_MAX_RULES)
+			return fail(c, "too many allow/deny rules (max %d)", EGRESS_MAX_RULES);
+		if (egress_parse(v, name[0] == 'd', &sb->egress.r[sb->egress.n]) < 0)
+			return fail(
+			    c,
+			    "%s: expected HOST:PORT, *.DOMAIN:PORT or IP:PORT (port may be *), "
+			    "got '%s'",
+			    name, v);
+		sb->egress.n++;
+		return 1;
+	}
 	if (!once(c, "sandbox", name))
 		return 0;
 	if (strcmp(name, "profile") == 0) {
@@ -244,8 +261,10 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 			sb->network = NET_NONE;
 		else if (strcmp(v, "host") == 0)
 			sb->network = NET_HOST;
+		else if (strcmp(v, "allowlist") == 0)
+			sb->network = NET_ALLOWLIST;
 		else
-			return fail(c, "network: expected none or host, got '%s'", v);
+			return fail(c, "network: expected none, allowlist or host, got '%s'", v);
 	} else if (strcmp(name, "shell") == 0) {
 		if (v[0] != '/' || strlen(v) >= sizeof sb->shell)
 			return fail(c, "shell: expected an absolute path, got '%s'", v);
@@ -260,6 +279,10 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		return parse_long(c, name, v, 4194304, &sb->pids_max);
 	} else if (strcmp(name, "cpu_max") == 0) {
 		return parse_cores(c, name, v, &sb->cpu_max_milli);
+	} else if (strcmp(name, "proxy_max_connections") == 0) {
+		return parse_long(c, name, v, 100000, &sb->proxy_max_connections);
+	} else if (strcmp(name, "proxy_idle_timeout") == 0) {
+		return parse_long(c, name, v, 0x7fffffff, &sb->proxy_idle_timeout);
 	} else if (strcmp(name, "session_timeout") == 0) {
 		return parse_long(c, name, v, 0x7fffffff, &sb->session_timeout);
 	} else if (strcmp(name, "idle_timeout") == 0) {
@@ -419,6 +442,8 @@ static void sandbox_defaults(struct sandbox_conf *sb)
 	sb->memory_max = 2ULL << 30;
 	sb->pids_max = 512;
 	sb->tmp_size = 256ULL << 20;
+	sb->proxy_max_connections = 64;
+	sb->proxy_idle_timeout = 300;
 }
 
 int config_load_server(const char *path, struct server_conf *s, struct cfg_error *err)

@@ -147,8 +147,9 @@ static int check_tenants(const struct server_conf *srv)
 		}
 		if (!srv->use_pam && t.has_auth &&
 		    (auth_policy_all(&t.auth) & (AM_PASSWORD | AM_KBDINT))) {
-			fprintf(stderr, "%s: auth names password or keyboard-interactive, which need "
-			                "use_pam = yes in %s\n",
+			fprintf(stderr,
+			        "%s: auth names password or keyboard-interactive, which need "
+			        "use_pam = yes in %s\n",
 			        path, srv->path);
 			bad = 1;
 		}
@@ -157,8 +158,8 @@ static int check_tenants(const struct server_conf *srv)
 			snprintf(flake, sizeof flake, "%s/%s/flake.nix", srv->profiles_dir,
 			         t.sandbox.profile);
 			if (access(flake, R_OK) < 0) {
-				fprintf(stderr, "%s: profile '%s': %s: %s\n", path, t.sandbox.profile,
-				        flake, strerror(errno));
+				fprintf(stderr, "%s: profile '%s': %s: %s\n", path,
+				        t.sandbox.profile, flake, strerror(errno));
 				bad = 1;
 			}
 		}

@@ -76,6 +76,8 @@ struct chan {
 	struct stream out, err;
 	short ctl_reg;
 	bool ctl_done;
+	int proxy_listen; /* egress proxy listener inside this sandbox's netns */
+	short proxy_reg;
 
 	bool bwrap_exited;
 	int bwrap_status;
@@ -271,12 +273,32 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof path, "%s%s/usr/local/bin:/usr/bin:/bin", prof ? prof->store : "",
 	         prof ? "/bin:" : "");
-	char *extra[PROFILE_MAX_ENV + 1] = {0};
-	char extra_buf[PROFILE_MAX_ENV][600];
+	char *extra[PROFILE_MAX_ENV + 9] = {0};
+	char extra_buf[PROFILE_MAX_ENV + 8][600];
+	int ne = 0;
 	for (int i = 0; prof && i < prof->nenv; i++) {
-		snprintf(extra_buf[i], sizeof extra_buf[i], "%s=%s", prof->env_name[i],
+		snprintf(extra_buf[ne], sizeof extra_buf[ne], "%s=%s", prof->env_name[i],
 		         prof->env_value[i]);
-		extra[i] = extra_buf[i];
+		extra[ne] = extra_buf[ne];
+		ne++;
+	}
+	/* network = allowlist: everything that honours proxy variables goes
+	 * through warren's proxy; the rest has no route out */
+	static const char *const proxy_vars[] = {"HTTP_PROXY",  "HTTPS_PROXY", "http_proxy",
+	                                         "https_proxy", "ALL_PROXY",   "all_proxy"};
+	if (t->sandbox.network == NET_ALLOWLIST) {
+		for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
+			snprintf(extra_buf[ne], sizeof extra_buf[ne], "%s=http://127.0.0.1:%d",
+			         proxy_vars[i], EGRESS_PROXY_PORT);
+			extra[ne] = extra_buf[ne];
+			ne++;
+		}
+		snprintf(extra_buf[ne], sizeof extra_buf[ne], "NO_PROXY=localhost,127.0.0.1,::1");
+		extra[ne] = extra_buf[ne];
+		snprintf(extra_buf[ne + 1], sizeof extra_buf[ne + 1],
+		         "no_proxy=localhost,127.0.0.1,::1");
+		extra[ne + 1] = extra_buf[ne + 1];
+		ne += 2;
 	}
 	struct session_env_info info = {.user = t->name,
 	                                .home = pol.home,
@@ -519,6 +541,10 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			          (now.tv_nsec - c->t_request.tv_nsec) / 1000L;
 			log_debug("channel %d: sandbox spawn %ld us (request to command start)",
 			          c->id, us);
+		} else if (m.type == INIT_MSG_PROXY && passed >= 0 && c->proxy_listen < 0) {
+			fcntl(passed, F_SETFL, fcntl(passed, F_GETFL) | O_NONBLOCK);
+			c->proxy_listen = passed;
+			passed = -1;
 		} else if (m.type == INIT_MSG_EXIT) {
 			c->have_exit = true;
 			c->exit_status = m.value;
@@ -565,6 +591,14 @@ GUARDED(on_out_ready)
 GUARDED(on_err_ready)
 GUARDED(on_ctl_ready)
 GUARDED(on_sigchld)
+
+static void on_proxy_listen_body(socket_t fd, int revents, void *ud)
+{
+	(void)revents;
+	struct chan *c = ud;
+	proxy_accept(&c->sx->proxy, fd);
+}
+GUARDED(on_proxy_listen)
 
 /* ---- registration and channel lifecycle, outside dopoll ---- */
 
@@ -613,6 +647,7 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 	close_stream_fd(sx, &c->out.fd, &c->out.reg);
 	close_stream_fd(sx, &c->err.fd, &c->err.reg);
 	close_stream_fd(sx, &c->proc.ctl_fd, &c->ctl_reg);
+	close_stream_fd(sx, &c->proxy_listen, &c->proxy_reg);
 	if (c->proc.pid > 0 && !c->bwrap_exited)
 		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the sandbox down with it */
 	ssh_remove_channel_callbacks(c->ch, &c->cb);
@@ -669,6 +704,10 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 			can = !st->eof;
 		want(sx, st->fd, &st->reg, can ? POLLIN : 0, cbs[i], c);
 	}
+	if (c->bwrap_exited)
+		close_stream_fd(sx, &c->proxy_listen, &c->proxy_reg);
+	else
+		want(sx, c->proxy_listen, &c->proxy_reg, POLLIN, on_proxy_listen, c);
 	if (c->ctl_done)
 		close_stream_fd(sx, &c->proc.ctl_fd, &c->ctl_reg);
 	else
@@ -727,13 +766,14 @@ static void enforce_timeouts(struct session_ctx *sx)
 
 static void reconcile(struct session_ctx *sx)
 {
-	pumping = true; /* flush_stream() may run the poll context too */
+	pumping = true;       /* flush_stream() may run the poll context too */
 	enforce_timeouts(sx); /* children are reaped on SIGCHLD (signalfd) only */
 	for (struct chan *c = sx->chans, *next; c; c = next) {
 		next = c->next;
 		reconcile_chan(sx, c);
 	}
 	want(sx, sx->sigfd, &sx->sig_reg, POLLIN, on_sigchld, sx);
+	proxy_reconcile(&sx->proxy);
 	pumping = false;
 }
 
@@ -753,7 +793,7 @@ ssh_channel session_channel_open(struct session_ctx *sx)
 	}
 	c->sx = sx;
 	c->id = next_chan_id++;
-	c->in_fd = c->out.fd = c->err.fd = c->proc.ctl_fd = -1;
+	c->in_fd = c->out.fd = c->err.fd = c->proc.ctl_fd = c->proxy_listen = -1;
 	c->rows = 24;
 	c->cols = 80;
 	c->cb.userdata = c;
@@ -809,6 +849,8 @@ int session_run(struct session_ctx *sx)
 	const struct sandbox_conf *sb = &sx->tenant->sandbox;
 	int tick = sb->session_timeout > 0 || sb->idle_timeout > 0 ? 1000 : 10000;
 
+	proxy_init(&sx->proxy, sx->event, &sb->egress, sx->tenant->name, sb->proxy_max_connections,
+	           sb->proxy_idle_timeout);
 	ssh_set_blocking(sx->session, 0);
 	reconcile(sx);
 	for (;;) {
@@ -818,6 +860,7 @@ int session_run(struct session_ctx *sx)
 		    (ssh_get_status(sx->session) & (SSH_CLOSED | SSH_CLOSED_ERROR)))
 			break;
 	}
+	proxy_shutdown(&sx->proxy);
 	/* the client went away: sandboxes end with us (--die-with-parent) */
 	while (sx->chans) {
 		struct chan *c = sx->chans;

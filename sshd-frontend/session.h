@@ -11,6 +11,7 @@
 #include "../sandbox/policy.h"
 #include "../sandbox/profile.h"
 #include "config.h"
+#include "proxy.h"
 #include "tenant.h"
 
 #define SESSION_MAX_CHANNELS 10
@@ -35,6 +36,7 @@ struct session_ctx {
 	void *bpf;      /* exported seccomp filter, built once per connection */
 	size_t bpf_len;
 	struct timespec last_activity; /* for idle_timeout */
+	struct proxy proxy;            /* network = allowlist */
 	bool have_profile;
 	struct profile profile;
 };

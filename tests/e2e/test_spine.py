@@ -334,7 +334,7 @@ def test_config_check(tmp_path, warren):
                     f"tenants_dir = {tdir}\n")
     r = subprocess.run([WARREND, "-t", "-f", str(conf)], capture_output=True, text=True)
     assert r.returncode != 0
-    assert f"{tdir}/carol.conf:5: network: expected none or host" in r.stderr
+    assert f"{tdir}/carol.conf:5: network: expected none, allowlist or host" in r.stderr
 
 
 def test_flat_memory_1gib_both_ways(warren):

@@ -88,7 +88,7 @@ static void server_bad(void **state)
 	    {"[server]\nstate_dir = relative/path\n", 2, "absolute path"},
 	    {"[server]\nstate_dir = /a\nstate_dir = /b\n", 3, "given twice"},
 	    {"[server]\nthis line has no equals sign\n", 2, "syntax error"},
-	    {"[sandbox]\nnetwork = sometimes\n", 2, "network: expected none or host"},
+	    {"[sandbox]\nnetwork = sometimes\n", 2, "network: expected none, allowlist or host"},
 	    {"[sandbox]\nprofile = ../../etc\n", 2, "not a valid profile name"},
 	    {"[server]\nlog_level = chatty\n", 2, "log_level"},
 	};

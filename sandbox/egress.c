@@ -1,0 +1,162 @@
+/* egress.c - allowlist matching for the egress proxy; pure functions. */
+#include "egress.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool parse_ip(const char *s, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof *out);
+	struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+	if (inet_pton(AF_INET, s, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+int egress_parse(const char *text, bool deny, struct egress_rule *out)
+{
+	memset(out, 0, sizeof *out);
+	out->deny = deny;
+	const char *host = text, *colon;
+	size_t hlen;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		host = text + 1;
+		hlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - text);
+	}
+	if (hlen == 0 || hlen >= sizeof out->host)
+		return -1;
+	for (size_t i = 0; i < hlen; i++)
+		out->host[i] = (char)tolower((unsigned char)host[i]);
+	out->host[hlen] = '\0';
+	const char *port = colon + 1;
+	if (!strcmp(port, "*")) {
+		out->port = 0;
+	} else {
+		char *end;
+		long p = strtol(port, &end, 10);
+		if (!*port || *end || p < 1 || p > 65535)
+			return -1;
+		out->port = (int)p;
+	}
+	if (parse_ip(out->host, &out->ip)) {
+		out->is_ip = true;
+		return 0;
+	}
+	if (!strncmp(out->host, "*.", 2)) {
+		out->wildcard = true;
+		if (!out->host[2] || strchr(out->host + 2, '*'))
+			return -1;
+	} else if (strchr(out->host, '*')) {
+		return -1;
+	}
+	for (const char *c = out->host + (out->wildcard ? 2 : 0); *c; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '.' || *c == '_'))
+			return -1;
+	return 0;
+}
+
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		               &((const struct sockaddr_in *)b)->sin_addr, 4);
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	               &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+static bool name_matches(const struct egress_rule *r, const char *host)
+{
+	if (r->is_ip) {
+		struct sockaddr_storage ip;
+		return parse_ip(host, &ip) && same_ip(&r->ip, (struct sockaddr *)&ip);
+	}
+	if (r->wildcard) {
+		const char *suffix = r->host + 1; /* ".example.com" */
+		size_t hl = strlen(host), sl = strlen(suffix);
+		return hl > sl && !strcasecmp(host + hl - sl, suffix);
+	}
+	return !strcasecmp(r->host, host);
+}
+
+enum egress_verdict egress_check_name(const struct egress_rules *rs, const char *host, int port)
+{
+	bool allowed = false;
+	for (int i = 0; i < rs->n; i++) {
+		const struct egress_rule *r = &rs->r[i];
+		if ((r->port && r->port != port) || !name_matches(r, host))
+			continue;
+		if (r->deny)
+			return EGRESS_DENIED; /* deny wins */
+		allowed = true;
+	}
+	return allowed ? EGRESS_ALLOWED : EGRESS_NOT_LISTED;
+}
+
+bool egress_addr_special(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+		return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 ||
+		       (a >> 16) == 0xa9fe ||             /* 169.254/16 link-local */
+		       (a >> 20) == 0xac1 ||              /* 172.16/12 */
+		       (a >> 16) == 0xc0a8 ||             /* 192.168/16 */
+		       (a >> 22) == (0x64400000 >> 22) || /* 100.64/10 shared */
+		       (a >> 28) >= 0xe;                  /* multicast, reserved */
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			struct sockaddr_in v4 = {.sin_family = AF_INET};
+			memcpy(&v4.sin_addr, &a->s6_addr[12], 4);
+			return egress_addr_special((struct sockaddr *)&v4);
+		}
+		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
+		       IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
+		       (a->s6_addr[0] & 0xfe) == 0xfc; /* fc00::/7 unique local */
+	}
+	return true;
+}
+
+bool egress_check_addr(const struct egress_rules *rs, const struct sockaddr *sa, int port,
+                       const char **why)
+{
+	bool ip_allowed = false;
+	for (int i = 0; i < rs->n; i++) {
+		const struct egress_rule *r = &rs->r[i];
+		if (!r->is_ip || (r->port && r->port != port) || !same_ip(&r->ip, sa))
+			continue;
+		if (r->deny) {
+			*why = "address denied by rule";
+			return false;
+		}
+		ip_allowed = true;
+	}
+	if (egress_addr_special(sa) && !ip_allowed) {
+		*why = "resolves to a loopback, link-local or private address (allow it by IP)";
+		return false;
+	}
+	return true;
+}

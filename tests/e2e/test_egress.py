@@ -1,0 +1,146 @@
+"""test_egress.py - network = allowlist through warren's proxy, all on
+loopback: an HTTP and a TLS server on the host, curl inside the sandbox."""
+import http.server
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import Warren, free_port, make_base
+
+
+class Quiet(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(5)
+        body = f"hello from {self.server.server_port} path={self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def serve(port, tls_ctx=None):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
+    if tls_ctx:
+        srv.socket = tls_ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def net():
+    base = make_base()
+    cert, key = os.path.join(base, "cert.pem"), os.path.join(base, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    os.chmod(cert, 0o644)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ports = {"a": free_port(), "b": free_port(), "tls": free_port(), "c": free_port()}
+    servers = [serve(ports["a"]), serve(ports["b"]), serve(ports["tls"], ctx), serve(ports["c"])]
+    a, b, tls, c = ports["a"], ports["b"], ports["tls"], ports["c"]
+    extra = {
+        "alice": f"[sandbox]\nnetwork = allowlist\nallow = 127.0.0.1:{a}\nallow = 127.0.0.1:{tls}\n",
+        "bob": "[sandbox]\nnetwork = none\n",
+        "carol": f"[sandbox]\nnetwork = allowlist\nallow = 127.0.0.1:*\ndeny = 127.0.0.1:{b}\n",
+        "dave": f"[sandbox]\nnetwork = allowlist\nallow = localhost:{a}\n"
+                f"allow = *.example.test:{a}\n",
+        "erin": f"[sandbox]\nnetwork = allowlist\nallow = 127.0.0.1:{c}\nallow = 127.0.0.1:{a}\n",
+    }
+    w = Warren(base, tenants=tuple(extra), tenant_extra=extra).start()
+    w.ports, w.cert = ports, cert
+    with open(cert, "rb") as f:
+        w.ssh("alice", "cat > ca.pem", input=f.read(), text=False)
+    yield w
+    w.stop()
+    for s in servers:
+        s.shutdown()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def curl(w, user, args, timeout=30):
+    # NO_PROXY keeps the sandbox's own loopback direct; these tests address
+    # the host's loopback servers through the proxy, hence --noproxy ''
+    return w.ssh(user, f"curl -sS --max-time 10 --noproxy '' {args}", timeout=timeout)
+
+
+def test_allowed_http_through_proxy(net):
+    r = curl(net, "alice", f"http://127.0.0.1:{net.ports['a']}/x")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"hello from {net.ports['a']} path=/x\n"
+    assert f"egress: tenant=alice dest=127.0.0.1:{net.ports['a']} verdict=allowed" in net.log_text()
+
+
+def test_allowed_tls_through_connect(net):
+    r = curl(net, "alice", f"--cacert ca.pem https://127.0.0.1:{net.ports['tls']}/secure")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"hello from {net.ports['tls']} path=/secure\n"
+
+
+def test_other_port_gets_403(net):
+    r = curl(net, "alice", f"-i http://127.0.0.1:{net.ports['b']}/")
+    assert "HTTP/1.1 403 Forbidden" in r.stdout
+    assert "not in this tenant's allowlist" in r.stdout
+    assert f"egress: tenant=alice dest=127.0.0.1:{net.ports['b']} verdict=denied" in net.log_text()
+
+
+def test_direct_connection_has_no_route(net):
+    r = net.ssh("alice", f"curl -sS --max-time 10 --noproxy '*' http://127.0.0.1:{net.ports['a']}/")
+    assert r.returncode != 0
+    assert "hello" not in r.stdout
+
+
+def test_network_none_reaches_nothing(net):
+    r = net.ssh("bob", "echo proxy=$HTTP_PROXY; curl -sS --max-time 5 "
+                       f"http://127.0.0.1:{net.ports['a']}/")
+    assert r.stdout.startswith("proxy=\n")
+    assert r.returncode != 0 and "hello" not in r.stdout
+
+
+def test_wildcard_port_and_deny_wins(net):
+    r = curl(net, "carol", f"http://127.0.0.1:{net.ports['a']}/")
+    assert r.stdout.startswith("hello from")
+    r = curl(net, "carol", f"-i http://127.0.0.1:{net.ports['b']}/")
+    assert "403 Forbidden" in r.stdout and "deny rule" in r.stdout
+
+
+def test_name_resolving_to_private_address_refused(net):
+    # allowed by name, but localhost resolves to loopback: only an IP rule may allow that
+    r = curl(net, "dave", f"-i http://localhost:{net.ports['a']}/")
+    assert "403 Forbidden" in r.stdout
+    assert "loopback" in r.stdout
+    # a wildcard rule matches subdomains only, and still resolves first
+    r = curl(net, "dave", f"-i http://nothing.invalid:{net.ports['a']}/")
+    assert "403 Forbidden" in r.stdout and "allowlist" in r.stdout
+
+
+def test_fifty_parallel_requests(net):
+    port = net.ports["a"]
+    r = net.ssh("alice", "for i in $(seq 50); do curl -s --max-time 20 --noproxy '' "
+                         f"http://127.0.0.1:{port}/p$i -o out.$i & done; wait; "
+                         "cat out.* | grep -c hello; rm -f out.*", timeout=60)
+    assert r.stdout.strip() == "50", r.stdout + r.stderr
+
+
+def test_slow_upstream_does_not_block_others(net):
+    port = net.ports["c"]
+    slow = subprocess.Popen(net.ssh_argv("erin") + [f"curl -s --noproxy '' http://127.0.0.1:{port}/slow"],
+                            stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    time.sleep(0.5)
+    t0 = time.time()
+    # another tenant, and another request of the same tenant, go through meanwhile
+    assert curl(net, "alice", f"http://127.0.0.1:{net.ports['a']}/").stdout.startswith("hello")
+    r = net.ssh("erin", f"curl -s --noproxy '' http://127.0.0.1:{net.ports['a']}/fast")
+    assert r.stdout.startswith("hello")
+    assert time.time() - t0 < 4
+    assert slow.communicate(timeout=30)[0].startswith("hello")

@@ -1,0 +1,116 @@
+/* test_egress.c - allowlist rules: parsing, wildcard and port matching,
+ * deny precedence, and the private-address rule after resolution. */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "../../sandbox/egress.h"
+
+static struct egress_rules rules(const char *const *allow, const char *const *deny)
+{
+	struct egress_rules rs = {0};
+	for (int i = 0; allow && allow[i]; i++)
+		assert_int_equal(egress_parse(allow[i], false, &rs.r[rs.n++]), 0);
+	for (int i = 0; deny && deny[i]; i++)
+		assert_int_equal(egress_parse(deny[i], true, &rs.r[rs.n++]), 0);
+	return rs;
+}
+
+static struct sockaddr_storage ip(const char *s)
+{
+	struct sockaddr_storage ss = {0};
+	if (inet_pton(AF_INET, s, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		fail();
+	return ss;
+}
+
+static void parse(void **state)
+{
+	(void)state;
+	struct egress_rule r;
+	assert_int_equal(egress_parse("api.anthropic.com:443", false, &r), 0);
+	assert_string_equal(r.host, "api.anthropic.com");
+	assert_int_equal(r.port, 443);
+	assert_int_equal(egress_parse("API.Example.COM:80", false, &r), 0);
+	assert_string_equal(r.host, "api.example.com");
+	assert_int_equal(egress_parse("*.example.com:443", false, &r), 0);
+	assert_true(r.wildcard);
+	assert_int_equal(egress_parse("[::1]:8080", false, &r), 0);
+	assert_true(r.is_ip);
+	assert_int_equal(egress_parse("10.0.0.1:*", true, &r), 0);
+	assert_int_equal(r.port, 0);
+	assert_true(r.deny);
+	static const char *const bad[] = {"example.com", "example.com:0", "example.com:70000",
+	                                  "*:443",       "a.*.com:443",   "ex ample.com:80",
+	                                  ":80",         "*.:443",        "[::1:80"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (egress_parse(bad[i], false, &r) == 0)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+static void names(void **state)
+{
+	(void)state;
+	const char *allow[] = {"api.anthropic.com:443", "*.github.com:443", "127.0.0.1:*", NULL};
+	const char *deny[] = {"evil.github.com:443", NULL};
+	struct egress_rules rs = rules(allow, deny);
+	assert_int_equal(egress_check_name(&rs, "api.anthropic.com", 443), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "API.ANTHROPIC.COM", 443), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "api.anthropic.com", 80), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "anthropic.com", 443), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "codeload.github.com", 443), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "a.b.github.com", 443), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "github.com", 443), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "notgithub.com", 443), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "evil.github.com", 443), EGRESS_DENIED);
+	assert_int_equal(egress_check_name(&rs, "127.0.0.1", 5555), EGRESS_ALLOWED);
+}
+
+static void addresses(void **state)
+{
+	(void)state;
+	const char *allow[] = {"internal.example:80", "10.1.2.3:80", NULL};
+	const char *deny[] = {"93.184.216.34:*", NULL};
+	struct egress_rules rs = rules(allow, deny);
+	const char *why = NULL;
+	struct sockaddr_storage a;
+	a = ip("93.184.215.14");
+	assert_true(egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why));
+	a = ip("93.184.216.34");
+	assert_false(egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why));
+	assert_non_null(strstr(why, "denied"));
+	/* a name resolving to private space is refused unless that IP is allowed */
+	static const char *const special[] = {
+	    "127.0.0.1",  "10.9.9.9", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
+	    "100.64.0.1", "::1",      "fe80::1",    "fd00::1",     "::ffff:127.0.0.1"};
+	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+		a = ip(special[i]);
+		if (egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why))
+			fail_msg("%s allowed", special[i]);
+	}
+	a = ip("10.1.2.3");
+	assert_true(egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why));
+	assert_false(egress_check_addr(&rs, (struct sockaddr *)&a, 81, &why));
+	a = ip("172.32.0.1"); /* just outside 172.16/12 */
+	assert_false(egress_addr_special((struct sockaddr *)&a));
+	a = ip("2001:db8::1");
+	assert_false(egress_addr_special((struct sockaddr *)&a));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(parse),
+	    cmocka_unit_test(names),
+	    cmocka_unit_test(addresses),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
