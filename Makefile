@@ -2,7 +2,7 @@
 # end-to-end (pytest + real OpenSSH clients) tests, and the demo.
 CC       ?= gcc
 BUILD    ?= build
-PKGS     := libssh libcap inih libseccomp
+PKGS     := libssh libcap inih libseccomp json-c
 CFLAGS   ?= -O2 -g
 WERROR   ?= -Werror
 # format-truncation is off: every snprintf whose truncation matters is checked
@@ -16,7 +16,7 @@ PYTHON   ?= /usr/bin/python3
 FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
-            sshd-frontend/authpolicy.c sshd-frontend/proxy.c pam/pam.c
+            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/audit.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)

@@ -26,6 +26,7 @@ struct sandbox_conf {
 	struct egress_rules egress;    /* network = allowlist: allow/deny rules */
 	long proxy_max_connections;    /* concurrent proxied connections per session */
 	long proxy_idle_timeout;       /* seconds */
+	long max_sessions;             /* running sessions per tenant, all connections; 0 = any */
 };
 
 enum mount_kind {

@@ -279,6 +279,8 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		return parse_long(c, name, v, 4194304, &sb->pids_max);
 	} else if (strcmp(name, "cpu_max") == 0) {
 		return parse_cores(c, name, v, &sb->cpu_max_milli);
+	} else if (strcmp(name, "max_sessions") == 0) {
+		return parse_long(c, name, v, 100000, &sb->max_sessions);
 	} else if (strcmp(name, "proxy_max_connections") == 0) {
 		return parse_long(c, name, v, 100000, &sb->proxy_max_connections);
 	} else if (strcmp(name, "proxy_idle_timeout") == 0) {
@@ -362,6 +364,21 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return parse_int(c, name, v, 1, 100, &s->max_auth_tries);
 	if (strcmp(name, "max_startups") == 0)
 		return parse_int(c, name, v, 1, 100000, &s->max_startups);
+	if (strcmp(name, "max_channels") == 0)
+		return parse_int(c, name, v, 1, 1000, &s->max_channels);
+	if (strcmp(name, "max_connections_per_source") == 0)
+		return parse_int(c, name, v, 0, 100000, &s->max_connections_per_source);
+	if (strcmp(name, "drain_timeout") == 0)
+		return parse_int(c, name, v, 0, 86400, &s->drain_timeout);
+	if (strcmp(name, "client_alive_interval") == 0)
+		return parse_int(c, name, v, 0, 86400, &s->client_alive_interval);
+	if (strcmp(name, "client_alive_count_max") == 0)
+		return parse_int(c, name, v, 1, 1000, &s->client_alive_count_max);
+	if (strcmp(name, "audit_log") == 0) {
+		if (strcmp(v, "stderr") != 0 && v[0] != '/')
+			return fail(c, "audit_log: expected an absolute path or stderr, got '%s'", v);
+		return set_str(c, &s->audit_log, v, false);
+	}
 	if (strcmp(name, "log_level") == 0) {
 		static const char *lv[] = {"error", "warn", "info", "debug"};
 		for (int i = 0; i < 4; i++)
@@ -452,6 +469,9 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	s->login_grace_time = 30;
 	s->max_auth_tries = 6;
 	s->max_startups = 100;
+	s->max_channels = 10;
+	s->drain_timeout = 30;
+	s->client_alive_count_max = 3;
 	s->uid_min = 200000;
 	s->uid_max = 299999;
 	s->log_level = 2;
@@ -516,6 +536,7 @@ void config_free_server(struct server_conf *s)
 	free(s->cgroup_root);
 	free(s->pam_service);
 	free(s->profiles_dir);
+	free(s->audit_log);
 	free(s->nix);
 	memset(s, 0, sizeof *s);
 }

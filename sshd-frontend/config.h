@@ -40,6 +40,12 @@ struct server_conf {
 	int login_grace_time; /* seconds */
 	int max_auth_tries;
 	int max_startups;
+	int max_channels;               /* per connection */
+	int max_connections_per_source; /* 0 = no limit */
+	int drain_timeout;              /* seconds, on SIGTERM */
+	int client_alive_interval;      /* seconds; 0 = off */
+	int client_alive_count_max;
+	char *audit_log;                /* file, "stderr", or NULL */
 	int log_level; /* 0 error .. 3 debug */
 	struct sandbox_conf sandbox;
 };

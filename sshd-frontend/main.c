@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libssh/libssh.h>
@@ -27,6 +29,7 @@
 #include "config.h"
 #include "conn.h"
 #include "hostkey.h"
+#include "audit.h"
 #include "log.h"
 
 /* Modern algorithms only: no SHA-1, no CBC, no DSA. */
@@ -46,6 +49,7 @@ struct child {
 	pid_t pid;
 	int notify_fd; /* -1 once the child authenticated or closed it */
 	bool preauth;
+	char source[INET6_ADDRSTRLEN];
 };
 
 static struct child *children;
@@ -250,7 +254,44 @@ static bool session_alive(long pid)
 	return strncmp(comm, "warrend", 7) == 0;
 }
 
-static struct child *child_add(pid_t pid, int notify_fd)
+/* SIGHUP: a new configuration for new logins; running sessions keep theirs.
+ * A bad file changes nothing and says where it is wrong. */
+static void reload(struct server_conf *srv)
+{
+	struct server_conf next;
+	struct cfg_error err;
+	if (config_load_server(srv->path, &next, &err) < 0) {
+		log_err("reload failed, keeping the running configuration: %s", err.msg);
+		return;
+	}
+	bool same_listen = next.nlisten == srv->nlisten;
+	for (int i = 0; same_listen && i < next.nlisten; i++)
+		same_listen = !strcmp(next.listen[i].host, srv->listen[i].host) &&
+		              !strcmp(next.listen[i].port, srv->listen[i].port);
+	if (!same_listen)
+		log_warn("reload: listen addresses changed; they take effect at the next restart");
+	if (strcmp(next.host_key, srv->host_key) || strcmp(next.state_dir, srv->state_dir) ||
+	    strcmp(next.cgroup_root, srv->cgroup_root))
+		log_warn("reload: host_key, state_dir and cgroup_root take effect at the next restart");
+	/* keep what only a restart may change */
+	free(next.host_key);
+	next.host_key = srv->host_key;
+	srv->host_key = NULL;
+	free(next.state_dir);
+	next.state_dir = srv->state_dir;
+	srv->state_dir = NULL;
+	free(next.cgroup_root);
+	next.cgroup_root = srv->cgroup_root;
+	srv->cgroup_root = NULL;
+	memcpy(next.listen, srv->listen, sizeof next.listen);
+	next.nlisten = srv->nlisten;
+	config_free_server(srv);
+	*srv = next;
+	log_set_level(srv->log_level);
+	log_info("reloaded %s", srv->path);
+}
+
+static struct child *child_add(pid_t pid, int notify_fd, const char *source)
 {
 	if (nchildren == capchildren) {
 		size_t cap = capchildren ? capchildren * 2 : 64;
@@ -264,6 +305,7 @@ static struct child *child_add(pid_t pid, int notify_fd)
 	c->pid = pid;
 	c->notify_fd = notify_fd;
 	c->preauth = true;
+	snprintf(c->source, sizeof c->source, "%s", source);
 	unauth++;
 	return c;
 }
@@ -305,9 +347,26 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	char host[INET6_ADDRSTRLEN] = "?";
+	getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+	if (tmpl->srv->max_connections_per_source > 0) {
+		int same = 0;
+		for (size_t i = 0; i < nchildren; i++)
+			same += !strcmp(children[i].source, host);
+		if (same >= tmpl->srv->max_connections_per_source) {
+			static const char line[] = "warren: too many connections from your address\r\n";
+			log_warn("refusing connection from %s: max_connections_per_source (%d)", host,
+			         tmpl->srv->max_connections_per_source);
+			audit_event("limit_refused", "limit", "max_connections_per_source", "source",
+			            host, NULL);
+			ssize_t w = write(fd, line, sizeof line - 1);
+			(void)w;
+			close(fd);
+			return;
+		}
+	}
 	if (unauth >= tmpl->srv->max_startups) {
-		char host[INET6_ADDRSTRLEN] = "?";
-		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+		audit_event("limit_refused", "limit", "max_startups", "source", host, NULL);
 		log_warn(
 		    "refusing connection from %s: max_startups (%d) unauthenticated connections",
 		    host, tmpl->srv->max_startups);
@@ -328,6 +387,11 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		return;
 	}
 	if (pid == 0) {
+		/* a killed master takes its connections (and their sandboxes) with it:
+		 * a restart never finds orphans */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
 		close(p[0]);
 		for (int i = 0; i < nl; i++)
 			close(lfds[i]);
@@ -346,7 +410,7 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 	close(fd);
 	close(p[1]);
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	if (child_add(pid, p[0]) == NULL) {
+	if (child_add(pid, p[0], host) == NULL) {
 		close(p[0]);
 		kill(pid, SIGKILL);
 	}
@@ -440,6 +504,10 @@ int main(int argc, char **argv)
 	}
 	snprintf(helper, sizeof helper, "%s", installed);
 
+	if ((rc = audit_open(srv.audit_log)) < 0) {
+		log_err("%s: audit_log %s: %s", srv.path, srv.audit_log, strerror(-rc));
+		return 1;
+	}
 	ssh_init();
 	ssh_key hostkey = NULL;
 	if (hostkey_load_or_generate(srv.host_key, &hostkey, e2, sizeof e2) < 0) {
@@ -494,7 +562,28 @@ int main(int argc, char **argv)
 		log_info("listening on %s:%s", srv.listen[i].host, srv.listen[i].port);
 
 	struct pollfd *pfds = NULL;
+	bool draining = false;
+	struct timespec drain_end = {0};
 	for (;;) {
+		if (draining && nchildren == 0) {
+			log_info("drained: all sessions ended; exiting");
+			return 0;
+		}
+		int timeout = -1;
+		if (draining) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long left = (drain_end.tv_sec - now.tv_sec) * 1000 +
+			            (drain_end.tv_nsec - now.tv_nsec) / 1000000;
+			if (left <= 0) {
+				log_info("drain_timeout reached: ending %zu session(s)", nchildren);
+				for (size_t i = 0; i < nchildren; i++)
+					kill(children[i].pid, SIGUSR2);
+				drain_end.tv_sec = now.tv_sec + 3600; /* once */
+				left = 1000;
+			}
+			timeout = (int)(left > 1000 ? 1000 : left);
+		}
 		size_t n = (size_t)nl + 1 + nchildren;
 		struct pollfd *np = realloc(pfds, n * sizeof *np);
 		if (np == NULL) {
@@ -504,11 +593,11 @@ int main(int argc, char **argv)
 		pfds = np;
 		size_t k = 0;
 		for (int i = 0; i < nl; i++)
-			pfds[k++] = (struct pollfd){.fd = lfds[i], .events = POLLIN};
+			pfds[k++] = (struct pollfd){.fd = draining ? -1 : lfds[i], .events = POLLIN};
 		pfds[k++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		for (size_t i = 0; i < nchildren; i++)
 			pfds[k++] = (struct pollfd){.fd = children[i].notify_fd, .events = POLLIN};
-		if (poll(pfds, k, -1) < 0) {
+		if (poll(pfds, k, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
@@ -520,13 +609,25 @@ int main(int argc, char **argv)
 				if (si.ssi_signo == SIGCHLD) {
 					reap();
 				} else if (si.ssi_signo == SIGHUP) {
-					log_info("SIGHUP: configuration reload is not supported "
-					         "yet; ignored");
+					reload(&srv);
+				} else if (!draining) {
+					/* stop accepting, warn every session, end them at drain_timeout */
+					draining = true;
+					for (int i = 0; i < nl; i++)
+						close(lfds[i]);
+					clock_gettime(CLOCK_MONOTONIC, &drain_end);
+					drain_end.tv_sec += srv.drain_timeout;
+					log_info("signal %d: draining %zu connection(s) for up to %d s "
+					         "(signal again to end them now)",
+					         (int)si.ssi_signo, nchildren, srv.drain_timeout);
+					for (size_t i = 0; i < nchildren; i++)
+						kill(children[i].pid, SIGTERM);
 				} else {
-					log_info(
-					    "signal %d: exiting; established sessions continue",
-					    (int)si.ssi_signo);
-					return 0;
+					log_info("signal %d again: ending all sessions now",
+					         (int)si.ssi_signo);
+					for (size_t i = 0; i < nchildren; i++)
+						kill(children[i].pid, SIGUSR2);
+					drain_end.tv_sec = 0;
 				}
 			}
 		}
@@ -545,7 +646,7 @@ int main(int argc, char **argv)
 					break;
 				}
 		}
-		for (int i = 0; i < nl; i++)
+		for (int i = 0; !draining && i < nl; i++)
 			if (pfds[i].revents & POLLIN)
 				accept_one(lfds[i], &tmpl, lfds, nl, sfd);
 	}

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
 	gcc make pkg-config libc6-dev
-	libssh-dev libcap-dev libseccomp-dev libpam0g-dev libinih-dev libcmocka-dev
+	libssh-dev libcap-dev libseccomp-dev libpam0g-dev libinih-dev libcmocka-dev libjson-c-dev
 	bubblewrap nix-bin openssh-client openssh-server openssh-sftp-server
 	python3 python3-pytest python3-pexpect rsync git procps busybox-static curl openssl
 	libpam-wrapper libnss-wrapper
