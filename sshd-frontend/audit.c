@@ -14,7 +14,7 @@
 
 static int audit_fd = -1;
 
-int audit_open(const char *dest)
+int waudit_open(const char *dest)
 {
 	if (dest == NULL)
 		return 0;
@@ -31,7 +31,7 @@ int audit_open(const char *dest)
 	return 0;
 }
 
-void audit_event(const char *event, ...)
+void waudit_event(const char *event, ...)
 {
 	if (audit_fd < 0)
 		return;
@@ -55,7 +55,8 @@ void audit_event(const char *event, ...)
 		if (v == NULL)
 			continue;
 		if (k[0] == '#')
-			json_object_object_add(o, k + 1, json_object_new_int64(strtoll(v, NULL, 10)));
+			json_object_object_add(o, k + 1,
+			                       json_object_new_int64(strtoll(v, NULL, 10)));
 		else
 			json_object_object_add(o, k, json_object_new_string(v));
 	}

@@ -376,7 +376,8 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return parse_int(c, name, v, 1, 1000, &s->client_alive_count_max);
 	if (strcmp(name, "audit_log") == 0) {
 		if (strcmp(v, "stderr") != 0 && v[0] != '/')
-			return fail(c, "audit_log: expected an absolute path or stderr, got '%s'", v);
+			return fail(c, "audit_log: expected an absolute path or stderr, got '%s'",
+			            v);
 		return set_str(c, &s->audit_log, v, false);
 	}
 	if (strcmp(name, "log_level") == 0) {

@@ -45,8 +45,8 @@ struct server_conf {
 	int drain_timeout;              /* seconds, on SIGTERM */
 	int client_alive_interval;      /* seconds; 0 = off */
 	int client_alive_count_max;
-	char *audit_log;                /* file, "stderr", or NULL */
-	int log_level; /* 0 error .. 3 debug */
+	char *audit_log; /* file, "stderr", or NULL */
+	int log_level;   /* 0 error .. 3 debug */
 	struct sandbox_conf sandbox;
 };
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "../sandbox/profile.h"
 #include "../sandbox/workspace.h"
 #include "../pam/pam.h"
+#include "audit.h"
 #include "authkeys.h"
 #include "log.h"
 #include "privdrop.h"
@@ -56,6 +58,14 @@ struct conn {
 	struct session_ctx *sx; /* set after the drop; channels are refused before */
 };
 
+static volatile pid_t monitor_child;
+
+static void monitor_forward(int sig)
+{
+	if (monitor_child > 0)
+		kill(monitor_child, sig == SIGTERM ? SIGUSR1 : SIGUSR2);
+}
+
 static void grace_alarm(int sig)
 {
 	(void)sig;
@@ -70,9 +80,13 @@ static void count_failure(struct conn *cx, const char *user, const char *method,
 	cx->failures++;
 	log_info("auth failure: user=%.32s from=%s method=%s (%s) [%d/%d]", user, cx->peer, method,
 	         why, cx->failures, cx->env->srv->max_auth_tries);
+	waudit_event("auth_failure", "user", user, "source", cx->peer, "method", method, "reason",
+	             why, NULL);
 	if (cx->failures >= cx->env->srv->max_auth_tries) {
 		/* as sshd: disconnect instead of answering the last failure */
 		log_warn("%s: too many authentication failures for %.32s", cx->peer, user);
+		waudit_event("limit_refused", "limit", "max_auth_tries", "user", user, "source",
+		             cx->peer, NULL);
 		wpam_kbdint_free(cx->kbd);
 		ssh_disconnect(cx->session);
 		_exit(0);
@@ -373,6 +387,15 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 		log_err("tenant %s: %s", cx->tenant.name, err);
 		return -1;
 	}
+	/* running sessions of this tenant, one file each, counted for max_sessions */
+	char top[PATH_MAX];
+	snprintf(top, sizeof top, "%s/sessions", cx->env->srv->state_dir);
+	snprintf(sx->sessions_dir, sizeof sx->sessions_dir, "%s/%s", top, cx->tenant.name);
+	if (state_mkdir(top, 0711) < 0 || (mkdir(sx->sessions_dir, 0700) < 0 && errno != EEXIST) ||
+	    chown(sx->sessions_dir, sx->id.uid, sx->id.gid) < 0) {
+		log_err("tenant %s: %s: %s", cx->tenant.name, sx->sessions_dir, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -528,7 +551,13 @@ void conn_handle(int fd, const struct conn_env *env)
 	}
 	if (pid > 0) {
 		/* Monitor: root, holds no tenant traffic. Waits for the session
-		 * process; the place for PAM close and cgroup cleanup. */
+		 * process; the place for PAM close and cgroup cleanup. The master's
+		 * SIGTERM (drain) and SIGUSR2 (end now) are passed on. */
+		monitor_child = pid;
+		struct sigaction sa = {.sa_handler = monitor_forward};
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGUSR2, &sa, NULL);
 		close(ssh_get_fd(session));
 		int status;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -272,7 +272,8 @@ static void reload(struct server_conf *srv)
 		log_warn("reload: listen addresses changed; they take effect at the next restart");
 	if (strcmp(next.host_key, srv->host_key) || strcmp(next.state_dir, srv->state_dir) ||
 	    strcmp(next.cgroup_root, srv->cgroup_root))
-		log_warn("reload: host_key, state_dir and cgroup_root take effect at the next restart");
+		log_warn(
+		    "reload: host_key, state_dir and cgroup_root take effect at the next restart");
 	/* keep what only a restart may change */
 	free(next.host_key);
 	next.host_key = srv->host_key;
@@ -354,11 +355,12 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		for (size_t i = 0; i < nchildren; i++)
 			same += !strcmp(children[i].source, host);
 		if (same >= tmpl->srv->max_connections_per_source) {
-			static const char line[] = "warren: too many connections from your address\r\n";
-			log_warn("refusing connection from %s: max_connections_per_source (%d)", host,
-			         tmpl->srv->max_connections_per_source);
-			audit_event("limit_refused", "limit", "max_connections_per_source", "source",
-			            host, NULL);
+			static const char line[] =
+			    "warren: too many connections from your address\r\n";
+			log_warn("refusing connection from %s: max_connections_per_source (%d)",
+			         host, tmpl->srv->max_connections_per_source);
+			waudit_event("limit_refused", "limit", "max_connections_per_source",
+			             "source", host, NULL);
 			ssize_t w = write(fd, line, sizeof line - 1);
 			(void)w;
 			close(fd);
@@ -366,7 +368,7 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		}
 	}
 	if (unauth >= tmpl->srv->max_startups) {
-		audit_event("limit_refused", "limit", "max_startups", "source", host, NULL);
+		waudit_event("limit_refused", "limit", "max_startups", "source", host, NULL);
 		log_warn(
 		    "refusing connection from %s: max_startups (%d) unauthenticated connections",
 		    host, tmpl->srv->max_startups);
@@ -504,7 +506,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(helper, sizeof helper, "%s", installed);
 
-	if ((rc = audit_open(srv.audit_log)) < 0) {
+	if ((rc = waudit_open(srv.audit_log)) < 0) {
 		log_err("%s: audit_log %s: %s", srv.path, srv.audit_log, strerror(-rc));
 		return 1;
 	}
@@ -593,7 +595,8 @@ int main(int argc, char **argv)
 		pfds = np;
 		size_t k = 0;
 		for (int i = 0; i < nl; i++)
-			pfds[k++] = (struct pollfd){.fd = draining ? -1 : lfds[i], .events = POLLIN};
+			pfds[k++] =
+			    (struct pollfd){.fd = draining ? -1 : lfds[i], .events = POLLIN};
 		pfds[k++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		for (size_t i = 0; i < nchildren; i++)
 			pfds[k++] = (struct pollfd){.fd = children[i].notify_fd, .events = POLLIN};
@@ -611,15 +614,17 @@ int main(int argc, char **argv)
 				} else if (si.ssi_signo == SIGHUP) {
 					reload(&srv);
 				} else if (!draining) {
-					/* stop accepting, warn every session, end them at drain_timeout */
+					/* stop accepting, warn every session, end them at
+					 * drain_timeout */
 					draining = true;
 					for (int i = 0; i < nl; i++)
 						close(lfds[i]);
 					clock_gettime(CLOCK_MONOTONIC, &drain_end);
 					drain_end.tv_sec += srv.drain_timeout;
-					log_info("signal %d: draining %zu connection(s) for up to %d s "
-					         "(signal again to end them now)",
-					         (int)si.ssi_signo, nchildren, srv.drain_timeout);
+					log_info(
+					    "signal %d: draining %zu connection(s) for up to %d s "
+					    "(signal again to end them now)",
+					    (int)si.ssi_signo, nchildren, srv.drain_timeout);
 					for (size_t i = 0; i < nchildren; i++)
 						kill(children[i].pid, SIGTERM);
 				} else {

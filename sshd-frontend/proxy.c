@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "log.h"
 
 #define HEAD_MAX 16384
@@ -64,6 +65,14 @@ static void finish(struct pconn *c, const char *verdict, const char *why)
 	if (c->state == P_DONE)
 		return;
 	c->state = P_DONE;
+	char port[8], up[24], down[24], ms[24];
+	snprintf(port, sizeof port, "%d", c->port);
+	snprintf(up, sizeof up, "%llu", (unsigned long long)c->up);
+	snprintf(down, sizeof down, "%llu", (unsigned long long)c->down);
+	snprintf(ms, sizeof ms, "%.0f", ms_since(&c->start));
+	waudit_event(strcmp(verdict, "allowed") ? "egress_denied" : "egress_allowed", "tenant",
+	             c->px->tenant, "host", c->host[0] ? c->host : "?", "#port", port, "reason",
+	             why, "#bytes_up", up, "#bytes_down", down, "#duration_ms", ms, NULL);
 	log_info("egress: tenant=%s dest=%s:%d verdict=%s%s%s bytes_up=%llu bytes_down=%llu "
 	         "duration_ms=%.0f",
 	         c->px->tenant, c->host[0] ? c->host : "?", c->port, verdict, why ? " reason=" : "",

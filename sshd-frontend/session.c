@@ -12,6 +12,7 @@
  * under its feet. */
 #include "session.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,6 +37,7 @@
 #include "../sandbox/initproto.h"
 #include "../sandbox/seccomp.h"
 #include "../sandbox/spawn.h"
+#include "audit.h"
 #include "log.h"
 
 #define IOBUF       65536
@@ -87,6 +90,9 @@ struct chan {
 	bool eof_sent;
 	bool close_sent;
 	bool timed_out;
+	char kind[16];   /* shell, exec, subsystem */
+	char marker[64]; /* file in sessions_dir while running */
+	uint64_t bytes_in, bytes_out;
 	bool client_closed;
 };
 
@@ -143,6 +149,8 @@ static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int 
 		return 0; /* keep order: older data is still waiting */
 	clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
 	ssize_t n = write(c->in_fd, data, len);
+	if (n > 0)
+		c->bytes_in += (uint64_t)n;
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			c->in_blocked = true;
@@ -244,6 +252,63 @@ static int on_env(ssh_session s, ssh_channel ch, const char *name, const char *v
 	return 0;
 }
 
+/* max_sessions: one file per running session in the tenant's sessions_dir,
+ * named <pid>.<channel>; files of dead processes do not count. */
+static int claim_session_slot(struct chan *c)
+{
+	struct session_ctx *sx = c->sx;
+	long max = sx->tenant->sandbox.max_sessions;
+	if (!sx->sessions_dir[0])
+		return 0;
+	int dfd = open(sx->sessions_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+		if (dfd >= 0)
+			close(dfd);
+		return 0; /* never refuse a session because bookkeeping failed */
+	}
+	long running = 0;
+	int d2 = dup(dfd);
+	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		long pid = strtol(de->d_name, NULL, 10);
+		if (pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			running++;
+		else
+			unlinkat(dfd, de->d_name, 0); /* left by a crash */
+	}
+	if (d)
+		closedir(d);
+	int rc = 0;
+	if (max > 0 && running >= max) {
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "session limit reached: %ld sessions are running (max_sessions = %ld)",
+		         running, max);
+		waudit_event("limit_refused", "limit", "max_sessions", "tenant", sx->tenant->name,
+		             "source", sx->ssh_connection, NULL);
+		rc = -1;
+	} else {
+		snprintf(c->marker, sizeof c->marker, "%d.%d", (int)getpid(), c->id);
+		int fd = openat(dfd, c->marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
+	close(dfd);
+	return rc;
+}
+
+static void release_session_slot(struct chan *c)
+{
+	if (!c->marker[0])
+		return;
+	char path[PATH_MAX + 80];
+	snprintf(path, sizeof path, "%s/%s", c->sx->sessions_dir, c->marker);
+	unlink(path);
+	c->marker[0] = '\0';
+}
+
 /* command NULL: login shell; subsystem set: run that program directly. */
 static void start_child(struct chan *c, const char *command, const char *subsystem)
 {
@@ -317,6 +382,14 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	char **argv = subsystem ? argv_sub : command ? argv_cmd : argv_shell;
 	if (subsystem)
 		c->pty = false; /* a subsystem speaks a binary protocol over pipes */
+	snprintf(c->kind, sizeof c->kind, "%s",
+	         subsystem ? "subsystem"
+	         : command ? "exec"
+	                   : "shell");
+	if (claim_session_slot(c) < 0) {
+		strv_free(&env);
+		return;
+	}
 	struct bpf_blob filter = {sx->bpf, sx->bpf_len};
 	if (spawn_sandbox(sx->srv->bwrap, &pol, &filter, c->pty, c->rows, c->cols, argv, env.v,
 	                  &c->proc, err, sizeof err) < 0) {
@@ -325,6 +398,12 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		return;
 	}
 	strv_free(&env);
+	char chan_id[16];
+	snprintf(chan_id, sizeof chan_id, "%d", c->id);
+	waudit_event("session_start", "tenant", t->name, "source", sx->ssh_connection, "#channel",
+	             chan_id, "type", c->kind, "command", command, "subsystem", subsystem, "pty",
+	             c->pty ? "yes" : "no", "profile", prof ? prof->name : "none", "store",
+	             prof ? prof->store : NULL, NULL);
 	if (!c->pty) {
 		c->in_fd = c->proc.stdin_fd;
 		c->out.fd = c->proc.stdout_fd;
@@ -397,6 +476,7 @@ static void drain_stdin(struct chan *c)
 				return;
 			}
 			c->inoff += (size_t)n;
+			c->bytes_in += (uint64_t)n;
 			continue;
 		}
 		c->inoff = c->inlen = 0;
@@ -463,6 +543,7 @@ static void pump_out(struct chan *c, struct stream *st, bool is_err)
 	ssize_t n = read(st->fd, st->buf, want);
 	if (n > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
+		c->bytes_out += (uint64_t)n;
 		st->len = (size_t)n;
 		st->off = 0;
 		flush_stream(c, st, is_err);
@@ -566,13 +647,38 @@ static void reap_children(struct session_ctx *sx)
 			}
 }
 
+static void notify_all(struct session_ctx *sx, const char *line)
+{
+	for (struct chan *c = sx->chans; c; c = c->next)
+		if (c->started && !c->eof_sent && !c->client_closed)
+			ssh_channel_write_stderr(c->ch, line, (uint32_t)strlen(line));
+}
+
 static int on_sigchld_body(socket_t fd, int revents, void *ud)
 {
 	(void)revents;
+	struct session_ctx *sx = ud;
 	struct signalfd_siginfo si;
-	while (read(fd, &si, sizeof si) > 0)
-		;
-	reap_children(ud);
+	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGUSR1 && !sx->draining) {
+			/* the host is draining: say so; the master ends us at drain_timeout */
+			char line[200];
+			snprintf(line, sizeof line,
+			         "\r\nwarren: this host is draining for maintenance; sessions end "
+			         "in %d s\r\n",
+			         sx->srv->drain_timeout);
+			sx->draining = true;
+			notify_all(sx, line);
+		} else if (si.ssi_signo == SIGUSR2) {
+			notify_all(sx, "\r\nwarren: session ended by the operator\r\n");
+			for (struct chan *c = sx->chans; c; c = c->next)
+				if (c->proc.pid > 0 && !c->bwrap_exited) {
+					kill(c->proc.pid, SIGKILL);
+					c->timed_out = true; /* report the kill, not init's view */
+				}
+		}
+	}
+	reap_children(sx);
 	return 0;
 }
 
@@ -641,8 +747,39 @@ static void send_exit(struct chan *c)
 	}
 }
 
+static void audit_session_end(struct chan *c)
+{
+	int st = c->have_exit && !c->timed_out ? c->exit_status : c->bwrap_status;
+	char id[16], status[16], ms[32], in[32], out[32];
+	snprintf(id, sizeof id, "%d", c->id);
+	const char *sig = NULL;
+	if (c->fail_msg[0])
+		snprintf(status, sizeof status, "1");
+	else if (WIFSIGNALED(st))
+		sig = sigabbrev_np(WTERMSIG(st));
+	else
+		snprintf(status, sizeof status, "%d", WIFEXITED(st) ? WEXITSTATUS(st) : 255);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	snprintf(ms, sizeof ms, "%ld",
+	         (long)((now.tv_sec - c->t_request.tv_sec) * 1000 +
+	                (now.tv_nsec - c->t_request.tv_nsec) / 1000000));
+	snprintf(in, sizeof in, "%llu", (unsigned long long)c->bytes_in);
+	snprintf(out, sizeof out, "%llu", (unsigned long long)c->bytes_out);
+	waudit_event("session_end", "tenant", c->sx->tenant->name, "#channel", id, "type", c->kind,
+	             sig ? "signal" : "#exit_status", sig ? sig : status, "#duration_ms", ms,
+	             "#bytes_in", in, "#bytes_out", out, "reason",
+	             c->timed_out     ? "timeout"
+	             : c->fail_msg[0] ? c->fail_msg
+	                              : NULL,
+	             NULL);
+}
+
 static void chan_free(struct session_ctx *sx, struct chan *c)
 {
+	if (c->started && !c->eof_sent)
+		audit_session_end(c); /* the client left first */
+	release_session_slot(c);
 	close_stream_fd(sx, &c->in_fd, &c->in_reg);
 	close_stream_fd(sx, &c->out.fd, &c->out.reg);
 	close_stream_fd(sx, &c->err.fd, &c->err.reg);
@@ -721,6 +858,7 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 		c->eof_sent = c->close_sent = true;
 		log_info("session end: tenant=%s channel=%d status=0x%x", sx->tenant->name, c->id,
 		         (unsigned)(c->have_exit ? c->exit_status : c->bwrap_status));
+		audit_session_end(c);
 	}
 	return true;
 }
@@ -759,6 +897,7 @@ static void enforce_timeouts(struct session_ctx *sx)
 		ssh_channel_write_stderr(c->ch, line, (uint32_t)n);
 		log_info("channel %d: tenant=%s %s (%ld s): ending the sandbox", c->id,
 		         sx->tenant->name, why, limit);
+		waudit_event("timeout", "tenant", sx->tenant->name, "limit", why, NULL);
 		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the whole tree */
 		c->timed_out = true;
 	}
@@ -779,8 +918,12 @@ static void reconcile(struct session_ctx *sx)
 
 ssh_channel session_channel_open(struct session_ctx *sx)
 {
-	if (sx->nchans >= SESSION_MAX_CHANNELS) {
-		log_info("channel refused: %d channels already open", sx->nchans);
+	if (sx->draining)
+		return NULL;
+	if (sx->nchans >= sx->srv->max_channels) {
+		log_info("channel refused: %d channels already open (max_channels)", sx->nchans);
+		waudit_event("limit_refused", "limit", "max_channels", "tenant", sx->tenant->name,
+		             "source", sx->ssh_connection, NULL);
 		return NULL;
 	}
 	struct chan *c = calloc(1, sizeof *c);
@@ -821,6 +964,8 @@ int session_run(struct session_ctx *sx)
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
+	sigaddset(&chld, SIGUSR1); /* drain notice, from the monitor */
+	sigaddset(&chld, SIGUSR2); /* end now */
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	sx->sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sx->sigfd < 0) {
@@ -851,11 +996,43 @@ int session_run(struct session_ctx *sx)
 
 	proxy_init(&sx->proxy, sx->event, &sb->egress, sx->tenant->name, sb->proxy_max_connections,
 	           sb->proxy_idle_timeout);
+	/* client_alive_*: like sshd, probe a silent client and give up after
+	 * client_alive_count_max unanswered probes */
+	struct ssh_counter_struct rx = {0};
+	ssh_set_counters(sx->session, &rx, NULL);
+	int alive_iv = sx->srv->client_alive_interval;
+	if (alive_iv > 0 && alive_iv * 1000 < tick)
+		tick = alive_iv * 1000;
+	uint64_t rx_seen = 0;
+	int probes = 0;
+	struct timespec rx_at;
+	clock_gettime(CLOCK_MONOTONIC, &rx_at);
+
 	ssh_set_blocking(sx->session, 0);
 	reconcile(sx);
 	for (;;) {
 		int rc = ssh_event_dopoll(sx->event, tick);
 		reconcile(sx);
+		if (alive_iv > 0) {
+			if (rx.in_packets != rx_seen) {
+				rx_seen = rx.in_packets;
+				probes = 0;
+				clock_gettime(CLOCK_MONOTONIC, &rx_at);
+			} else if (elapsed_s(&rx_at) >= alive_iv) {
+				if (probes >= sx->srv->client_alive_count_max) {
+					log_info(
+					    "tenant=%s: client not responding to %d keepalives; "
+					    "closing",
+					    sx->tenant->name, probes);
+					waudit_event("timeout", "tenant", sx->tenant->name, "limit",
+					             "client_alive", NULL);
+					break;
+				}
+				ssh_send_keepalive(sx->session);
+				probes++;
+				clock_gettime(CLOCK_MONOTONIC, &rx_at);
+			}
+		}
 		if (rc == SSH_ERROR || !ssh_is_connected(sx->session) ||
 		    (ssh_get_status(sx->session) & (SSH_CLOSED | SSH_CLOSED_ERROR)))
 			break;

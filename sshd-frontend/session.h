@@ -37,6 +37,8 @@ struct session_ctx {
 	size_t bpf_len;
 	struct timespec last_activity; /* for idle_timeout */
 	struct proxy proxy;            /* network = allowlist */
+	char sessions_dir[PATH_MAX];   /* state_dir/sessions/<tenant>: one file per session */
+	bool draining;
 	bool have_profile;
 	struct profile profile;
 };
