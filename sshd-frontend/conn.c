@@ -489,7 +489,18 @@ void conn_handle(int fd, const struct conn_env *env)
 			_exit(0);
 		}
 	}
-	log_info("accepted publickey for %s from %s", cx.tenant.name, cx.peer);
+	{
+		char methods[64] = "";
+		static const unsigned bits[] = {AM_PUBLICKEY, AM_PASSWORD, AM_KBDINT};
+		static const char *const names[] = {"publickey", "password", "keyboard-interactive"};
+		for (int i = 0; i < 3; i++)
+			if (cx.done & bits[i])
+				snprintf(methods + strlen(methods), sizeof methods - strlen(methods), "%s%s",
+				         methods[0] ? "+" : "", names[i]);
+		log_info("accepted %s for %s from %s", methods, cx.tenant.name, cx.peer);
+		waudit_event("auth_success", "tenant", cx.tenant.name, "source", cx.peer, "method",
+		             methods, NULL);
+	}
 
 	sx.session = session;
 	sx.event = event;

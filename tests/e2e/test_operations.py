@@ -1,0 +1,215 @@
+"""test_operations.py - running warren for many tenants: limits, reload,
+drain, crash recovery, keepalive, the audit log."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import procs, wait_until
+
+
+def running(uid, comm):
+    return [p for p in procs() if p[2] == uid and p[4] == comm]
+
+
+def test_max_sessions_per_tenant(make_warren):
+    w = make_warren(tenants=("alice", "bob"), sandbox_extra="max_sessions = 2")
+    w.start()
+    uid = w.uid("alice")
+    held = [subprocess.Popen(w.ssh_argv("alice") + ["sleep 30"], stdin=subprocess.DEVNULL)
+            for _ in range(2)]
+    try:
+        assert wait_until(lambda: len(running(uid, "sleep")) == 2)
+        r = w.ssh("alice", "echo third")
+        assert r.returncode == 1
+        assert r.stdout == ""
+        assert r.stderr.strip() == ("warren: session limit reached: 2 sessions are running "
+                                    "(max_sessions = 2)")
+        assert len(running(uid, "sleep")) == 2  # nothing running was touched
+        assert w.ssh("bob", "echo other-tenant").stdout == "other-tenant\n"
+    finally:
+        for p in held:
+            p.kill()
+            p.wait()
+    assert wait_until(lambda: w.ssh("alice", "echo again").stdout == "again\n")
+
+
+def test_max_channels_per_connection(make_warren, tmp_path):
+    w = make_warren(tenants=("alice",), server_extra="max_channels = 2")
+    w.start()
+    ctl = str(tmp_path / "ctl")
+    master = subprocess.Popen(w.ssh_argv("alice", extra=(
+        "-o", "ControlMaster=yes", "-o", f"ControlPath={ctl}", "-N")), stdin=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: os.path.exists(ctl))
+        mux = ("-o", "ControlMaster=no", "-o", f"ControlPath={ctl}")
+        held = [subprocess.Popen(w.ssh_argv("alice", extra=mux) + ["sleep 20"],
+                                 stdin=subprocess.DEVNULL) for _ in range(2)]
+        uid = w.uid("alice")
+        assert wait_until(lambda: len(running(uid, "sleep")) == 2)
+        r = w.ssh("alice", "echo third", extra=mux)
+        # the mux client says so in one line (then ssh falls back to a connection of its own)
+        assert "Session open refused by peer" in r.stderr
+        assert len(running(uid, "sleep")) == 2
+        for p in held:
+            p.kill()
+            p.wait()
+    finally:
+        master.terminate()
+        master.wait()
+
+
+def test_max_connections_per_source(make_warren):
+    w = make_warren(tenants=("alice",), server_extra="max_connections_per_source = 2")
+    w.start()
+    uid = w.uid("alice")
+    assert wait_until(lambda: not [p for p in procs() if p[1] == w.proc.pid])
+    held = [subprocess.Popen(w.ssh_argv("alice") + ["sleep 30"], stdin=subprocess.DEVNULL)
+            for _ in range(2)]
+    try:
+        assert wait_until(lambda: len(running(uid, "sleep")) == 2)
+        s = socket.create_connection(("127.0.0.1", w.port), timeout=5)
+        s.settimeout(5)
+        data = s.recv(200)
+        assert data == b"warren: too many connections from your address\r\n"
+        s.close()
+    finally:
+        for p in held:
+            p.kill()
+            p.wait()
+
+
+def test_sighup_reload_good_and_bad(make_warren):
+    w = make_warren(tenants=("alice",), sandbox_extra="tmp_size = 16M")
+    w.start()
+    before = subprocess.Popen(w.ssh_argv("alice") + ["sleep 3; df -k /tmp | tail -1"],
+                              stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    assert wait_until(lambda: running(w.uid("alice"), "sleep"))
+    with open(w.conf) as f:
+        conf = f.read()
+    with open(w.conf, "w") as f:
+        f.write(conf.replace("tmp_size = 16M", "tmp_size = 32M"))
+    os.kill(w.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: "reloaded" in w.log_text())
+    assert w.ssh("alice", "df -k /tmp | tail -1").stdout.split()[1] == str(32 * 1024)
+    # the session that was running keeps its configuration
+    assert before.communicate(timeout=30)[0].split()[1] == str(16 * 1024)
+    # a broken file changes nothing and says where it is wrong
+    with open(w.conf, "a") as f:
+        f.write("this is not ini\n")
+    lines = len(open(w.conf).read().splitlines())
+    os.kill(w.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: "reload failed" in w.log_text())
+    assert f"{w.conf}:{lines}: syntax error" in w.log_text()
+    assert w.ssh("alice", "df -k /tmp | tail -1").stdout.split()[1] == str(32 * 1024)
+
+
+def test_sigterm_drains(make_warren):
+    w = make_warren(tenants=("alice",), server_extra="drain_timeout = 3")
+    w.start()
+    p = subprocess.Popen(w.ssh_argv("alice", extra=("-o", "LogLevel=DEBUG1")) + ["sleep 60"],
+                         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    uid = w.uid("alice")
+    assert wait_until(lambda: running(uid, "sleep"))
+    t0 = time.time()
+    w.proc.send_signal(signal.SIGTERM)
+    # new connections are refused at once; the running session gets a notice
+    assert wait_until(lambda: subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{w.port}"],
+                                             capture_output=True).returncode != 0, timeout=5)
+    _, err = p.communicate(timeout=30)
+    elapsed = time.time() - t0
+    assert "this host is draining" in err
+    assert "rtype exit-signal" in err
+    assert 2.5 < elapsed < 15
+    assert w.proc.wait(timeout=15) == 0
+    assert not running(uid, "sleep") and not running(uid, "bwrap")
+
+
+def test_second_sigterm_ends_at_once(make_warren):
+    w = make_warren(tenants=("alice",), server_extra="drain_timeout = 60")
+    w.start()
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 120"], stdin=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    uid = w.uid("alice")
+    assert wait_until(lambda: running(uid, "sleep"))
+    w.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    t0 = time.time()
+    w.proc.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=20)
+    assert time.time() - t0 < 10
+    assert "ended by the operator" in err
+    assert w.proc.wait(timeout=15) == 0
+
+
+def test_kill9_then_restart_leaves_nothing(make_warren):
+    w = make_warren(tenants=("alice",))
+    w.start()
+    uid = w.uid("alice")
+    p = subprocess.Popen(w.ssh_argv("alice") + ["echo precious > data.txt; sync; sleep 120"],
+                         stdin=subprocess.DEVNULL)
+    assert wait_until(lambda: running(uid, "sleep"))
+    os.kill(w.proc.pid, signal.SIGKILL)
+    w.proc.wait()
+    # the connection, its sandbox and its processes go with the master
+    assert wait_until(lambda: not running(uid, "sleep") and not running(uid, "bwrap")
+                      and not running(uid, "warrend"), timeout=15)
+    p.wait(timeout=15)
+    w.start()
+    cg = "/sys/fs/cgroup/pids/warren/tenant-alice"
+    assert wait_until(lambda: not os.path.isdir(cg) or
+                      not [d for d in os.listdir(cg) if d.startswith("session-")])
+    assert w.ssh("alice", "cat data.txt").stdout == "precious\n"
+
+
+def test_client_alive(make_warren):
+    w = make_warren(tenants=("alice",),
+                    server_extra="client_alive_interval = 1\nclient_alive_count_max = 2")
+    w.start()
+    uid = w.uid("alice")
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 120"], stdin=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: running(uid, "sleep"))
+        os.kill(p.pid, signal.SIGSTOP)  # a client that stopped answering
+        assert wait_until(lambda: not running(uid, "sleep"), timeout=15)
+        assert "client not responding" in w.log_text()
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+        p.kill()
+        p.wait()
+
+
+def test_audit_log(make_warren):
+    w = make_warren(tenants=("alice",), server_extra="audit_log = @AUDIT@")
+    audit = os.path.join(w.base, "audit.jsonl")
+    with open(w.conf) as f:
+        conf = f.read().replace("@AUDIT@", audit)
+    with open(w.conf, "w") as f:
+        f.write(conf)
+    w.start()
+    assert w.ssh("alice", "echo secret-output; exit 3").returncode == 3
+    assert w.ssh("alice", "true", key=w.stranger_key).returncode == 255
+    assert w.ssh("mallory", "true", key=w.stranger_key).returncode == 255
+    assert wait_until(lambda: os.path.exists(audit) and
+                      sum(1 for _ in open(audit)) >= 5)
+    events = [json.loads(line) for line in open(audit)]  # every line parses
+    kinds = [e["event"] for e in events]
+    ok = [e for e in events if e["event"] == "auth_success"]
+    assert ok and ok[0]["tenant"] == "alice" and ok[0]["method"] == "publickey"
+    assert ok[0]["source"].startswith("127.0.0.1:")
+    start = [e for e in events if e["event"] == "session_start"][0]
+    assert start["type"] == "exec" and start["command"] == "echo secret-output; exit 3"
+    assert start["pty"] == "no"
+    end = [e for e in events if e["event"] == "session_end"][0]
+    assert end["exit_status"] == 3 and end["bytes_out"] == len("secret-output\n")
+    assert isinstance(end["duration_ms"], int)
+    fails = [e for e in events if e["event"] == "auth_failure"]
+    assert {f["user"] for f in fails} >= {"alice", "mallory"}
+    assert "auth_success" in kinds and "session_end" in kinds
+    text = open(audit).read()
+    assert "secret-output\\n" not in text.replace('"command"', "")  # output never logged
+    assert "BEGIN OPENSSH" not in text and "ssh-ed25519 AAAA" not in text
