@@ -16,7 +16,8 @@ PYTHON   ?= /usr/bin/python3
 FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
-            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/audit.c pam/pam.c
+            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/audit.c sshd-frontend/record.c \
+            sshd-frontend/status.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)

@@ -279,6 +279,19 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		return parse_long(c, name, v, 4194304, &sb->pids_max);
 	} else if (strcmp(name, "cpu_max") == 0) {
 		return parse_cores(c, name, v, &sb->cpu_max_milli);
+	} else if (strcmp(name, "record") == 0) {
+		if (!strcmp(v, "none"))
+			sb->record = 0;
+		else if (!strcmp(v, "pty"))
+			sb->record = 1;
+		else if (!strcmp(v, "all"))
+			sb->record = 2;
+		else
+			return fail(c, "record: expected none, pty or all, got '%s'", v);
+	} else if (strcmp(name, "record_input") == 0) {
+		return parse_bool(c, name, v, &sb->record_input);
+	} else if (strcmp(name, "record_max_bytes") == 0) {
+		return parse_size(c, name, v, &sb->record_max_bytes);
 	} else if (strcmp(name, "max_sessions") == 0) {
 		return parse_long(c, name, v, 100000, &sb->max_sessions);
 	} else if (strcmp(name, "proxy_max_connections") == 0) {
@@ -461,6 +474,7 @@ static void sandbox_defaults(struct sandbox_conf *sb)
 	sb->pids_max = 512;
 	sb->tmp_size = 256ULL << 20;
 	sb->proxy_max_connections = 64;
+	sb->record_max_bytes = 64ULL << 20;
 	sb->proxy_idle_timeout = 300;
 }
 

@@ -9,11 +9,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
 #include <time.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #include "../pam/pam.h"
 #include "audit.h"
 #include "authkeys.h"
+#include "record.h"
 #include "log.h"
 #include "privdrop.h"
 #include "session.h"
@@ -59,6 +62,12 @@ struct conn {
 };
 
 static volatile pid_t monitor_child;
+
+static void pause_briefly(void)
+{
+	struct timespec d = {0, 200 * 1000 * 1000};
+	nanosleep(&d, NULL);
+}
 
 static void monitor_forward(int sig)
 {
@@ -492,10 +501,12 @@ void conn_handle(int fd, const struct conn_env *env)
 	{
 		char methods[64] = "";
 		static const unsigned bits[] = {AM_PUBLICKEY, AM_PASSWORD, AM_KBDINT};
-		static const char *const names[] = {"publickey", "password", "keyboard-interactive"};
+		static const char *const names[] = {"publickey", "password",
+		                                    "keyboard-interactive"};
 		for (int i = 0; i < 3; i++)
 			if (cx.done & bits[i])
-				snprintf(methods + strlen(methods), sizeof methods - strlen(methods), "%s%s",
+				snprintf(methods + strlen(methods),
+				         sizeof methods - strlen(methods), "%s%s",
 				         methods[0] ? "+" : "", names[i]);
 		log_info("accepted %s for %s from %s", methods, cx.tenant.name, cx.peer);
 		waudit_event("auth_success", "tenant", cx.tenant.name, "source", cx.peer, "method",
@@ -550,10 +561,17 @@ void conn_handle(int fd, const struct conn_env *env)
 	}
 	alarm(0);
 	signal(SIGALRM, SIG_DFL);
-	if (write(env->notify_fd, "A", 1) < 0)
+	/* tell the master who this is (frees a max_startups slot); the session
+	 * process keeps the pipe for status updates */
+	char note[64];
+	int nl = snprintf(note, sizeof note, "A%s\n", cx.tenant.name);
+	if (write(env->notify_fd, note, (size_t)nl) < 0)
 		log_debug("notify master: %s", strerror(errno));
-	close(env->notify_fd);
 
+	/* the session process asks the monitor for recording files (root-owned) */
+	int recsock[2] = {-1, -1};
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, recsock) < 0)
+		log_warn("recording channel: %s", strerror(errno));
 	pid_t pid_monitor = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -565,14 +583,30 @@ void conn_handle(int fd, const struct conn_env *env)
 		 * process; the place for PAM close and cgroup cleanup. The master's
 		 * SIGTERM (drain) and SIGUSR2 (end now) are passed on. */
 		monitor_child = pid;
+		close(env->notify_fd); /* the session process holds it */
 		struct sigaction sa = {.sa_handler = monitor_forward};
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGUSR2, &sa, NULL);
 		close(ssh_get_fd(session));
+		close(recsock[1]);
 		int status;
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+		for (;;) {
+			struct pollfd pf = {.fd = recsock[0], .events = POLLIN};
+			if (recsock[0] >= 0 && poll(&pf, 1, 500) > 0) {
+				if (pf.revents & POLLIN)
+					record_serve(recsock[0], srv->state_dir, cx.tenant.name);
+				else if (pf.revents & (POLLHUP | POLLERR)) {
+					close(recsock[0]);
+					recsock[0] = -1;
+				}
+			} else if (recsock[0] < 0) {
+				pause_briefly();
+			}
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			if (w == pid || (w < 0 && errno != EINTR))
+				break;
+		}
 		if (WIFSIGNALED(status))
 			log_warn("session process for %s killed by signal %d", cx.tenant.name,
 			         WTERMSIG(status));
@@ -598,6 +632,10 @@ void conn_handle(int fd, const struct conn_env *env)
 		_exit(1);
 	log_debug("session process for %s runs as %u:%u (%s)", cx.tenant.name, (unsigned)sx.id.uid,
 	          (unsigned)sx.id.gid, sx.id.source);
+	close(recsock[0]);
+	sx.rec_sock = recsock[1];
+	sx.notify_fd = env->notify_fd;
+	fcntl(sx.notify_fd, F_SETFL, fcntl(sx.notify_fd, F_GETFL) | O_NONBLOCK); /* never stall */
 	cx.sx = &sx;
 	int rc = session_run(&sx);
 	ssh_disconnect(session);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <netdb.h>
@@ -31,6 +32,7 @@
 #include "hostkey.h"
 #include "audit.h"
 #include "log.h"
+#include "status.h"
 
 /* Modern algorithms only: no SHA-1, no CBC, no DSA. */
 #define KEX_ALGOS                                                                                  \
@@ -50,15 +52,23 @@ struct child {
 	int notify_fd; /* -1 once the child authenticated or closed it */
 	bool preauth;
 	char source[INET6_ADDRSTRLEN];
+	char tenant[CFG_NAME_MAX + 1];
+	char command[200];
+	time_t started;
+	struct timespec active; /* last traffic the session reported */
+	char line[256];         /* partial status line from the pipe */
+	size_t linelen;
 };
 
 static struct child *children;
+static int stfd = -1; /* status socket; connection processes close it */
 static size_t nchildren, capchildren;
 static int unauth;
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: warrend [-t] [-d] -f CONFIG\n"
+	                "       warrend -f CONFIG --status | --kill ID\n"
 	                "  -f CONFIG  server configuration file (INI)\n"
 	                "  -t         check the configuration and tenant files, then exit\n"
 	                "  -d         debug logging\n");
@@ -292,6 +302,78 @@ static void reload(struct server_conf *srv)
 	log_info("reloaded %s", srv->path);
 }
 
+static void child_authenticated(struct child *c);
+
+/* Lines from a connection: "A<tenant>" once authenticated, then from the
+ * session process "C<command>" and "T" (traffic). EOF: it is gone. */
+static void read_status(struct child *c)
+{
+	char buf[512];
+	ssize_t r = read(c->notify_fd, buf, sizeof buf);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		child_authenticated(c); /* closes the pipe, frees a max_startups slot */
+		return;
+	}
+	for (ssize_t i = 0; i < r; i++) {
+		if (buf[i] != '\n') {
+			if (c->linelen < sizeof c->line - 1)
+				c->line[c->linelen++] = buf[i];
+			continue;
+		}
+		c->line[c->linelen] = '\0';
+		if (c->line[0] == 'A') {
+			snprintf(c->tenant, sizeof c->tenant, "%s", c->line + 1);
+			if (c->preauth) {
+				c->preauth = false;
+				unauth--;
+			}
+		} else if (c->line[0] == 'C') {
+			snprintf(c->command, sizeof c->command, "%s", c->line + 1);
+			clock_gettime(CLOCK_MONOTONIC, &c->active);
+		} else if (c->line[0] == 'T') {
+			clock_gettime(CLOCK_MONOTONIC, &c->active);
+		}
+		c->linelen = 0;
+	}
+}
+
+static size_t list_sessions(char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "%-8s %-16s %-22s %-20s %6s  %s\n", "ID", "TENANT",
+	                               "SOURCE", "START", "IDLE", "COMMAND");
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < nchildren && used < len; i++) {
+		const struct child *c = &children[i];
+		if (!c->tenant[0])
+			continue; /* not authenticated yet */
+		struct tm tm;
+		char start[32];
+		gmtime_r(&c->started, &tm);
+		strftime(start, sizeof start, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		used += (size_t)snprintf(
+		    buf + used, len - used, "%-8d %-16s %-22s %-20s %5lds  %s\n", (int)c->pid,
+		    c->tenant, c->source, start, (long)(now.tv_sec - c->active.tv_sec),
+		    c->command[0] ? c->command : "-");
+	}
+	return used < len ? used : len;
+}
+
+static int kill_session(long id)
+{
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].pid == id && children[i].tenant[0]) {
+			log_info("status: ending session %ld (%s) on request", id,
+			         children[i].tenant);
+			waudit_event("session_killed", "tenant", children[i].tenant, "source",
+			             children[i].source, NULL);
+			return kill((pid_t)id, SIGUSR2);
+		}
+	return -1;
+}
+
 static struct child *child_add(pid_t pid, int notify_fd, const char *source)
 {
 	if (nchildren == capchildren) {
@@ -307,6 +389,10 @@ static struct child *child_add(pid_t pid, int notify_fd, const char *source)
 	c->notify_fd = notify_fd;
 	c->preauth = true;
 	snprintf(c->source, sizeof c->source, "%s", source);
+	c->tenant[0] = c->command[0] = '\0';
+	c->linelen = 0;
+	c->started = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &c->active);
 	unauth++;
 	return c;
 }
@@ -401,6 +487,8 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		for (size_t i = 0; i < nchildren; i++)
 			if (children[i].notify_fd >= 0)
 				close(children[i].notify_fd);
+		if (stfd >= 0)
+			close(stfd);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -423,7 +511,13 @@ int main(int argc, char **argv)
 	const char *cfgpath = NULL;
 	bool check = false, debug = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "f:tdh")) != -1) {
+	const char *status_req = NULL;
+	char killreq[64];
+	static const struct option longopts[] = {{"status", no_argument, NULL, 'S'},
+	                                         {"kill", required_argument, NULL, 'K'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
+	while ((opt = getopt_long(argc, argv, "f:tdh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
 			cfgpath = optarg;
@@ -433,6 +527,13 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			debug = true;
+			break;
+		case 'S':
+			status_req = "list\n";
+			break;
+		case 'K':
+			snprintf(killreq, sizeof killreq, "kill %ld\n", strtol(optarg, NULL, 10));
+			status_req = killreq;
 			break;
 		default:
 			usage();
@@ -454,6 +555,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(debug ? LOG_DEBUG_ : srv.log_level);
+	if (status_req) {
+		int rc = status_client(srv.state_dir, status_req);
+		config_free_server(&srv);
+		return rc;
+	}
 	if (check) {
 		int bad = check_tenants(&srv);
 		if (access(srv.bwrap, X_OK) < 0) {
@@ -559,6 +665,10 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	stfd = status_listen(srv.state_dir);
+	if (stfd < 0)
+		log_warn("status socket in %s: %s (warrend --status will not work)", srv.state_dir,
+		         strerror(-stfd));
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < srv.nlisten; i++)
 		log_info("listening on %s:%s", srv.listen[i].host, srv.listen[i].port);
@@ -586,7 +696,7 @@ int main(int argc, char **argv)
 			}
 			timeout = (int)(left > 1000 ? 1000 : left);
 		}
-		size_t n = (size_t)nl + 1 + nchildren;
+		size_t n = (size_t)nl + 2 + nchildren;
 		struct pollfd *np = realloc(pfds, n * sizeof *np);
 		if (np == NULL) {
 			sleep(1);
@@ -598,6 +708,7 @@ int main(int argc, char **argv)
 			pfds[k++] =
 			    (struct pollfd){.fd = draining ? -1 : lfds[i], .events = POLLIN};
 		pfds[k++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		pfds[k++] = (struct pollfd){.fd = stfd, .events = POLLIN};
 		for (size_t i = 0; i < nchildren; i++)
 			pfds[k++] = (struct pollfd){.fd = children[i].notify_fd, .events = POLLIN};
 		if (poll(pfds, k, timeout) < 0) {
@@ -636,20 +747,22 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		/* notify pipes: indices shift when children are reaped, so match by fd */
-		for (size_t j = (size_t)nl + 1; j < k; j++) {
+		/* status pipes: indices shift when children are reaped, so match by fd */
+		for (size_t j = (size_t)nl + 2; j < k; j++) {
 			if (!pfds[j].revents || pfds[j].fd < 0)
 				continue;
 			for (size_t i = 0; i < nchildren; i++)
 				if (children[i].notify_fd == pfds[j].fd) {
-					char b;
-					ssize_t r = read(pfds[j].fd, &b, 1);
-					if (r != 0 && !(r < 0 && errno == EAGAIN))
-						child_authenticated(&children[i]);
-					else if (r == 0)
-						child_authenticated(&children[i]);
+					read_status(&children[i]);
 					break;
 				}
+		}
+		if (stfd >= 0 && (pfds[nl + 1].revents & POLLIN)) {
+			int c = accept4(stfd, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0) {
+				status_serve(c, list_sessions, kill_session);
+				close(c);
+			}
 		}
 		for (int i = 0; !draining && i < nl; i++)
 			if (pfds[i].revents & POLLIN)

@@ -39,6 +39,7 @@
 #include "../sandbox/spawn.h"
 #include "audit.h"
 #include "log.h"
+#include "record.h"
 
 #define IOBUF       65536
 #define MAX_COMMAND (120 * 1024) /* one execve argument is capped at 128 KiB */
@@ -90,6 +91,7 @@ struct chan {
 	bool eof_sent;
 	bool close_sent;
 	bool timed_out;
+	struct recording rec;
 	char kind[16];   /* shell, exec, subsystem */
 	char marker[64]; /* file in sessions_dir while running */
 	uint64_t bytes_in, bytes_out;
@@ -97,6 +99,7 @@ struct chan {
 };
 
 static int next_chan_id;
+static void activity(struct session_ctx *sx);
 
 /* libssh runs the event's whole poll context from inside ssh_channel_write()
  * and ssh_channel_read_nonblocking() (the session socket lives in it), so our
@@ -147,10 +150,13 @@ static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int 
 	}
 	if (c->in_blocked)
 		return 0; /* keep order: older data is still waiting */
-	clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
+	activity(c->sx);
 	ssize_t n = write(c->in_fd, data, len);
-	if (n > 0)
+	if (n > 0) {
 		c->bytes_in += (uint64_t)n;
+		if (c->sx->tenant->sandbox.record_input)
+			record_event(&c->rec, "i", data, (size_t)n);
+	}
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			c->in_blocked = true;
@@ -250,6 +256,33 @@ static int on_env(ssh_session s, ssh_channel ch, const char *name, const char *v
 		return 1;
 	}
 	return 0;
+}
+
+/* Status lines for the master (warrend --status): "C<command>" when a
+ * session starts, "T" at most every 2 s while there is traffic. */
+static void note_master(struct session_ctx *sx, char kind, const char *text)
+{
+	if (sx->notify_fd < 0)
+		return;
+	char line[200];
+	int n = snprintf(line, sizeof line, "%c%.180s", kind, text ? text : "");
+	for (int i = 1; i < n; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	line[n++] = '\n';
+	if (write(sx->notify_fd, line, (size_t)n) < 0 && errno != EAGAIN) {
+		close(sx->notify_fd);
+		sx->notify_fd = -1;
+	}
+}
+
+static void activity(struct session_ctx *sx)
+{
+	clock_gettime(CLOCK_MONOTONIC, &sx->last_activity);
+	if (sx->last_activity.tv_sec - sx->last_note.tv_sec >= 2) {
+		sx->last_note = sx->last_activity;
+		note_master(sx, 'T', NULL);
+	}
 }
 
 /* max_sessions: one file per running session in the tenant's sessions_dir,
@@ -404,6 +437,21 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	             chan_id, "type", c->kind, "command", command, "subsystem", subsystem, "pty",
 	             c->pty ? "yes" : "no", "profile", prof ? prof->name : "none", "store",
 	             prof ? prof->store : NULL, NULL);
+	char note[200];
+	snprintf(note, sizeof note, "%s%s%s", c->kind, command || subsystem ? ": " : "",
+	         command     ? command
+	         : subsystem ? subsystem
+	                     : "");
+	note_master(sx, 'C', note);
+	int rec = t->sandbox.record;
+	c->rec.fd = -1;
+	if (sx->rec_sock >= 0 && (rec == 2 || (rec == 1 && c->pty))) {
+		char title[160];
+		snprintf(title, sizeof title, "%s: %.120s", t->name, note);
+		if (record_start(&c->rec, sx->rec_sock, c->id, c->cols, c->rows,
+		                 c->pty ? c->term : NULL, title, t->sandbox.record_max_bytes) < 0)
+			log_warn("channel %d: recording could not be started", c->id);
+	}
 	if (!c->pty) {
 		c->in_fd = c->proc.stdin_fd;
 		c->out.fd = c->proc.stdout_fd;
@@ -475,6 +523,8 @@ static void drain_stdin(struct chan *c)
 				c->in_blocked = false;
 				return;
 			}
+			if (c->sx->tenant->sandbox.record_input)
+				record_event(&c->rec, "i", c->inbuf + c->inoff, (size_t)n);
 			c->inoff += (size_t)n;
 			c->bytes_in += (uint64_t)n;
 			continue;
@@ -485,7 +535,7 @@ static void drain_stdin(struct chan *c)
 			c->in_blocked = false; /* libssh's buffer is empty: back to callbacks */
 			return;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
+		activity(c->sx);
 		c->inlen = (size_t)r;
 	}
 }
@@ -542,8 +592,9 @@ static void pump_out(struct chan *c, struct stream *st, bool is_err)
 	size_t want = win < sizeof st->buf ? win : sizeof st->buf;
 	ssize_t n = read(st->fd, st->buf, want);
 	if (n > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &c->sx->last_activity);
+		activity(c->sx);
 		c->bytes_out += (uint64_t)n;
+		record_event(&c->rec, "o", st->buf, (size_t)n);
 		st->len = (size_t)n;
 		st->off = 0;
 		flush_stream(c, st, is_err);
@@ -780,6 +831,7 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 	if (c->started && !c->eof_sent)
 		audit_session_end(c); /* the client left first */
 	release_session_slot(c);
+	record_stop(&c->rec);
 	close_stream_fd(sx, &c->in_fd, &c->in_reg);
 	close_stream_fd(sx, &c->out.fd, &c->out.reg);
 	close_stream_fd(sx, &c->err.fd, &c->err.reg);
@@ -937,6 +989,7 @@ ssh_channel session_channel_open(struct session_ctx *sx)
 	c->sx = sx;
 	c->id = next_chan_id++;
 	c->in_fd = c->out.fd = c->err.fd = c->proc.ctl_fd = c->proxy_listen = -1;
+	c->rec.fd = -1;
 	c->rows = 24;
 	c->cols = 80;
 	c->cb.userdata = c;

@@ -39,6 +39,9 @@ struct session_ctx {
 	struct proxy proxy;            /* network = allowlist */
 	char sessions_dir[PATH_MAX];   /* state_dir/sessions/<tenant>: one file per session */
 	bool draining;
+	int rec_sock;  /* to the monitor: recording files */
+	int notify_fd; /* to the master: status lines */
+	struct timespec last_note;
 	bool have_profile;
 	struct profile profile;
 };

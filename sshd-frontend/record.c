@@ -1,0 +1,162 @@
+/* record.c - asciicast v2 writing (json-c does the string escaping) and the
+ * monitor's side of creating recording files as root. */
+#include "record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "../sandbox/workspace.h"
+
+struct rec_req {
+	int32_t channel;
+	int32_t pad;
+};
+
+static int send_fd(int sock, int fd)
+{
+	int32_t ok = fd >= 0;
+	struct iovec iov = {.iov_base = &ok, .iov_len = sizeof ok};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof cm);
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof cm.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+void record_serve(int sock, const char *state_dir, const char *tenant)
+{
+	struct rec_req req;
+	if (recv(sock, &req, sizeof req, MSG_DONTWAIT) != (ssize_t)sizeof req)
+		return;
+	char dir[4096], path[4400];
+	snprintf(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
+	int fd = -1;
+	if (state_mkdir(dir, 0700) == 0) {
+		struct timeval tv;
+		gettimeofday(&tv, NULL);
+		struct tm tm;
+		gmtime_r(&tv.tv_sec, &tm);
+		char ts[32];
+		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(path, sizeof path, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(),
+		         (int)req.channel);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	send_fd(sock, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
+static int recv_fd(int sock)
+{
+	int32_t ok = 0;
+	struct iovec iov = {.iov_base = &ok, .iov_len = sizeof ok};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = cm.buf,
+	                    .msg_controllen = sizeof cm.buf};
+	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) <= 0 || !ok)
+		return -1;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h), sizeof fd);
+			return fd;
+		}
+	return -1;
+}
+
+static void write_line(struct recording *r, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	size_t len = strlen(s);
+	if (r->written + len + 1 > r->max) {
+		record_stop(r); /* size cap reached: the recording ends here */
+		return;
+	}
+	char *line = malloc(len + 1);
+	if (line == NULL)
+		return;
+	memcpy(line, s, len);
+	line[len] = '\n';
+	if (write(r->fd, line, len + 1) == (ssize_t)(len + 1))
+		r->written += len + 1;
+	free(line);
+}
+
+int record_start(struct recording *r, int sock, int channel, int cols, int rows, const char *term,
+                 const char *title, uint64_t max_bytes)
+{
+	r->fd = -1;
+	struct rec_req req = {.channel = channel};
+	struct timeval tmo = {2, 0};
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
+	if (send(sock, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
+		return -1;
+	int fd = recv_fd(sock);
+	if (fd < 0)
+		return -1;
+	r->fd = fd;
+	r->written = 0;
+	r->max = max_bytes ? max_bytes : ~0ULL;
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	json_object *h = json_object_new_object();
+	json_object_object_add(h, "version", json_object_new_int(2));
+	json_object_object_add(h, "width", json_object_new_int(cols));
+	json_object_object_add(h, "height", json_object_new_int(rows));
+	json_object_object_add(h, "timestamp", json_object_new_int64((int64_t)time(NULL)));
+	json_object_object_add(h, "title", json_object_new_string(title));
+	json_object *env = json_object_new_object();
+	if (term)
+		json_object_object_add(env, "TERM", json_object_new_string(term));
+	json_object_object_add(h, "env", env);
+	write_line(r, h);
+	json_object_put(h);
+	return 0;
+}
+
+void record_event(struct recording *r, const char *kind, const void *data, size_t len)
+{
+	if (r->fd < 0)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double t =
+	    (double)(now.tv_sec - r->t0.tv_sec) + (double)(now.tv_nsec - r->t0.tv_nsec) / 1e9;
+	json_object *a = json_object_new_array();
+	json_object_array_add(a, json_object_new_double(t));
+	json_object_array_add(a, json_object_new_string(kind));
+	json_object_array_add(a, json_object_new_string_len(data, (int)len));
+	write_line(r, a);
+	json_object_put(a);
+}
+
+void record_stop(struct recording *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+}

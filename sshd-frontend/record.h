@@ -1,0 +1,28 @@
+/* record.h - session recordings in asciicast v2 (asciinema play plays them):
+ * files created by the root monitor under state_dir/recordings/<tenant>/,
+ * mode 0600 in a 0700 root directory, and written by the session process
+ * through the descriptor the monitor hands over. */
+#ifndef WARREN_RECORD_H
+#define WARREN_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct recording {
+	int fd; /* -1: not recording */
+	struct timespec t0;
+	uint64_t written, max;
+};
+
+/* monitor side: serve one request from the session process on `sock` */
+void record_serve(int sock, const char *state_dir, const char *tenant);
+
+/* session side: ask the monitor for a file, write the header */
+int record_start(struct recording *r, int sock, int channel, int cols, int rows, const char *term,
+                 const char *title, uint64_t max_bytes);
+/* kind "o" output, "i" input, "r" resize ("COLSxROWS") */
+void record_event(struct recording *r, const char *kind, const void *data, size_t len);
+void record_stop(struct recording *r);
+
+#endif
