@@ -84,12 +84,21 @@ format:
 
 PREFIX ?= /usr/local
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/warren
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/warren \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/warren \
+		$(DESTDIR)/etc/pam.d $(DESTDIR)/etc/warren/tenants.d $(DESTDIR)/etc/warren/profiles \
+		$(DESTDIR)/var/log/warren
 	install -m 0755 $(BUILD)/warrend $(DESTDIR)$(PREFIX)/lib/warren/warrend
 	install -m 0755 $(BUILD)/warren-init $(DESTDIR)$(PREFIX)/lib/warren/warren-init
 	ln -sf ../lib/warren/warrend $(DESTDIR)$(PREFIX)/sbin/warrend
-	install -d $(DESTDIR)/etc/pam.d
+	install -m 0644 dist/warrend.service $(DESTDIR)$(PREFIX)/lib/systemd/system/warrend.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/warren/README.md
 	test -e $(DESTDIR)/etc/pam.d/warren || install -m 0644 pam/warren $(DESTDIR)/etc/pam.d/warren
+	test -e $(DESTDIR)/etc/warren/warrend.conf || \
+		install -m 0644 dist/warrend.conf $(DESTDIR)/etc/warren/warrend.conf
+	for p in nix-profiles/*/; do n=$$(basename $$p); \
+		test -e $(DESTDIR)/etc/warren/profiles/$$n || cp -r $$p $(DESTDIR)/etc/warren/profiles/$$n; \
+	done
 
 clean:
 	rm -rf $(BUILD)

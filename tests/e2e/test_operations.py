@@ -213,3 +213,88 @@ def test_audit_log(make_warren):
     text = open(audit).read()
     assert "secret-output\\n" not in text.replace('"command"', "")  # output never logged
     assert "BEGIN OPENSSH" not in text and "ssh-ed25519 AAAA" not in text
+
+
+def test_pty_session_recorded(make_warren):
+    import pexpect
+    w = make_warren(tenants=("alice",), sandbox_extra="record = pty\nrecord_input = yes")
+    w.start()
+    argv = w.ssh_argv("alice", extra=("-tt",))
+    child = pexpect.spawn(argv[0], argv[1:], dimensions=(30, 90), encoding="utf-8", timeout=15)
+    child.expect(r"\$ ")
+    child.sendline("echo REC-$((6*7))-MARK")
+    child.expect("REC-42-MARK")
+    child.expect(r"\$ ")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    rdir = os.path.join(w.state, "recordings", "alice")
+    assert wait_until(lambda: os.path.isdir(rdir) and os.listdir(rdir))
+    st = os.stat(rdir)
+    assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o700
+    path = os.path.join(rdir, os.listdir(rdir)[0])
+    assert os.stat(path).st_uid == 0 and (os.stat(path).st_mode & 0o777) == 0o600
+    lines = open(path).read().splitlines()
+    header = json.loads(lines[0])
+    assert header["version"] == 2 and header["width"] == 90 and header["height"] == 30
+    events = [json.loads(line) for line in lines[1:]]
+    out = "".join(e[2] for e in events if e[1] == "o")
+    inp = "".join(e[2] for e in events if e[1] == "i")
+    assert "REC-42-MARK" in out  # the output as the terminal showed it
+    assert "echo REC-$((6*7))-MARK" in inp
+    times = [e[0] for e in events]
+    assert times == sorted(times)
+    # not visible to the tenant: state_dir does not exist in the sandbox
+    r = w.ssh("alice", f"cat {path}")
+    assert r.returncode != 0
+    # exec without a pty is not recorded with record = pty
+    w.ssh("alice", "echo not-recorded")
+    assert len(os.listdir(rdir)) == 1
+
+
+def test_status_lists_and_ends_a_session(make_warren):
+    from conftest import WARREND
+    w = make_warren(tenants=("alice",))
+    w.start()
+    p = subprocess.Popen(w.ssh_argv("alice", extra=("-o", "LogLevel=DEBUG1")) + ["sleep 77"],
+                         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    uid = w.uid("alice")
+    assert wait_until(lambda: running(uid, "sleep"))
+    r = subprocess.run([WARREND, "-f", w.conf, "--status"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split(None, 5) for line in r.stdout.splitlines()[1:]]
+    mine = [row for row in rows if row[1] == "alice" and "sleep 77" in row[5]]
+    assert len(mine) == 1, r.stdout
+    assert mine[0][2].startswith("127.0.0.1")
+    sid = mine[0][0]
+    r = subprocess.run([WARREND, "-f", w.conf, "--kill", sid], capture_output=True, text=True)
+    assert r.returncode == 0 and f"ended session {sid}" in r.stdout
+    _, err = p.communicate(timeout=20)
+    assert "ended by the operator" in err and "rtype exit-signal" in err
+    assert wait_until(lambda: not running(uid, "sleep"))
+    r = subprocess.run([WARREND, "-f", w.conf, "--kill", "999999"], capture_output=True, text=True)
+    assert r.returncode == 1
+    sock = os.path.join(w.state, "warrend.sock")
+    assert os.stat(sock).st_mode & 0o777 == 0o600 and os.stat(sock).st_uid == 0
+
+
+def test_make_install_layout(tmp_path):
+    from conftest import ROOT, WARREND
+    dest = tmp_path / "root"
+    r = subprocess.run(["make", "-C", ROOT, "install", f"DESTDIR={dest}"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    for rel in ("usr/local/sbin/warrend", "usr/local/lib/warren/warren-init",
+                "usr/local/lib/systemd/system/warrend.service", "etc/pam.d/warren",
+                "etc/warren/warrend.conf", "etc/warren/profiles/offline/flake.nix"):
+        assert (dest / rel).exists(), rel
+    unit = (dest / "usr/local/lib/systemd/system/warrend.service").read_text()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit and "Delegate=yes" in unit
+    # the shipped default configuration passes the checker
+    conf = (dest / "etc/warren/warrend.conf").read_text()
+    conf = conf.replace("/etc/warren", str(dest / "etc/warren")).replace(
+        "/var/lib/warren", str(tmp_path / "state"))
+    (tmp_path / "w.conf").write_text(conf)
+    r = subprocess.run([WARREND, "-t", "-f", str(tmp_path / "w.conf")], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
