@@ -612,6 +612,13 @@ void conn_handle(int fd, const struct conn_env *env)
 			         WTERMSIG(status));
 		if (have_cg)
 			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
+		/* the session is over: get its workspace writes to disk */
+		int wfd =
+		    sx.workspace[0] ? open(sx.workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (wfd >= 0) {
+			syncfs(wfd);
+			close(wfd);
+		}
 		if (cx.pam) {
 			wpam_session_close(cx.pam);
 			wpam_end(cx.pam);

@@ -26,7 +26,7 @@ def w():
     passdb = os.path.join(base, "passdb")
     sessions = os.path.join(base, "sessions.log")
     with open(passdb, "w") as f:
-        for u in ("alice", "carol", "dave", "erin", "frank"):
+        for u in ("alice", "carol", "dave", "erin", "frank", "sysu"):
             f.write(f"{u}:{PASSWORD}:warren\n")
     hook = os.path.join(base, "session-hook.sh")
     with open(hook, "w") as f:
@@ -40,8 +40,14 @@ session required pam_exec.so {hook}
 """)
     with open(os.path.join(svc, "other"), "w") as f:
         f.write("auth required pam_deny.so\naccount required pam_deny.so\n")
-    env = {"LD_PRELOAD": "libpam_wrapper.so", "PAM_WRAPPER": "1",
-           "PAM_WRAPPER_SERVICE_DIR": svc}
+    # nss_wrapper: a system account "sysu" without a tenant file
+    pw, gr = os.path.join(base, "passwd"), os.path.join(base, "group")
+    with open(pw, "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/bash\nsysu:x:3999000:3999000:sys user:/home/sysu:/bin/bash\n")
+    with open(gr, "w") as f:
+        f.write("root:x:0:\nsysu:x:3999000:\n")
+    env = {"LD_PRELOAD": "libpam_wrapper.so libnss_wrapper.so", "PAM_WRAPPER": "1",
+           "PAM_WRAPPER_SERVICE_DIR": svc, "NSS_WRAPPER_PASSWD": pw, "NSS_WRAPPER_GROUP": gr}
     tenant_extra = {
         "alice": "auth = password\n",
         "carol": "auth = keyboard-interactive\n",
@@ -50,7 +56,8 @@ session required pam_exec.so {hook}
         "frank": "auth = publickey\n",
     }
     warren = Warren(base, tenants=tuple(tenant_extra), tenant_extra=tenant_extra, env=env,
-                    server_extra="use_pam = yes\nmax_auth_tries = 3").start()
+                    server_extra="use_pam = yes\nmax_auth_tries = 3\nauth = publickey password\n"
+                                 "allow_system_users = yes").start()
     warren.sessions = sessions
     yield warren
     warren.stop()
@@ -203,3 +210,12 @@ def test_no_user_enumeration_by_timing(w):
     k, u = sorted(known)[len(known) // 2], sorted(unknown)[len(unknown) // 2]
     assert abs(k - u) < 0.3, (known, unknown)
     assert min(known + unknown) >= 0.45  # the failure floor applies to both
+
+
+def test_system_user_becomes_tenant(w):
+    out, rc = interactive(w, "sysu", [(r"password: ", PASSWORD)], methods="password",
+                          command="echo uid=$(id -u) home=$HOME; pwd")
+    assert rc == 0, out
+    assert "uid=3999000 home=/home/sysu" in out
+    ws = os.path.join(w.state, "workspaces", "sysu")
+    assert os.stat(ws).st_uid == 3999000
