@@ -19,7 +19,8 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/audit.c sshd-frontend/record.c \
             sshd-frontend/status.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
-            sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c
+            sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
+            sandbox/fdpass.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
 UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress
@@ -42,8 +43,8 @@ $(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
 		-pie -Wl,-z,relro,-z,now $(PKG_LIBS)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.
-$(BUILD)/warren-init: sandbox/init.c sandbox/initproto.h | $(BUILD)
-	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -static -o $@ sandbox/init.c
+$(BUILD)/warren-init: sandbox/init.c sandbox/initproto.h sandbox/fdpass.c sandbox/fdpass.h | $(BUILD)
+	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -static -o $@ sandbox/init.c sandbox/fdpass.c
 
 $(BUILD):
 	mkdir -p $(BUILD)

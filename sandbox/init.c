@@ -24,6 +24,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "initproto.h"
 
 static void die(const char *what)
@@ -35,27 +36,7 @@ static void die(const char *what)
 static int send_msg(int ctl, char type, int value, int fd)
 {
 	struct init_msg m = {.type = type, .value = value};
-	struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof cm);
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof cm.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	ssize_t n;
-	do
-		n = sendmsg(ctl, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof m ? 0 : -1;
+	return fdpass_send(ctl, &m, sizeof m, fd);
 }
 
 int main(int argc, char **argv)

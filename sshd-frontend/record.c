@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../sandbox/fdpass.h"
 #include "../sandbox/workspace.h"
 
 struct rec_req {
@@ -23,23 +24,7 @@ struct rec_req {
 static int send_fd(int sock, int fd)
 {
 	int32_t ok = fd >= 0;
-	struct iovec iov = {.iov_base = &ok, .iov_len = sizeof ok};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof cm);
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof cm.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+	return fdpass_send(sock, &ok, sizeof ok, fd);
 }
 
 void record_serve(int sock, const char *state_dir, const char *tenant)
@@ -69,24 +54,13 @@ void record_serve(int sock, const char *state_dir, const char *tenant)
 static int recv_fd(int sock)
 {
 	int32_t ok = 0;
-	struct iovec iov = {.iov_base = &ok, .iov_len = sizeof ok};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh = {.msg_iov = &iov,
-	                    .msg_iovlen = 1,
-	                    .msg_control = cm.buf,
-	                    .msg_controllen = sizeof cm.buf};
-	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) <= 0 || !ok)
+	int fd;
+	if (fdpass_recv(sock, &ok, sizeof ok, &fd, 0) <= 0 || !ok) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
-		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(h), sizeof fd);
-			return fd;
-		}
-	return -1;
+	}
+	return fd;
 }
 
 static void write_line(struct recording *r, json_object *o)

@@ -34,6 +34,7 @@
 #include <libssh/server.h>
 
 #include "../sandbox/env.h"
+#include "../sandbox/fdpass.h"
 #include "../sandbox/initproto.h"
 #include "../sandbox/seccomp.h"
 #include "../sandbox/spawn.h"
@@ -638,26 +639,14 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 	struct chan *c = ud;
 	for (;;) {
 		struct init_msg m;
-		struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} cm;
-		struct msghdr mh = {.msg_iov = &iov,
-		                    .msg_iovlen = 1,
-		                    .msg_control = cm.buf,
-		                    .msg_controllen = sizeof cm.buf};
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int passed;
+		ssize_t n = fdpass_recv(fd, &m, sizeof m, &passed, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
 		if (n <= 0) {
 			c->ctl_done = true;
 			return 0;
 		}
-		int passed = -1;
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
-			if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
-				memcpy(&passed, CMSG_DATA(h), sizeof passed);
 		if (n != (ssize_t)sizeof m) {
 			if (passed >= 0)
 				close(passed);
