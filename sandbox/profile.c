@@ -293,12 +293,12 @@ int profile_activate(const struct profile_builder *b, const char *name, struct p
 			char tmp[PATH_MAX + 80];
 			snprintf(tmp, sizeof tmp, "%s.tmp", cache);
 			FILE *f = fopen(tmp, "we");
-			if (f &&
-			    fprintf(f, "%016llx %s\n", (unsigned long long)key, out->store) > 0 &&
-			    fclose(f) == 0)
-				rename(tmp, cache);
-			else if (f)
-				fclose(f);
+			if (f) {
+				int ok = fprintf(f, "%016llx %s\n", (unsigned long long)key,
+				                 out->store) > 0;
+				if (fclose(f) == 0 && ok)
+					rename(tmp, cache); /* atomic: a reader sees old or new */
+			}
 		}
 		close(lfd);
 		if (rc < 0)
