@@ -466,6 +466,7 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		close(fd);
 		return;
 	}
+	pid_t master_pid = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_err("fork: %s", strerror(errno));
@@ -478,7 +479,7 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		/* a killed master takes its connections (and their sandboxes) with it:
 		 * a restart never finds orphans */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
+		if (getppid() != master_pid) /* the master died before the prctl */
 			_exit(1);
 		close(p[0]);
 		for (int i = 0; i < nl; i++)
