@@ -298,7 +298,8 @@ static void reload(struct server_conf *srv)
 	next.nlisten = srv->nlisten;
 	config_free_server(srv);
 	*srv = next;
-	log_set_level(srv->log_level);
+	if (log_get_level() < LOG_DEBUG_ || srv->log_level == LOG_DEBUG_)
+		log_set_level(srv->log_level); /* -d keeps debug logging across reloads */
 	log_info("reloaded %s", srv->path);
 }
 

@@ -5,6 +5,7 @@
  * (blocking: a slow resolver delays only this tenant's own session). */
 #include "proxy.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -40,6 +41,7 @@ struct pconn {
 	char host[256];
 	int port;
 	bool is_connect;
+	int socks; /* 0: HTTP; 1: SOCKS5 greeting done; 2: SOCKS5 request parsed */
 	struct pbuf c2u, u2c;
 	bool c_eof, u_eof;   /* read side finished */
 	bool u_shut, c_shut; /* write side shut after flushing */
@@ -83,6 +85,14 @@ static void finish(struct pconn *c, const char *verdict, const char *why)
 /* A short error page, then close: the client learns why in one line. */
 static void refuse(struct pconn *c, int code, const char *status, const char *why)
 {
+	if (c->socks) {
+		/* RFC 1928 replies: 2 not allowed by ruleset, 4 host unreachable, 5 refused */
+		unsigned char rep[10] = {5, code == 403 ? 2 : code == 502 ? 5 : 1, 0, 1};
+		ssize_t sw = send(c->cfd, rep, sizeof rep, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)sw;
+		finish(c, code == 403 ? "denied" : "failed", why);
+		return;
+	}
 	char body[400], resp[700];
 	int bl = snprintf(body, sizeof body, "warren: %s:%d %s\n", c->host[0] ? c->host : "?",
 	                  c->port, why);
@@ -134,6 +144,7 @@ static bool parse_hostport(const char *s, size_t len, char *host, size_t hostlen
 }
 
 static void try_connect(struct pconn *c);
+static void decide(struct pconn *c);
 
 /* Parses the head; on success sets host/port and fills c2u with what goes
  * upstream first (nothing for CONNECT). */
@@ -192,6 +203,12 @@ static void handle_head(struct pconn *c)
 		memcpy(c->c2u.data + len, c->head + after, c->headlen - after);
 		c->c2u.len = len + (c->headlen - after);
 	}
+	decide(c);
+}
+
+/* host and port are known: check the rules, resolve, start connecting */
+static void decide(struct pconn *c)
+{
 	switch (egress_check_name(c->px->rules, c->host, c->port)) {
 	case EGRESS_DENIED:
 		refuse(c, 403, "Forbidden", "denied by a deny rule");
@@ -252,13 +269,74 @@ static void connected(struct pconn *c)
 		refuse(c, 502, "Bad Gateway", "upstream refused the connection");
 		return;
 	}
-	if (c->is_connect) {
+	if (c->socks) {
+		static const unsigned char ok[10] = {5, 0, 0, 1};
+		memcpy(c->u2c.data, ok, sizeof ok);
+		c->u2c.len = sizeof ok;
+	} else if (c->is_connect) {
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 		memcpy(c->u2c.data, ok, sizeof ok - 1);
 		c->u2c.len = sizeof ok - 1;
 	}
 	c->state = P_TUNNEL;
 	touch(c);
+}
+
+/* SOCKS5 (RFC 1928), no authentication, CONNECT only; names are resolved
+ * here (socks5h), so the same checks apply as for HTTP. Returns true
+ * once the request is complete (or refused). */
+static bool socks_step(struct pconn *c)
+{
+	unsigned char *h = (unsigned char *)c->head;
+	if (c->socks == 0) {
+		if (c->headlen < 2 || c->headlen < 2u + h[1])
+			return false;
+		bool noauth = memchr(h + 2, 0, h[1]) != NULL;
+		unsigned char rep[2] = {5, noauth ? 0 : 0xff};
+		ssize_t w = send(c->cfd, rep, sizeof rep, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+		size_t used = 2u + h[1];
+		memmove(c->head, c->head + used, c->headlen - used);
+		c->headlen -= used;
+		c->socks = 1;
+		if (!noauth) {
+			finish(c, "failed", "SOCKS client offered no usable method");
+			return true;
+		}
+	}
+	if (c->headlen < 5)
+		return false;
+	size_t need;
+	if (h[3] == 1)
+		need = 4 + 4 + 2;
+	else if (h[3] == 4)
+		need = 4 + 16 + 2;
+	else if (h[3] == 3)
+		need = 4 + 1 + (size_t)h[4] + 2;
+	else {
+		c->socks = 2;
+		refuse(c, 400, "Bad Request", "SOCKS address type not supported");
+		return true;
+	}
+	if (c->headlen < need)
+		return false;
+	c->socks = 2;
+	if (h[0] != 5 || h[1] != 1) {
+		refuse(c, 400, "Bad Request", "only SOCKS5 CONNECT is supported");
+		return true;
+	}
+	c->port = (h[need - 2] << 8) | h[need - 1];
+	if (h[3] == 1)
+		inet_ntop(AF_INET, h + 4, c->host, sizeof c->host);
+	else if (h[3] == 4)
+		inet_ntop(AF_INET6, h + 4, c->host, sizeof c->host);
+	else
+		snprintf(c->host, sizeof c->host, "%.*s", (int)h[4], (const char *)h + 5);
+	c->is_connect = true;
+	memcpy(c->c2u.data, c->head + need, c->headlen - need);
+	c->c2u.len = c->headlen - need;
+	decide(c);
+	return true;
 }
 
 /* ---- fd callbacks (they only move bytes and set state) ---- */
@@ -300,7 +378,9 @@ static int on_client(socket_t fd, int revents, void *ud)
 		}
 		c->headlen += (size_t)n;
 		c->head[c->headlen] = '\0';
-		if (strstr(c->head, "\r\n\r\n"))
+		if (c->head[0] == 5) /* SOCKS5 on the same port: socks5h://127.0.0.1:3128 */
+			socks_step(c);
+		else if (strstr(c->head, "\r\n\r\n"))
 			handle_head(c);
 		else if (c->headlen == HEAD_MAX)
 			refuse(c, 400, "Bad Request", "request head too large");

@@ -383,8 +383,8 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	}
 	/* network = allowlist: everything that honours proxy variables goes
 	 * through warren's proxy; the rest has no route out */
-	static const char *const proxy_vars[] = {"HTTP_PROXY",  "HTTPS_PROXY", "http_proxy",
-	                                         "https_proxy", "ALL_PROXY",   "all_proxy"};
+	static const char *const proxy_vars[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+	                                         "https_proxy"};
 	if (t->sandbox.network == NET_ALLOWLIST) {
 		for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
 			snprintf(extra_buf[ne], sizeof extra_buf[ne], "%s=http://127.0.0.1:%d",
@@ -392,6 +392,15 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 			extra[ne] = extra_buf[ne];
 			ne++;
 		}
+		/* the same port speaks SOCKS5 (names resolved by warren: socks5h) */
+		snprintf(extra_buf[ne], sizeof extra_buf[ne], "ALL_PROXY=socks5h://127.0.0.1:%d",
+		         EGRESS_PROXY_PORT);
+		extra[ne] = extra_buf[ne];
+		ne++;
+		snprintf(extra_buf[ne], sizeof extra_buf[ne], "all_proxy=socks5h://127.0.0.1:%d",
+		         EGRESS_PROXY_PORT);
+		extra[ne] = extra_buf[ne];
+		ne++;
 		snprintf(extra_buf[ne], sizeof extra_buf[ne], "NO_PROXY=localhost,127.0.0.1,::1");
 		extra[ne] = extra_buf[ne];
 		snprintf(extra_buf[ne + 1], sizeof extra_buf[ne + 1],

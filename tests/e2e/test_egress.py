@@ -144,3 +144,18 @@ def test_slow_upstream_does_not_block_others(net):
     assert r.stdout.startswith("hello")
     assert time.time() - t0 < 4
     assert slow.communicate(timeout=30)[0].startswith("hello")
+
+
+def test_socks5h_on_the_same_port(net):
+    port = net.ports["a"]
+    r = net.ssh("alice", "echo $ALL_PROXY; curl -sS --max-time 10 --noproxy '' "
+                         f"--socks5-hostname 127.0.0.1:3128 http://127.0.0.1:{port}/socks")
+    assert r.stdout.splitlines()[0] == "socks5h://127.0.0.1:3128"
+    assert r.stdout.splitlines()[1] == f"hello from {port} path=/socks", r.stderr
+    r = net.ssh("alice", "curl -sS --max-time 10 --noproxy '' --socks5-hostname 127.0.0.1:3128 "
+                         f"http://127.0.0.1:{net.ports['b']}/")
+    assert r.returncode != 0 and "hello" not in r.stdout
+    assert "not allowed" in r.stderr or "connection not allowed" in r.stderr.lower() \
+        or "(97)" in r.stderr, r.stderr
+    log = net.log_text()
+    assert f"dest=127.0.0.1:{net.ports['b']} verdict=denied" in log
