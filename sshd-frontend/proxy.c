@@ -1,14 +1,15 @@
 /* proxy.c - egress proxy connections: read the request head, decide by the
  * tenant's rules (name first, then every resolved address), connect
  * non-blocking, then copy both ways through bounded buffers. One log line
- * per connection, allowed or denied. Names are resolved with getaddrinfo
- * (blocking: a slow resolver delays only this tenant's own session). */
+ * per connection, allowed or denied. Names are resolved with getaddrinfo_a
+ * (asynchronous, polled from the session loop: a slow resolver stalls nothing). */
 #include "proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 #define HEAD_MAX 16384
 #define PBUF     65536
 
-enum pstate { P_HEAD, P_CONNECTING, P_TUNNEL, P_DONE };
+enum pstate { P_HEAD, P_RESOLVING, P_CONNECTING, P_TUNNEL, P_DONE };
 
 struct pbuf {
 	char data[PBUF];
@@ -48,6 +49,9 @@ struct pconn {
 	uint64_t up, down;
 	struct timespec start, last;
 	struct addrinfo *ai, *ai_next; /* candidates still to try */
+	struct gaicb gai;              /* name lookup in progress (getaddrinfo_a) */
+	struct addrinfo gai_hints;
+	char gai_port[8];
 };
 
 static double ms_since(const struct timespec *t)
@@ -219,14 +223,42 @@ static void decide(struct pconn *c)
 	case EGRESS_ALLOWED:
 		break;
 	}
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-	char port[8];
-	snprintf(port, sizeof port, "%d", c->port);
-	int rc = getaddrinfo(c->host, port, &hints, &c->ai);
+	/* IP literals resolve at once; names go to glibc's asynchronous resolver
+	 * so a slow DNS server never stalls this session's other channels */
+	c->gai_hints = (struct addrinfo){.ai_socktype = SOCK_STREAM,
+	                                 .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
+	snprintf(c->gai_port, sizeof c->gai_port, "%d", c->port);
+	if (getaddrinfo(c->host, c->gai_port, &c->gai_hints, &c->ai) == 0) {
+		c->ai_next = c->ai;
+		try_connect(c);
+		return;
+	}
+	c->gai_hints.ai_flags = AI_NUMERICSERV;
+	c->gai = (struct gaicb){
+	    .ar_name = c->host, .ar_service = c->gai_port, .ar_request = &c->gai_hints};
+	struct gaicb *list[1] = {&c->gai};
+	struct sigevent none = {.sigev_notify = SIGEV_NONE};
+	if (getaddrinfo_a(GAI_NOWAIT, list, 1, &none) != 0) {
+		refuse(c, 502, "Bad Gateway", "cannot start a name lookup");
+		return;
+	}
+	c->state = P_RESOLVING;
+	c->px->resolving++;
+}
+
+/* polled from proxy_reconcile while lookups are pending */
+static void resolve_check(struct pconn *c)
+{
+	int rc = gai_error(&c->gai);
+	if (rc == EAI_INPROGRESS)
+		return;
+	c->px->resolving--;
+	c->state = P_HEAD; /* not resolving any more; refuse/try_connect set what follows */
 	if (rc != 0) {
 		refuse(c, 502, "Bad Gateway", gai_strerror(rc));
 		return;
 	}
+	c->ai = c->gai.ar_result;
 	c->ai_next = c->ai;
 	try_connect(c);
 }
@@ -463,6 +495,17 @@ static void want(struct proxy *px, int fd, short *reg, short ev, ssh_event_callb
 
 static void drop(struct proxy *px, struct pconn *c)
 {
+	if (c->gai.ar_name && gai_error(&c->gai) == EAI_INPROGRESS) {
+		/* cannot free while glibc may still write the result: wait briefly */
+		if (gai_cancel(&c->gai) == EAI_NOTCANCELED) {
+			const struct gaicb *one[1] = {&c->gai};
+			struct timespec t = {5, 0};
+			gai_suspend(one, 1, &t);
+		}
+		px->resolving--;
+	}
+	if (c->gai.ar_result && c->gai.ar_result != c->ai)
+		freeaddrinfo(c->gai.ar_result);
 	if (c->cfd >= 0) {
 		if (c->creg)
 			ssh_event_remove_fd(px->event, c->cfd);
@@ -489,6 +532,8 @@ void proxy_reconcile(struct proxy *px)
 {
 	for (struct pconn *c = px->conns, *next; c; c = next) {
 		next = c->next;
+		if (c->state == P_RESOLVING)
+			resolve_check(c);
 		if (c->state == P_TUNNEL) {
 			/* half-close once a direction is drained */
 			if (c->c_eof && c->c2u.off == c->c2u.len && !c->u_shut) {
@@ -513,7 +558,9 @@ void proxy_reconcile(struct proxy *px)
 			continue;
 		}
 		short cev = 0, uev = 0;
-		if (c->state == P_HEAD) {
+		if (c->state == P_RESOLVING) {
+			cev = 0;
+		} else if (c->state == P_HEAD) {
 			cev = POLLIN;
 		} else if (c->state == P_CONNECTING) {
 			uev = POLLOUT;

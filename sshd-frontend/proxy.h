@@ -21,6 +21,7 @@ struct proxy {
 	long idle_timeout;
 	struct pconn *conns;
 	int nconns;
+	int resolving; /* lookups in flight: the session loop polls faster meanwhile */
 	uint64_t bytes_up, bytes_down; /* totals for the session */
 };
 

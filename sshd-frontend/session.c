@@ -1062,7 +1062,7 @@ int session_run(struct session_ctx *sx)
 	ssh_set_blocking(sx->session, 0);
 	reconcile(sx);
 	for (;;) {
-		int rc = ssh_event_dopoll(sx->event, tick);
+		int rc = ssh_event_dopoll(sx->event, sx->proxy.resolving ? 5 : tick);
 		reconcile(sx);
 		if (alive_iv > 0) {
 			if (rx.in_packets != rx_seen) {

@@ -159,3 +159,21 @@ def test_socks5h_on_the_same_port(net):
         or "(97)" in r.stderr, r.stderr
     log = net.log_text()
     assert f"dest=127.0.0.1:{net.ports['b']} verdict=denied" in log
+
+
+def test_names_resolved_by_warren(net, make_warren):
+    """A name is resolved by warren (the sandbox has no DNS): allowed by name
+    and by the IP it resolves to, the request goes through."""
+    port = net.ports["a"]
+    w = make_warren(tenants=("fay",), tenant_extra={
+        "fay": f"[sandbox]\nnetwork = allowlist\nallow = localhost:{port}\nallow = 127.0.0.1:{port}\n"
+               f"allow = nosuch.invalid:{port}\n"})
+    w.start()
+    r = w.ssh("fay", f"curl -sS --max-time 10 --noproxy '' http://localhost:{port}/byname; "
+                     "getent hosts example.com || echo no-dns-inside")
+    assert r.stdout.splitlines()[0] == f"hello from {port} path=/byname", r.stderr
+    assert r.stdout.splitlines()[-1] == "no-dns-inside"
+    r = w.ssh("fay", f"curl -sS --max-time 10 --noproxy '' -i http://no-such-host.invalid:{port}/")
+    assert "403" in r.stdout  # not in the list: refused before any lookup
+    r = w.ssh("fay", f"curl -sS --max-time 10 --noproxy '' -i http://nosuch.invalid:{port}/")
+    assert "502 Bad Gateway" in r.stdout  # allowed, but the lookup fails: said so
