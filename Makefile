@@ -31,7 +31,7 @@ UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/ten
              sandbox/profile.c sandbox/egress.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps check unit e2e demo bench clean format install
+.PHONY: all deps check unit e2e demo bench clean format install fuzz
 
 all: $(BUILD)/warrend $(BUILD)/warren-init
 
@@ -79,6 +79,18 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	bench/run.sh $(BENCH_ARGS)
+
+# libFuzzer targets for parsers of untrusted input (clang, libclang-rt-14-dev);
+# not part of `make check`: FUZZ_SECONDS each, corpus-less.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+		-o $@ $< $(UNIT_SRCS) $(PKG_LIBS)
+
+fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+	@set -e; for t in $^; do echo "== $$t"; $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096; done
 
 format:
 	clang-format -i sshd-frontend/*.[ch] sandbox/*.[ch] pam/*.[ch] tests/unit/*.[ch]
