@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -62,12 +63,6 @@ struct conn {
 };
 
 static volatile pid_t monitor_child;
-
-static void pause_briefly(void)
-{
-	struct timespec d = {0, 200 * 1000 * 1000};
-	nanosleep(&d, NULL);
-}
 
 static void monitor_forward(int sig)
 {
@@ -572,6 +567,11 @@ void conn_handle(int fd, const struct conn_env *env)
 	int recsock[2] = {-1, -1};
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, recsock) < 0)
 		log_warn("recording channel: %s", strerror(errno));
+	/* SIGCHLD stays blocked so the monitor can wait for it on a signalfd */
+	sigset_t chld_mask;
+	sigemptyset(&chld_mask);
+	sigaddset(&chld_mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld_mask, NULL);
 	pid_t pid_monitor = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -591,17 +591,22 @@ void conn_handle(int fd, const struct conn_env *env)
 		close(ssh_get_fd(session));
 		close(recsock[1]);
 		int status;
+		/* sleep until the session process asks for something or ends */
+		int cfd = signalfd(-1, &chld_mask, SFD_CLOEXEC | SFD_NONBLOCK);
 		for (;;) {
-			struct pollfd pf = {.fd = recsock[0], .events = POLLIN};
-			if (recsock[0] >= 0 && poll(&pf, 1, 500) > 0) {
-				if (pf.revents & POLLIN)
-					record_serve(recsock[0], srv->state_dir, cx.tenant.name);
-				else if (pf.revents & (POLLHUP | POLLERR)) {
-					close(recsock[0]);
-					recsock[0] = -1;
-				}
-			} else if (recsock[0] < 0) {
-				pause_briefly();
+			struct pollfd pf[2] = {{.fd = recsock[0], .events = POLLIN},
+			                       {.fd = cfd, .events = POLLIN}};
+			int pr = poll(pf, 2, cfd >= 0 ? -1 : 500);
+			if (pr > 0 && (pf[0].revents & POLLIN))
+				record_serve(recsock[0], srv->state_dir, cx.tenant.name);
+			else if (pr > 0 && (pf[0].revents & (POLLHUP | POLLERR))) {
+				close(recsock[0]);
+				recsock[0] = -1;
+			}
+			if (pr > 0 && (pf[1].revents & POLLIN)) {
+				struct signalfd_siginfo si;
+				while (read(cfd, &si, sizeof si) > 0)
+					;
 			}
 			pid_t w = waitpid(pid, &status, WNOHANG);
 			if (w == pid || (w < 0 && errno != EINTR))
