@@ -83,11 +83,11 @@ bench: deps
 # libFuzzer targets for parsers of untrusted input (clang, libclang-rt-14-dev);
 # not part of `make check`: FUZZ_SECONDS each, corpus-less.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config
+FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
-		-o $@ $< $(UNIT_SRCS) $(PKG_LIBS)
+		-o $@ $< $(UNIT_SRCS) sshd-frontend/audit.c $(PKG_LIBS)
 
 fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	@set -e; for t in $^; do echo "== $$t"; $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096; done

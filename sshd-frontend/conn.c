@@ -593,13 +593,20 @@ void conn_handle(int fd, const struct conn_env *env)
 		int status;
 		/* sleep until the session process asks for something or ends */
 		int cfd = signalfd(-1, &chld_mask, SFD_CLOEXEC | SFD_NONBLOCK);
+		int rec_requests = 0;
 		for (;;) {
 			struct pollfd pf[2] = {{.fd = recsock[0], .events = POLLIN},
 			                       {.fd = cfd, .events = POLLIN}};
 			int pr = poll(pf, 2, cfd >= 0 ? -1 : 500);
-			if (pr > 0 && (pf[0].revents & POLLIN))
-				record_serve(recsock[0], srv->state_dir, cx.tenant.name);
-			else if (pr > 0 && (pf[0].revents & (POLLHUP | POLLERR))) {
+			if (pr > 0 && (pf[0].revents & POLLIN)) {
+				/* bounded: a session asks once per recorded channel */
+				if (++rec_requests > 4 * srv->max_channels + 64) {
+					close(recsock[0]);
+					recsock[0] = -1;
+				} else {
+					record_serve(recsock[0], srv->state_dir, cx.tenant.name);
+				}
+			} else if (pr > 0 && (pf[0].revents & (POLLHUP | POLLERR))) {
 				close(recsock[0]);
 				recsock[0] = -1;
 			}

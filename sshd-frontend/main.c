@@ -324,7 +324,8 @@ static void read_status(struct child *c)
 			continue;
 		}
 		c->line[c->linelen] = '\0';
-		if (c->line[0] == 'A') {
+		if (c->line[0] == 'A' && !c->tenant[0]) {
+			/* only the first: later lines come from the tenant's session process */
 			snprintf(c->tenant, sizeof c->tenant, "%s", c->line + 1);
 			if (c->preauth) {
 				c->preauth = false;
