@@ -48,6 +48,42 @@ static void server_good(void **state)
 	config_free_server(&s);
 }
 
+static void sandbox_keys(void **state)
+{
+	(void)state;
+	struct server_conf s;
+	struct cfg_error e = {{0}};
+	const char *p = write_tmp(0, "keys.conf",
+	                          "[server]\nlisten=127.0.0.1:22\nhost_key=/k\nstate_dir=/s\n"
+	                          "tenants_dir=/t\nuse_pam = yes\nauth = publickey+password\n"
+	                          "max_connections_per_source = 4\naudit_log = stderr\n"
+	                          "[sandbox]\nmemory_max = 512M\ncpu_max = 1.5\npids_max = 64\n"
+	                          "network = allowlist\nallow = api.anthropic.com:443\n"
+	                          "deny = 10.0.0.1:*\nrecord = pty\nrecord_input = yes\n"
+	                          "session_timeout = 3600\nmax_sessions = 4\n");
+	assert_int_equal(config_load_server(p, &s, &e), 0);
+	assert_true(s.use_pam);
+	assert_int_equal(s.max_connections_per_source, 4);
+	assert_int_equal(s.sandbox.memory_max, 512ULL << 20);
+	assert_int_equal(s.sandbox.cpu_max_milli, 1500);
+	assert_int_equal(s.sandbox.pids_max, 64);
+	assert_int_equal(s.sandbox.network, NET_ALLOWLIST);
+	assert_int_equal(s.sandbox.egress.n, 2);
+	assert_true(s.sandbox.egress.r[1].deny);
+	assert_int_equal(s.sandbox.record, 1);
+	assert_true(s.sandbox.record_input);
+	assert_int_equal(s.sandbox.session_timeout, 3600);
+	assert_int_equal(s.sandbox.max_sessions, 4);
+	/* a tenant's first allow replaces the server's list */
+	struct tenant_conf t;
+	const char *tp = write_tmp(1, "t.conf", "[tenant]\n[sandbox]\nallow = pypi.org:443\n");
+	assert_int_equal(config_load_tenant_file(tp, "t", &s.sandbox, &t, &e), 0);
+	assert_int_equal(t.sandbox.egress.n, 1);
+	assert_string_equal(t.sandbox.egress.r[0].host, "pypi.org");
+	config_free_tenant(&t);
+	config_free_server(&s);
+}
+
 static void server_defaults(void **state)
 {
 	(void)state;
@@ -91,6 +127,20 @@ static void server_bad(void **state)
 	    {"[sandbox]\nnetwork = sometimes\n", 2, "network: expected none, allowlist or host"},
 	    {"[sandbox]\nprofile = ../../etc\n", 2, "not a valid profile name"},
 	    {"[server]\nlog_level = chatty\n", 2, "log_level"},
+	    {"[server]\naudit_log = audit.jsonl\n", 2, "audit_log: expected an absolute path"},
+	    {"[server]\nuse_pam = maybe\n", 2, "use_pam: expected yes or no"},
+	    {"[server]\nauth = publickey+hostbased\n", 2, "auth: unknown method"},
+	    {"[server]\nmax_channels = 0\n", 2, "max_channels"},
+	    {"[sandbox]\nrecord = sometimes\n", 2, "record: expected none, pty or all"},
+	    {"[sandbox]\nallow = example.com\n", 2, "allow: expected HOST:PORT"},
+	    {"[sandbox]\ndeny = *:443\n", 2, "deny: expected HOST:PORT"},
+	    {"[sandbox]\nmemory_max = 12Q\n", 2, "memory_max: expected a size"},
+	    {"[sandbox]\ncpu_max = lots\n", 2, "cpu_max: expected a number of cores"},
+	    {"[sandbox]\nmax_sessions = -1\n", 2, "max_sessions"},
+	    {"[sandbox]\nnested_sandbox = perhaps\n", 2, "nested_sandbox: expected yes or no"},
+	    {"[server]\nlisten=127.0.0.1:22\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n"
+	     "auth = password\n",
+	     0, "need use_pam = yes"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct server_conf s;
@@ -98,7 +148,11 @@ static void server_bad(void **state)
 		const char *p = write_tmp(0, "bad.conf", cases[i].text);
 		assert_int_equal(config_load_server(p, &s, &e), -22);
 		char prefix[256];
-		snprintf(prefix, sizeof prefix, "%s:%d: ", p, cases[i].line);
+		/* line 0: a whole-file problem, reported as "FILE: ..." */
+		if (cases[i].line)
+			snprintf(prefix, sizeof prefix, "%s:%d: ", p, cases[i].line);
+		else
+			snprintf(prefix, sizeof prefix, "%s: ", p);
 		if (strncmp(e.msg, prefix, strlen(prefix)) != 0 || !strstr(e.msg, cases[i].needle))
 			fail_msg("case %zu: got '%s', want prefix '%s' and '%s'", i, e.msg, prefix,
 			         cases[i].needle);
@@ -204,10 +258,15 @@ static void names_and_parsers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(server_good),   cmocka_unit_test(server_defaults),
-	    cmocka_unit_test(server_bad),    cmocka_unit_test(server_missing_required),
-	    cmocka_unit_test(overlong_line), cmocka_unit_test(tenant_good_and_override),
-	    cmocka_unit_test(tenant_bad),    cmocka_unit_test(names_and_parsers),
+	    cmocka_unit_test(server_good),
+	    cmocka_unit_test(sandbox_keys),
+	    cmocka_unit_test(server_defaults),
+	    cmocka_unit_test(server_bad),
+	    cmocka_unit_test(server_missing_required),
+	    cmocka_unit_test(overlong_line),
+	    cmocka_unit_test(tenant_good_and_override),
+	    cmocka_unit_test(tenant_bad),
+	    cmocka_unit_test(names_and_parsers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
