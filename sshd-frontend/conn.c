@@ -50,8 +50,6 @@ struct conn {
 	struct tenant_conf tenant;
 	int failures;
 	bool authenticated;
-	bool too_many;
-	bool refused; /* PAM refused the account: no further attempts */
 	struct auth_policy policy;
 	unsigned done; /* methods passed so far (AM_*) */
 	const char *method;
@@ -142,8 +140,6 @@ static int ssh_methods(unsigned m)
 
 static bool user_ok(struct conn *cx, const char *user, const char *method)
 {
-	if (cx->too_many || cx->refused)
-		return false;
 	if (cx->user_set && strcmp(user, cx->user) != 0) {
 		/* OpenSSH refuses a change of user within one connection */
 		count_failure(cx, user, method, "user changed during authentication");
@@ -266,7 +262,7 @@ static int auth_password(ssh_session s, const char *user, const char *password, 
 
 /* keyboard-interactive: libssh 0.10 has no callback for it, so it arrives
  * here as a message. Each call sends the next round or the final answer. */
-static int kbdint_prompt(struct conn *cx, ssh_message msg, struct wpam_prompts *p)
+static int kbdint_prompt(ssh_message msg, struct wpam_prompts *p)
 {
 	const char *prompts[WPAM_MAX_PROMPTS];
 	char echo[WPAM_MAX_PROMPTS];
@@ -274,7 +270,6 @@ static int kbdint_prompt(struct conn *cx, ssh_message msg, struct wpam_prompts *
 		prompts[i] = p->text[i];
 		echo[i] = p->echo[i];
 	}
-	(void)cx;
 	ssh_message_auth_interactive_request(msg, "", p->info, (unsigned)p->n, prompts, echo);
 	return 0;
 }
@@ -344,7 +339,7 @@ static int on_message(ssh_session s, ssh_message msg, void *ud)
 	}
 	switch (wpam_kbdint_next(cx->kbd, &p, timeout)) {
 	case WPAM_PROMPTS:
-		return kbdint_prompt(cx, msg, &p);
+		return kbdint_prompt(msg, &p);
 	case WPAM_SUCCESS:
 		return kbdint_finish(cx, msg, true, &cx->kbd_started);
 	default:
@@ -484,12 +479,6 @@ void conn_handle(int fd, const struct conn_env *env)
 	while (!cx.authenticated) {
 		if (ssh_event_dopoll(event, 1000) == SSH_ERROR) {
 			log_info("%s: disconnected before authentication", cx.peer);
-			_exit(0);
-		}
-		if (cx.too_many) {
-			log_warn("%s: too many authentication failures for %.32s", cx.peer,
-			         cx.user);
-			ssh_disconnect(session);
 			_exit(0);
 		}
 	}

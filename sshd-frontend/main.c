@@ -303,7 +303,16 @@ static void reload(struct server_conf *srv)
 	log_info("reloaded %s", srv->path);
 }
 
-static void child_authenticated(struct child *c);
+/* an authenticated connection no longer counts against max_startups */
+static void leave_preauth(struct child *c)
+{
+	if (c->preauth) {
+		c->preauth = false;
+		unauth--;
+	}
+}
+
+static void close_status(struct child *c);
 
 /* Lines from a connection: "A<tenant>" once authenticated, then from the
  * session process "C<command>" and "T" (traffic). EOF: it is gone. */
@@ -314,7 +323,7 @@ static void read_status(struct child *c)
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
-		child_authenticated(c); /* closes the pipe, frees a max_startups slot */
+		close_status(c); /* the connection is gone or going */
 		return;
 	}
 	for (ssize_t i = 0; i < r; i++) {
@@ -327,10 +336,7 @@ static void read_status(struct child *c)
 		if (c->line[0] == 'A' && !c->tenant[0]) {
 			/* only the first: later lines come from the tenant's session process */
 			snprintf(c->tenant, sizeof c->tenant, "%s", c->line + 1);
-			if (c->preauth) {
-				c->preauth = false;
-				unauth--;
-			}
+			leave_preauth(c);
 		} else if (c->line[0] == 'C') {
 			snprintf(c->command, sizeof c->command, "%s", c->line + 1);
 			clock_gettime(CLOCK_MONOTONIC, &c->active);
@@ -399,12 +405,9 @@ static struct child *child_add(pid_t pid, int notify_fd, const char *source)
 	return c;
 }
 
-static void child_authenticated(struct child *c)
+static void close_status(struct child *c)
 {
-	if (c->preauth) {
-		c->preauth = false;
-		unauth--;
-	}
+	leave_preauth(c);
 	if (c->notify_fd >= 0) {
 		close(c->notify_fd);
 		c->notify_fd = -1;
@@ -419,7 +422,7 @@ static void reap(void)
 		for (size_t i = 0; i < nchildren; i++) {
 			if (children[i].pid != pid)
 				continue;
-			child_authenticated(&children[i]);
+			close_status(&children[i]);
 			children[i] = children[--nchildren];
 			break;
 		}

@@ -373,9 +373,8 @@ static bool socks_step(struct pconn *c)
 
 /* ---- fd callbacks (they only move bytes and set state) ---- */
 
-static void pump(int from, int to, struct pbuf *b, bool *eof, uint64_t *count, bool upstream)
+static void pump(int from, int to, struct pbuf *b, bool *eof, uint64_t *count)
 {
-	(void)upstream;
 	if (b->off == b->len)
 		b->off = b->len = 0;
 	if (!*eof && b->len < PBUF) {
@@ -419,8 +418,8 @@ static int on_client(socket_t fd, int revents, void *ud)
 		return 0;
 	}
 	if (c->state == P_TUNNEL) {
-		pump(c->cfd, c->ufd, &c->c2u, &c->c_eof, &c->up, true);
-		pump(c->ufd, c->cfd, &c->u2c, &c->u_eof, &c->down, false);
+		pump(c->cfd, c->ufd, &c->c2u, &c->c_eof, &c->up);
+		pump(c->ufd, c->cfd, &c->u2c, &c->u_eof, &c->down);
 	}
 	return 0;
 }
@@ -436,8 +435,8 @@ static int on_upstream(socket_t fd, int revents, void *ud)
 		return 0;
 	}
 	if (c->state == P_TUNNEL) {
-		pump(c->ufd, c->cfd, &c->u2c, &c->u_eof, &c->down, false);
-		pump(c->cfd, c->ufd, &c->c2u, &c->c_eof, &c->up, true);
+		pump(c->ufd, c->cfd, &c->u2c, &c->u_eof, &c->down);
+		pump(c->cfd, c->ufd, &c->c2u, &c->c_eof, &c->up);
 	}
 	return 0;
 }

@@ -14,8 +14,6 @@
 #include "proxy.h"
 #include "tenant.h"
 
-#define SESSION_MAX_CHANNELS 10
-
 struct chan;
 
 struct session_ctx {
