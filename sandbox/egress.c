@@ -1,6 +1,8 @@
 /* egress.c - allowlist matching for the egress proxy; pure functions. */
 #include "egress.h"
 
+#include "hostport.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -29,36 +31,17 @@ int egress_parse(const char *text, bool deny, struct egress_rule *out)
 {
 	memset(out, 0, sizeof *out);
 	out->deny = deny;
-	const char *host = text, *colon;
-	size_t hlen;
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-		if (!close || close[1] != ':')
-			return -1;
-		host = text + 1;
-		hlen = (size_t)(close - host);
-		colon = close + 1;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon)
-			return -1;
-		hlen = (size_t)(colon - text);
-	}
-	if (hlen == 0 || hlen >= sizeof out->host)
+	const char *port;
+	size_t plen;
+	if (hostport_split(text, strlen(text), out->host, sizeof out->host, &port, &plen) < 0 ||
+	    port == NULL)
 		return -1;
-	for (size_t i = 0; i < hlen; i++)
-		out->host[i] = (char)tolower((unsigned char)host[i]);
-	out->host[hlen] = '\0';
-	const char *port = colon + 1;
-	if (!strcmp(port, "*")) {
+	for (char *c = out->host; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (plen == 1 && port[0] == '*')
 		out->port = 0;
-	} else {
-		char *end;
-		long p = strtol(port, &end, 10);
-		if (!*port || *end || p < 1 || p > 65535)
-			return -1;
-		out->port = (int)p;
-	}
+	else if ((out->port = hostport_port(port, plen)) < 0)
+		return -1;
 	if (parse_ip(out->host, &out->ip)) {
 		out->is_ip = true;
 		return 0;

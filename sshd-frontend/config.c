@@ -3,6 +3,8 @@
  * line number (Debian's inih is built without INI_HANDLER_LINENO). */
 #include "config.h"
 
+#include "../sandbox/hostport.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -108,31 +110,15 @@ static int set_str(struct parse_ctx *c, char **dst, const char *v, bool absolute
 
 int parse_listen(const char *value, struct listen_addr *out)
 {
-	const char *host = value, *colon;
-	size_t hlen;
-	if (value[0] == '[') {
-		const char *close = strchr(value, ']');
-		if (close == NULL || close[1] != ':')
-			return -1;
-		host = value + 1;
-		hlen = (size_t)(close - host);
-		colon = close + 1;
-	} else {
-		colon = strrchr(value, ':');
-		if (colon == NULL)
-			return -1;
-		hlen = (size_t)(colon - value);
-	}
-	if (hlen == 0 || hlen >= sizeof out->host)
+	const char *port;
+	size_t plen;
+	if (hostport_split(value, strlen(value), out->host, sizeof out->host, &port, &plen) < 0 ||
+	    port == NULL)
 		return -1;
-	const char *port = colon + 1;
-	char *end;
-	long p = strtol(port, &end, 10);
-	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
+	int p = hostport_port(port, plen);
+	if (p < 0)
 		return -1;
-	memcpy(out->host, host, hlen);
-	out->host[hlen] = '\0';
-	snprintf(out->port, sizeof out->port, "%ld", p);
+	snprintf(out->port, sizeof out->port, "%d", p);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "../sandbox/hostport.h"
 #include "log.h"
 
 #define HEAD_MAX 16384
@@ -112,38 +113,16 @@ static void refuse(struct pconn *c, int code, const char *status, const char *wh
 static bool parse_hostport(const char *s, size_t len, char *host, size_t hostlen, int *port,
                            int defport)
 {
-	char tmp[300];
-	if (len == 0 || len >= sizeof tmp)
+	const char *p;
+	size_t plen;
+	if (hostport_split(s, len, host, hostlen, &p, &plen) < 0)
 		return false;
-	memcpy(tmp, s, len);
-	tmp[len] = '\0';
-	char *h = tmp, *colon;
-	if (tmp[0] == '[') {
-		char *close = strchr(tmp, ']');
-		if (!close)
-			return false;
-		*close = '\0';
-		h = tmp + 1;
-		colon = close[1] == ':' ? close + 1 : NULL;
-	} else {
-		colon = strrchr(tmp, ':');
-		if (colon)
-			*colon = '\0';
-	}
-	*port = defport;
-	if (colon) {
-		char *end;
-		long p = strtol(colon + 1, &end, 10);
-		if (*end || p < 1 || p > 65535)
-			return false;
-		*port = (int)p;
-	}
-	if (!h[0] || strlen(h) >= hostlen)
+	*port = p ? hostport_port(p, plen) : defport;
+	if (*port < 0)
 		return false;
-	for (char *q = h; *q; q++)
+	for (const char *q = host; *q; q++)
 		if (*q <= ' ' || *q == '/' || *q == '@')
 			return false;
-	snprintf(host, hostlen, "%s", h);
 	return true;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../sandbox/egress.h"
+#include "../../sandbox/hostport.h"
 
 static struct egress_rules rules(const char *const *allow, const char *const *deny)
 {
@@ -105,12 +106,37 @@ static void addresses(void **state)
 	assert_false(egress_addr_special((struct sockaddr *)&a));
 }
 
+static void split(void **state)
+{
+	(void)state;
+	char host[64];
+	const char *port;
+	size_t pl;
+	assert_int_equal(hostport_split("[::1]:22", 8, host, sizeof host, &port, &pl), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(hostport_port(port, pl), 22);
+	assert_int_equal(hostport_split("[::1]", 5, host, sizeof host, &port, &pl), 0);
+	assert_null(port);
+	assert_int_equal(hostport_split("[::1]x", 6, host, sizeof host, &port, &pl), -1);
+	assert_int_equal(hostport_split("[::1", 4, host, sizeof host, &port, &pl), -1);
+	assert_int_equal(hostport_split(":80", 3, host, sizeof host, &port, &pl), -1);
+	assert_int_equal(hostport_split("a.b:c:443", 9, host, sizeof host, &port, &pl), 0);
+	assert_string_equal(host, "a.b:c");
+	assert_int_equal(hostport_split("abc", 3, host, 3, &port, &pl), -1); /* too long */
+	assert_int_equal(hostport_port("65535", 5), 65535);
+	assert_int_equal(hostport_port("65536", 5), -1);
+	assert_int_equal(hostport_port("0", 1), -1);
+	assert_int_equal(hostport_port("+80", 3), -1);
+	assert_int_equal(hostport_port("", 0), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(parse),
 	    cmocka_unit_test(names),
 	    cmocka_unit_test(addresses),
+	    cmocka_unit_test(split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
