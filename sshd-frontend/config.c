@@ -6,6 +6,7 @@
 #include "../sandbox/hostport.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -570,6 +571,26 @@ int config_load_tenant(const struct server_conf *srv, const char *name, struct t
 	    sizeof path)
 		return -ENOENT;
 	return config_load_tenant_file(path, name, &srv->sandbox, out, err);
+}
+
+int config_for_each_tenant(const struct server_conf *srv,
+                           void (*fn)(const char *path, const char *name, void *ud), void *ud)
+{
+	DIR *d = opendir(srv->tenants_dir);
+	if (d == NULL)
+		return -errno;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		if (l < 6 || strcmp(de->d_name + l - 5, ".conf") != 0)
+			continue;
+		char name[64], path[PATH_MAX];
+		snprintf(name, sizeof name, "%.*s", (int)(l - 5), de->d_name);
+		snprintf(path, sizeof path, "%s/%s", srv->tenants_dir, de->d_name);
+		fn(path, name, ud);
+	}
+	closedir(d);
+	return 0;
 }
 
 void config_free_tenant(struct tenant_conf *t)

@@ -80,6 +80,12 @@ int config_load_tenant_file(const char *path, const char *name, const struct san
                             struct tenant_conf *out, struct cfg_error *err);
 void config_free_tenant(struct tenant_conf *t);
 
+/* Calls fn for every tenants_dir/<name>.conf (name as written, up to 63
+ * characters, not yet validated). Returns 0, or -errno when the directory
+ * cannot be read. */
+int config_for_each_tenant(const struct server_conf *srv,
+                           void (*fn)(const char *path, const char *name, void *ud), void *ud);
+
 /* A tenant name is a login name and a file name: [a-z_][a-z0-9_-]{0,31}. */
 bool tenant_name_valid(const char *name);
 

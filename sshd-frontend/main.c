@@ -1,7 +1,6 @@
 /* main.c - the warrend master: reads the config, loads the host key once,
  * listens, forks one process per connection, reaps them, and enforces
  * max_startups. It never parses SSH itself. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -130,60 +129,59 @@ static int install_file(const char *src, const char *dst)
 	return rc;
 }
 
+struct check_ctx {
+	const struct server_conf *srv;
+	int bad;
+};
+
+static void check_tenant(const char *path, const char *name, void *ud)
+{
+	struct check_ctx *cc = ud;
+	const struct server_conf *srv = cc->srv;
+	if (!tenant_name_valid(name)) {
+		fprintf(stderr, "%s: '%s' is not a valid tenant name\n", path, name);
+		cc->bad = 1;
+		return;
+	}
+	struct tenant_conf t;
+	struct cfg_error e;
+	if (config_load_tenant_file(path, name, &srv->sandbox, &t, &e) < 0) {
+		fprintf(stderr, "%s\n", e.msg);
+		cc->bad = 1;
+		return;
+	}
+	if (!srv->use_pam && t.has_auth && (auth_policy_all(&t.auth) & (AM_PASSWORD | AM_KBDINT))) {
+		fprintf(stderr,
+		        "%s: auth names password or keyboard-interactive, which need "
+		        "use_pam = yes in %s\n",
+		        path, srv->path);
+		cc->bad = 1;
+	}
+	if (srv->profiles_dir && strcmp(t.sandbox.profile, "none") != 0) {
+		char flake[PATH_MAX];
+		snprintf(flake, sizeof flake, "%s/%s/flake.nix", srv->profiles_dir,
+		         t.sandbox.profile);
+		if (access(flake, R_OK) < 0) {
+			fprintf(stderr, "%s: profile '%s': %s: %s\n", path, t.sandbox.profile,
+			        flake, strerror(errno));
+			cc->bad = 1;
+		}
+	}
+	if (t.nkeys == 0 && t.authorized_keys == NULL)
+		fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path, name);
+	config_free_tenant(&t);
+}
+
 static int check_tenants(const struct server_conf *srv)
 {
-	int bad = 0;
-	DIR *d = opendir(srv->tenants_dir);
-	if (d == NULL) {
+	struct check_ctx cc = {.srv = srv};
+	int rc = config_for_each_tenant(srv, check_tenant, &cc);
+	if (rc < 0) {
 		fprintf(stderr, "%s: tenants_dir %s: %s\n", srv->path, srv->tenants_dir,
-		        strerror(errno));
+		        strerror(-rc));
 		return 1;
 	}
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-		if (l < 6 || strcmp(de->d_name + l - 5, ".conf") != 0)
-			continue;
-		char name[64], path[PATH_MAX];
-		snprintf(name, sizeof name, "%.*s", (int)(l - 5), de->d_name);
-		snprintf(path, sizeof path, "%s/%s", srv->tenants_dir, de->d_name);
-		if (!tenant_name_valid(name)) {
-			fprintf(stderr, "%s: '%s' is not a valid tenant name\n", path, name);
-			bad = 1;
-			continue;
-		}
-		struct tenant_conf t;
-		struct cfg_error e;
-		if (config_load_tenant_file(path, name, &srv->sandbox, &t, &e) < 0) {
-			fprintf(stderr, "%s\n", e.msg);
-			bad = 1;
-			continue;
-		}
-		if (!srv->use_pam && t.has_auth &&
-		    (auth_policy_all(&t.auth) & (AM_PASSWORD | AM_KBDINT))) {
-			fprintf(stderr,
-			        "%s: auth names password or keyboard-interactive, which need "
-			        "use_pam = yes in %s\n",
-			        path, srv->path);
-			bad = 1;
-		}
-		if (srv->profiles_dir && strcmp(t.sandbox.profile, "none") != 0) {
-			char flake[PATH_MAX];
-			snprintf(flake, sizeof flake, "%s/%s/flake.nix", srv->profiles_dir,
-			         t.sandbox.profile);
-			if (access(flake, R_OK) < 0) {
-				fprintf(stderr, "%s: profile '%s': %s: %s\n", path,
-				        t.sandbox.profile, flake, strerror(errno));
-				bad = 1;
-			}
-		}
-		if (t.nkeys == 0 && t.authorized_keys == NULL)
-			fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path,
-			        name);
-		config_free_tenant(&t);
-	}
-	closedir(d);
-	return bad;
+	return cc.bad;
 }
 
 static int open_listeners(const struct server_conf *srv, int *fds, int max)

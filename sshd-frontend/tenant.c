@@ -100,32 +100,30 @@ static void collect_allocated(int dfd, const char *skip, struct uidset *s, uid_t
 	closedir(d);
 }
 
+struct declared_ctx {
+	const struct server_conf *srv;
+	struct uidset *set;
+};
+
+static void add_declared(const char *path, const char *name, void *ud)
+{
+	struct declared_ctx *dc = ud;
+	if (strlen(name) > CFG_NAME_MAX)
+		return;
+	struct tenant_conf t;
+	struct cfg_error e;
+	if (config_load_tenant_file(path, name, &dc->srv->sandbox, &t, &e) == 0) {
+		if (t.has_uid)
+			uidset_add(dc->set, t.uid);
+		config_free_tenant(&t);
+	}
+}
+
 /* uids fixed in tenant files are never handed out by allocation */
 static void collect_declared(const struct server_conf *srv, struct uidset *s)
 {
-	DIR *d = opendir(srv->tenants_dir);
-	if (d == NULL)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-		if (l < 6 || strcmp(de->d_name + l - 5, ".conf") != 0)
-			continue;
-		char name[CFG_NAME_MAX + 1], path[PATH_MAX];
-		if (l - 5 > CFG_NAME_MAX)
-			continue;
-		memcpy(name, de->d_name, l - 5);
-		name[l - 5] = '\0';
-		snprintf(path, sizeof path, "%s/%s", srv->tenants_dir, de->d_name);
-		struct tenant_conf t;
-		struct cfg_error e;
-		if (config_load_tenant_file(path, name, &srv->sandbox, &t, &e) == 0) {
-			if (t.has_uid)
-				uidset_add(s, t.uid);
-			config_free_tenant(&t);
-		}
-	}
-	closedir(d);
+	struct declared_ctx dc = {.srv = srv, .set = s};
+	config_for_each_tenant(srv, add_declared, &dc);
 }
 
 int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t, struct tenant_id *id,
