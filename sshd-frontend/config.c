@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,15 +196,6 @@ static int parse_bool(struct parse_ctx *c, const char *name, const char *v, bool
 	return 1;
 }
 
-static int parse_long(struct parse_ctx *c, const char *name, const char *v, long max, long *out)
-{
-	int n;
-	if (!parse_int(c, name, v, 0, max, &n))
-		return 0;
-	*out = n;
-	return 1;
-}
-
 /* cores as a decimal: "1.5" -> 1500 thousandths */
 static int parse_cores(struct parse_ctx *c, const char *name, const char *v, long *out)
 {
@@ -216,6 +208,54 @@ static int parse_cores(struct parse_ctx *c, const char *name, const char *v, lon
 	if (d > 0 && *out < 10)
 		return fail(c, "%s: at least 0.01 cores", name);
 	return 1;
+}
+
+/* whole-number keys: name, bounds, where the value goes */
+struct num_key {
+	const char *name;
+	long min, max;
+	size_t off;
+};
+
+static const struct num_key sandbox_nums[] = {
+    {"pids_max", 0, 4194304, offsetof(struct sandbox_conf, pids_max)},
+    {"max_sessions", 0, 100000, offsetof(struct sandbox_conf, max_sessions)},
+    {"proxy_max_connections", 0, 100000, offsetof(struct sandbox_conf, proxy_max_connections)},
+    {"proxy_idle_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, proxy_idle_timeout)},
+    {"session_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, session_timeout)},
+    {"idle_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, idle_timeout)},
+};
+
+static const struct num_key server_nums[] = {
+    {"login_grace_time", 1, 3600, offsetof(struct server_conf, login_grace_time)},
+    {"max_auth_tries", 1, 100, offsetof(struct server_conf, max_auth_tries)},
+    {"max_startups", 1, 100000, offsetof(struct server_conf, max_startups)},
+    {"max_channels", 1, 1000, offsetof(struct server_conf, max_channels)},
+    {"max_connections_per_source", 0, 100000,
+     offsetof(struct server_conf, max_connections_per_source)},
+    {"drain_timeout", 0, 86400, offsetof(struct server_conf, drain_timeout)},
+    {"client_alive_interval", 0, 86400, offsetof(struct server_conf, client_alive_interval)},
+    {"client_alive_count_max", 1, 1000, offsetof(struct server_conf, client_alive_count_max)},
+};
+
+/* 1 parsed, 0 error reported, -1 not a key of this table; sandbox values are
+ * long, server values int */
+static int num_key(struct parse_ctx *c, const struct num_key *keys, size_t n, void *base,
+                   bool is_long, const char *name, const char *v)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(name, keys[i].name) != 0)
+			continue;
+		int val;
+		if (!parse_int(c, name, v, keys[i].min, keys[i].max, &val))
+			return 0;
+		if (is_long)
+			*(long *)((char *)base + keys[i].off) = val;
+		else
+			*(int *)((char *)base + keys[i].off) = val;
+		return 1;
+	}
+	return -1;
 }
 
 static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char *name,
@@ -239,6 +279,10 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 	}
 	if (!once(c, "sandbox", name))
 		return 0;
+	int rc = num_key(c, sandbox_nums, sizeof sandbox_nums / sizeof sandbox_nums[0], sb, true,
+	                 name, v);
+	if (rc >= 0)
+		return rc;
 	if (strcmp(name, "profile") == 0) {
 		if (!tenant_name_valid(v))
 			return fail(c, "profile: '%s' is not a valid profile name", v);
@@ -262,8 +306,6 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		return parse_size(c, name, v, &sb->memory_max);
 	} else if (strcmp(name, "tmp_size") == 0) {
 		return parse_size(c, name, v, &sb->tmp_size);
-	} else if (strcmp(name, "pids_max") == 0) {
-		return parse_long(c, name, v, 4194304, &sb->pids_max);
 	} else if (strcmp(name, "cpu_max") == 0) {
 		return parse_cores(c, name, v, &sb->cpu_max_milli);
 	} else if (strcmp(name, "record") == 0) {
@@ -279,16 +321,6 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		return parse_bool(c, name, v, &sb->record_input);
 	} else if (strcmp(name, "record_max_bytes") == 0) {
 		return parse_size(c, name, v, &sb->record_max_bytes);
-	} else if (strcmp(name, "max_sessions") == 0) {
-		return parse_long(c, name, v, 100000, &sb->max_sessions);
-	} else if (strcmp(name, "proxy_max_connections") == 0) {
-		return parse_long(c, name, v, 100000, &sb->proxy_max_connections);
-	} else if (strcmp(name, "proxy_idle_timeout") == 0) {
-		return parse_long(c, name, v, 0x7fffffff, &sb->proxy_idle_timeout);
-	} else if (strcmp(name, "session_timeout") == 0) {
-		return parse_long(c, name, v, 0x7fffffff, &sb->session_timeout);
-	} else if (strcmp(name, "idle_timeout") == 0) {
-		return parse_long(c, name, v, 0x7fffffff, &sb->idle_timeout);
 	} else {
 		return fail(c, "unknown key '%s' in [sandbox]", name);
 	}
@@ -321,6 +353,10 @@ static int server_handler(void *user, const char *section, const char *name, con
 	}
 	if (!once(c, "server", name))
 		return 0;
+	int rc =
+	    num_key(c, server_nums, sizeof server_nums / sizeof server_nums[0], s, false, name, v);
+	if (rc >= 0)
+		return rc;
 	if (strcmp(name, "host_key") == 0)
 		return set_str(c, &s->host_key, v, true);
 	if (strcmp(name, "state_dir") == 0)
@@ -358,22 +394,6 @@ static int server_handler(void *user, const char *section, const char *name, con
 			    c, "uid_range: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'", v);
 		return 1;
 	}
-	if (strcmp(name, "login_grace_time") == 0)
-		return parse_int(c, name, v, 1, 3600, &s->login_grace_time);
-	if (strcmp(name, "max_auth_tries") == 0)
-		return parse_int(c, name, v, 1, 100, &s->max_auth_tries);
-	if (strcmp(name, "max_startups") == 0)
-		return parse_int(c, name, v, 1, 100000, &s->max_startups);
-	if (strcmp(name, "max_channels") == 0)
-		return parse_int(c, name, v, 1, 1000, &s->max_channels);
-	if (strcmp(name, "max_connections_per_source") == 0)
-		return parse_int(c, name, v, 0, 100000, &s->max_connections_per_source);
-	if (strcmp(name, "drain_timeout") == 0)
-		return parse_int(c, name, v, 0, 86400, &s->drain_timeout);
-	if (strcmp(name, "client_alive_interval") == 0)
-		return parse_int(c, name, v, 0, 86400, &s->client_alive_interval);
-	if (strcmp(name, "client_alive_count_max") == 0)
-		return parse_int(c, name, v, 1, 1000, &s->client_alive_count_max);
 	if (strcmp(name, "audit_log") == 0) {
 		if (strcmp(v, "stderr") != 0 && v[0] != '/')
 			return fail(c, "audit_log: expected an absolute path or stderr, got '%s'",
