@@ -8,6 +8,7 @@
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -185,4 +186,27 @@ int seccomp_to_memfd(void *ctx)
 void seccomp_free(void *ctx)
 {
 	seccomp_release(ctx);
+}
+
+int seccomp_export(const struct seccomp_opts *o, void **data, size_t *len)
+{
+	void *ctx = NULL;
+	int rc = seccomp_build(o, &ctx);
+	if (rc < 0)
+		return rc;
+	int fd = seccomp_to_memfd(ctx);
+	seccomp_free(ctx);
+	if (fd < 0)
+		return fd;
+	off_t size = lseek(fd, 0, SEEK_END);
+	void *buf = size > 0 ? malloc((size_t)size) : NULL;
+	if (buf == NULL || pread(fd, buf, (size_t)size, 0) != size) {
+		free(buf);
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	*data = buf;
+	*len = (size_t)size;
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define WARREN_SECCOMP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct seccomp_rule {
 	const char *name; /* syscall */
@@ -20,5 +21,7 @@ int seccomp_build(const struct seccomp_opts *o, void **ret_ctx);
 /* Exports BPF into a sealed-off memfd positioned at 0; returns the fd or -errno. */
 int seccomp_to_memfd(void *ctx);
 void seccomp_free(void *ctx);
+/* Builds and exports in one go: *data (malloc'd BPF) and *len. 0 or -errno. */
+int seccomp_export(const struct seccomp_opts *o, void **data, size_t *len);
 
 #endif

@@ -643,6 +643,7 @@ void conn_handle(int fd, const struct conn_env *env)
 	close(recsock[0]);
 	sx.rec_sock = recsock[1];
 	sx.notify_fd = env->notify_fd;
+	sx.filter = &env->filters[cx.tenant.sandbox.nested_sandbox ? 1 : 0];
 	fcntl(sx.notify_fd, F_SETFL, fcntl(sx.notify_fd, F_GETFL) | O_NONBLOCK); /* never stall */
 	cx.sx = &sx;
 	int rc = session_run(&sx);

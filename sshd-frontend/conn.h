@@ -8,6 +8,7 @@
 
 #include "../sandbox/cgroup.h"
 #include "../sandbox/policy.h"
+#include "../sandbox/spawn.h"
 #include "config.h"
 
 struct conn_env {
@@ -16,6 +17,7 @@ struct conn_env {
 	const char *init_helper;
 	const struct host_facts *facts;
 	const struct cg *cg;
+	const struct bpf_blob *filters; /* [0] default, [1] nested_sandbox */
 	int notify_fd; /* write 'A' here once authenticated (frees a max_startups slot) */
 };
 

@@ -25,6 +25,7 @@
 
 #include "../sandbox/cgroup.h"
 #include "../sandbox/policy.h"
+#include "../sandbox/seccomp.h"
 #include "../sandbox/workspace.h"
 #include "config.h"
 #include "conn.h"
@@ -654,7 +655,19 @@ int main(int argc, char **argv)
 	int swept = cgroup_sweep(&cg, session_alive);
 	if (swept > 0)
 		log_info("removed %d session cgroup(s) left by an earlier run", swept);
+	/* the two seccomp filters a sandbox can get, built once for every login */
+	static struct bpf_blob filters[2];
+	for (int i = 0; i < 2; i++) {
+		struct seccomp_opts so = {.nested_sandbox = i == 1};
+		void *data;
+		if ((rc = seccomp_export(&so, &data, &filters[i].len)) < 0) {
+			log_err("cannot build the seccomp filter: %s", strerror(-rc));
+			return 1;
+		}
+		filters[i].data = data;
+	}
 	struct conn_env tmpl = {.srv = &srv,
+	                        .filters = filters,
 	                        .bind = bind,
 	                        .init_helper = helper,
 	                        .facts = &facts,

@@ -36,7 +36,6 @@
 #include "../sandbox/env.h"
 #include "../sandbox/fdpass.h"
 #include "../sandbox/initproto.h"
-#include "../sandbox/seccomp.h"
 #include "../sandbox/spawn.h"
 #include "audit.h"
 #include "log.h"
@@ -433,8 +432,7 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		strv_free(&env);
 		return;
 	}
-	struct bpf_blob filter = {sx->bpf, sx->bpf_len};
-	if (spawn_sandbox(sx->srv->bwrap, &pol, &filter, c->pty, c->rows, c->cols, argv, env.v,
+	if (spawn_sandbox(sx->srv->bwrap, &pol, sx->filter, c->pty, c->rows, c->cols, argv, env.v,
 	                  &c->proc, err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %s", err);
 		strv_free(&env);
@@ -1023,24 +1021,6 @@ int session_run(struct session_ctx *sx)
 		log_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
-	void *filter = NULL;
-	struct seccomp_opts so = {.nested_sandbox = sx->tenant->sandbox.nested_sandbox};
-	int frc = seccomp_build(&so, &filter);
-	int ffd = frc < 0 ? frc : seccomp_to_memfd(filter);
-	if (filter)
-		seccomp_free(filter);
-	struct stat fst;
-	if (ffd < 0 || fstat(ffd, &fst) < 0 || fst.st_size <= 0 ||
-	    (sx->bpf = malloc((size_t)fst.st_size)) == NULL ||
-	    pread(ffd, sx->bpf, (size_t)fst.st_size, 0) != fst.st_size) {
-		log_err("cannot build the seccomp filter (%d)", ffd);
-		snprintf(sx->fail, sizeof sx->fail,
-		         "the sandbox's syscall filter could not be built");
-	} else {
-		sx->bpf_len = (size_t)fst.st_size;
-	}
-	if (ffd >= 0)
-		close(ffd);
 	clock_gettime(CLOCK_MONOTONIC, &sx->last_activity);
 	const struct sandbox_conf *sb = &sx->tenant->sandbox;
 	int tick = sb->session_timeout > 0 || sb->idle_timeout > 0 ? 1000 : 10000;

@@ -10,6 +10,7 @@
 
 #include "../sandbox/policy.h"
 #include "../sandbox/profile.h"
+#include "../sandbox/spawn.h"
 #include "config.h"
 #include "proxy.h"
 #include "tenant.h"
@@ -30,9 +31,8 @@ struct session_ctx {
 	int nchans;
 	int sigfd;
 	short sig_reg;
-	char fail[200]; /* set: every session request is answered with this line */
-	void *bpf;      /* exported seccomp filter, built once per connection */
-	size_t bpf_len;
+	char fail[200];                /* set: every session request is answered with this line */
+	const struct bpf_blob *filter; /* the seccomp filter, built once by the master */
 	struct timespec last_activity; /* for idle_timeout */
 	struct proxy proxy;            /* network = allowlist */
 	char sessions_dir[PATH_MAX];   /* state_dir/sessions/<tenant>: one file per session */
