@@ -6,7 +6,7 @@ PKGS     := libssh libcap inih libseccomp json-c
 CFLAGS   ?= -O2 -g
 WERROR   ?= -Werror
 # format-truncation is off: every snprintf whose truncation matters is checked
-WARN     := -Wall -Wextra $(WERROR) -Wformat=2 -Wshadow -Wno-unused-parameter -Wno-format-truncation
+WARN     := -Wall -Wextra $(WERROR) -Wformat=2 -Wshadow -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
 BASEFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -20,7 +20,7 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/status.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
-            sandbox/fdpass.c sandbox/hostport.c
+            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
 UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress
@@ -28,7 +28,7 @@ UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_secco
 UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
-             sandbox/profile.c sandbox/egress.c sandbox/hostport.c
+             sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps check unit e2e demo bench clean format install fuzz

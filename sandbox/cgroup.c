@@ -4,6 +4,7 @@
  * of its sessions; each session gets the same caps. Runs as root in the
  * master (sweep) and in the per-connection monitor (create, attach, destroy). */
 #include "cgroup.h"
+#include "fmt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,14 +38,14 @@ static int write_file(const char *dir, const char *file, const char *value)
 static bool exists(const char *dir, const char *file)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/%s", dir, file);
+	fmt_into(path, sizeof path, "%s/%s", dir, file);
 	return access(path, F_OK) == 0;
 }
 
 enum cg_mode cgroup_detect(const char *root)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/cgroup.controllers", root);
+	fmt_into(path, sizeof path, "%s/cgroup.controllers", root);
 	FILE *f = fopen(path, "re");
 	if (f) {
 		char line[512] = "";
@@ -54,9 +55,9 @@ enum cg_mode cgroup_detect(const char *root)
 		if (strstr(line, "memory") && strstr(line, "pids"))
 			return CG_V2;
 	}
-	snprintf(path, sizeof path, "%s/memory/memory.limit_in_bytes", root);
+	fmt_into(path, sizeof path, "%s/memory/memory.limit_in_bytes", root);
 	char p2[PATH_MAX];
-	snprintf(p2, sizeof p2, "%s/pids", root);
+	fmt_into(p2, sizeof p2, "%s/pids", root);
 	if (access(path, F_OK) == 0 && access(p2, F_OK) == 0)
 		return CG_V1;
 	return CG_NONE;
@@ -65,17 +66,14 @@ enum cg_mode cgroup_detect(const char *root)
 static int path_for(const struct cg *cg, const char *ctrl, const char *tenant, long session,
                     char *out, size_t len)
 {
-	int n;
 	const char *sep = ctrl ? "/" : "";
 	ctrl = ctrl ? ctrl : "";
 	if (tenant == NULL)
-		n = snprintf(out, len, "%s%s%s/warren", cg->root, sep, ctrl);
-	else if (session < 0)
-		n = snprintf(out, len, "%s%s%s/warren/tenant-%s", cg->root, sep, ctrl, tenant);
-	else
-		n = snprintf(out, len, "%s%s%s/warren/tenant-%s/session-%ld", cg->root, sep, ctrl,
-		             tenant, session);
-	return n < (int)len ? 0 : -ENAMETOOLONG;
+		return fmt_into(out, len, "%s%s%s/warren", cg->root, sep, ctrl);
+	if (session < 0)
+		return fmt_into(out, len, "%s%s%s/warren/tenant-%s", cg->root, sep, ctrl, tenant);
+	return fmt_into(out, len, "%s%s%s/warren/tenant-%s/session-%ld", cg->root, sep, ctrl,
+	                tenant, session);
 }
 
 static int mkdir_ok(const char *p)
@@ -150,7 +148,7 @@ int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
 		for (int i = 0; i < NV1; i++) {
 			/* cpu is optional on v1: skip it when not mounted and not asked for */
 			char cdir[PATH_MAX];
-			snprintf(cdir, sizeof cdir, "%s/%s", cg->root, v1_ctrls[i]);
+			fmt_into(cdir, sizeof cdir, "%s/%s", cg->root, v1_ctrls[i]);
 			if (!strcmp(v1_ctrls[i], "cpu") && access(cdir, F_OK) != 0 &&
 			    !l->cpu_max_milli)
 				continue;
@@ -198,7 +196,7 @@ int cgroup_attach(const struct cg *cg, const char *tenant, long session, pid_t p
 static int kill_procs(const char *dir)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	fmt_into(path, sizeof path, "%s/cgroup.procs", dir);
 	FILE *f = fopen(path, "re");
 	if (f == NULL)
 		return 0;
@@ -226,26 +224,31 @@ static void empty_and_remove(const char *dir)
 	rmdir(dir);
 }
 
+static void remove_tenant_dirs(const struct cg *cg, const char *tenant)
+{
+	char tdir[PATH_MAX];
+	for (int i = 0; i < (cg->mode == CG_V2 ? 1 : NV1); i++)
+		if (path_for(cg, cg->mode == CG_V2 ? NULL : v1_ctrls[i], tenant, -1, tdir,
+		             sizeof tdir) == 0)
+			rmdir(tdir); /* fails while other sessions of the tenant exist */
+}
+
 int cgroup_session_destroy(const struct cg *cg, const char *tenant, long session)
 {
-	char dir[PATH_MAX], tdir[PATH_MAX];
+	char dir[PATH_MAX];
+	if (session < 0)
+		return -EINVAL; /* never the tenant level: other sessions live there */
 	if (cg->mode == CG_V2) {
-		path_for(cg, NULL, tenant, session, dir, sizeof dir);
-		empty_and_remove(dir);
-		path_for(cg, NULL, tenant, -1, tdir, sizeof tdir);
-		rmdir(tdir); /* fails while other sessions of the tenant exist */
+		if (path_for(cg, NULL, tenant, session, dir, sizeof dir) == 0)
+			empty_and_remove(dir);
 	} else if (cg->mode == CG_V1) {
 		/* the pids hierarchy lists every task; kill through it first */
 		static const char *const order[] = {"pids", "memory", "cpu"};
-		for (int i = 0; i < NV1; i++) {
-			path_for(cg, order[i], tenant, session, dir, sizeof dir);
-			empty_and_remove(dir);
-		}
-		for (int i = 0; i < NV1; i++) {
-			path_for(cg, v1_ctrls[i], tenant, -1, tdir, sizeof tdir);
-			rmdir(tdir);
-		}
+		for (int i = 0; i < NV1; i++)
+			if (path_for(cg, order[i], tenant, session, dir, sizeof dir) == 0)
+				empty_and_remove(dir);
 	}
+	remove_tenant_dirs(cg, tenant);
 	return 0;
 }
 
@@ -254,7 +257,7 @@ int cgroup_session_procs(const struct cg *cg, const char *tenant, long session)
 	char dir[PATH_MAX];
 	path_for(cg, cg->mode == CG_V1 ? "pids" : NULL, tenant, session, dir, sizeof dir);
 	char path[PATH_MAX + 16];
-	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	fmt_into(path, sizeof path, "%s/cgroup.procs", dir);
 	FILE *f = fopen(path, "re");
 	if (f == NULL)
 		return -errno;
@@ -282,7 +285,7 @@ int cgroup_sweep(const struct cg *cg, bool (*session_alive)(long session))
 			continue;
 		const char *tenant = de->d_name + 7;
 		char tdir[PATH_MAX];
-		snprintf(tdir, sizeof tdir, "%s/%s", base, de->d_name);
+		fmt_into(tdir, sizeof tdir, "%s/%s", base, de->d_name);
 		DIR *t = opendir(tdir);
 		if (t == NULL)
 			continue;
@@ -302,10 +305,9 @@ int cgroup_sweep(const struct cg *cg, bool (*session_alive)(long session))
 			cgroup_session_destroy(cg, tenant, sessions[i]);
 			swept++;
 		}
-		if (ns == 0) {
-			/* a tenant dir left without sessions */
-			cgroup_session_destroy(cg, tenant, -2);
-		}
+		/* only an empty tenant level goes: rmdir fails while a live
+		 * session is below it, and nothing is killed at that level */
+		remove_tenant_dirs(cg, tenant);
 	}
 	closedir(d);
 	return swept;

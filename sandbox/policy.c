@@ -1,6 +1,7 @@
 /* policy.c - build a tenant's mount plan as data and render it to bwrap
  * arguments. Pure functions apart from host_facts_probe(). */
 #include "policy.h"
+#include "fmt.h"
 
 #include "profile.h"
 
@@ -23,6 +24,7 @@ static const char *const etc_allow[] = {
     "locale.alias",  "mime.types",      "protocols",
     "services",      "host.conf",       "gai.conf",
     "terminfo",      "magic",           "profile.d",
+    "manpath.config",
 };
 
 static void add_mount(struct sandbox_policy *p, enum mount_kind kind, const char *src,
@@ -80,14 +82,14 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	p->nested_sandbox = conf->nested_sandbox;
 	p->tmp_size = conf->tmp_size;
 	p->seccomp_fd = -1;
-	snprintf(p->home, sizeof p->home, "/home/%s", id->tenant);
+	fmt_into(p->home, sizeof p->home, "/home/%s", id->tenant);
 	snprintf(p->hostname, sizeof p->hostname, "%s", id->tenant);
 	snprintf(p->shell, sizeof p->shell, "%s", conf->shell);
 
 	add_mount(p, MNT_RO_BIND, "/usr", "/usr");
 	for (int i = 0; i < 5; i++) {
 		char dst[16];
-		snprintf(dst, sizeof dst, "/%s", policy_top_dirs[i]);
+		fmt_into(dst, sizeof dst, "/%s", policy_top_dirs[i]);
 		if (facts->top[i] == HOSTDIR_SYMLINK)
 			add_mount(p, MNT_SYMLINK, facts->top_target[i], dst);
 		else if (facts->top[i] == HOSTDIR_DIR)
@@ -95,7 +97,7 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	}
 	for (size_t i = 0; i < sizeof etc_allow / sizeof etc_allow[0]; i++) {
 		char path[64];
-		snprintf(path, sizeof path, "/etc/%s", etc_allow[i]);
+		fmt_into(path, sizeof path, "/etc/%s", etc_allow[i]);
 		add_mount(p, MNT_RO_BIND_TRY, path, path);
 	}
 	if (conf->network == NET_HOST) {
@@ -130,6 +132,7 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	add_mount(p, MNT_TMPFS_STICKY, NULL, "/tmp");
 	add_mount(p, MNT_TMPFS, NULL, "/run");
 	add_mount(p, MNT_DIR, NULL, "/var");
+	add_mount(p, MNT_SYMLINK, "../run", "/var/run"); /* as on the host: FHS */
 	add_mount(p, MNT_TMPFS_STICKY, NULL, "/var/tmp");
 	add_mount(p, MNT_RO_BIND, id->init_helper, SANDBOX_INIT_PATH);
 	add_mount(p, MNT_BIND, id->workspace, p->home);
@@ -236,7 +239,7 @@ void host_facts_probe(struct host_facts *f)
 	for (int i = 0; i < 5; i++) {
 		char path[16];
 		struct stat st;
-		snprintf(path, sizeof path, "/%s", policy_top_dirs[i]);
+		fmt_into(path, sizeof path, "/%s", policy_top_dirs[i]);
 		if (lstat(path, &st) < 0)
 			continue;
 		if (S_ISLNK(st.st_mode)) {

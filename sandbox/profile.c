@@ -3,6 +3,7 @@
  * the out-link state_dir/profiles/<name>/result-<key>, so the build a cache
  * entry names stays alive until a newer one replaces it. */
 #include "profile.h"
+#include "fmt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spawn.h"
@@ -40,7 +42,7 @@ static int key_walk(const char *dir, int depth, uint64_t *h, int *files)
 		if (de->d_name[0] == '.' || !strcmp(de->d_name, "result"))
 			continue;
 		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		fmt_into(path, sizeof path, "%s/%s", dir, de->d_name);
 		struct stat st;
 		if (lstat(path, &st) < 0)
 			continue;
@@ -187,7 +189,7 @@ static int read_cache(const char *path, uint64_t key, char *store, size_t len)
 	struct stat st;
 	if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
 		return -1; /* collected or deleted: rebuild */
-	snprintf(store, len, "%s", buf);
+	fmt_into(store, len, "%s", buf);
 	return 0;
 }
 
@@ -201,10 +203,48 @@ static void drop_old_roots(const char *rootdir, const char *keep)
 	while ((de = readdir(d)) != NULL)
 		if (!strncmp(de->d_name, "result-", 7) && strcmp(de->d_name, keep) != 0) {
 			char p[PATH_MAX];
-			snprintf(p, sizeof p, "%s/%s", rootdir, de->d_name);
+			fmt_into(p, sizeof p, "%s/%s", rootdir, de->d_name);
 			unlink(p);
 		}
 	closedir(d);
+}
+
+/* nix VERB [--option substituters ''] ARGS... with a fixed environment;
+ * returns spawn_capture's status, nix's output tail in detail. */
+static int run_nix(const struct profile_builder *b, const char *verb, char *const *args,
+                   char *detail, size_t detaillen)
+{
+	char *argv[24];
+	int n = 0;
+	argv[n++] = (char *)b->nix;
+	argv[n++] = (char *)"--extra-experimental-features";
+	argv[n++] = (char *)"nix-command flakes";
+	argv[n++] = (char *)verb;
+	argv[n++] = (char *)"--no-write-lock-file";
+	if (b->offline) {
+		argv[n++] = (char *)"--option";
+		argv[n++] = (char *)"substituters";
+		argv[n++] = (char *)"";
+	}
+	for (int i = 0; args[i] && n < 23; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"HOME=/root", (char *)"LC_ALL=C",
+	                NULL};
+	return spawn_capture(argv, envp, detail, detaillen);
+}
+
+int profile_evaluate(const struct profile_builder *b, const char *name, char *detail,
+                     size_t detaillen)
+{
+	char ref[PATH_MAX + 64];
+	if (fmt_into(ref, sizeof ref, "path:%s/%s#packages.x86_64-linux.default.drvPath",
+	             b->profiles_dir, name) < 0) {
+		snprintf(detail, detaillen, "path too long");
+		return -1;
+	}
+	char *const args[] = {(char *)"--raw", ref, NULL};
+	return run_nix(b, "eval", args, detail, detaillen) == 0 ? 0 : -1;
 }
 
 static int build(const struct profile_builder *b, const char *name, const char *flakedir,
@@ -212,28 +252,14 @@ static int build(const struct profile_builder *b, const char *name, const char *
                  size_t errlen, char *detail, size_t detaillen)
 {
 	char link[PATH_MAX], linkname[64], ref[PATH_MAX + 8];
-	snprintf(linkname, sizeof linkname, "result-%016llx", (unsigned long long)key);
-	snprintf(link, sizeof link, "%s/%s", rootdir, linkname);
-	snprintf(ref, sizeof ref, "path:%s", flakedir);
-	char *argv[16];
-	int n = 0;
-	argv[n++] = (char *)b->nix;
-	argv[n++] = (char *)"--extra-experimental-features";
-	argv[n++] = (char *)"nix-command flakes";
-	argv[n++] = (char *)"build";
-	argv[n++] = (char *)"--no-write-lock-file";
-	if (b->offline) {
-		argv[n++] = (char *)"--option";
-		argv[n++] = (char *)"substituters";
-		argv[n++] = (char *)"";
+	fmt_into(linkname, sizeof linkname, "result-%016llx", (unsigned long long)key);
+	if (fmt_into(link, sizeof link, "%s/%s", rootdir, linkname) < 0 ||
+	    fmt_into(ref, sizeof ref, "path:%s", flakedir) < 0) {
+		snprintf(err, errlen, "profile '%s': path too long", name);
+		return -1;
 	}
-	argv[n++] = (char *)"--out-link";
-	argv[n++] = link;
-	argv[n++] = ref;
-	argv[n] = NULL;
-	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"HOME=/root", (char *)"LC_ALL=C",
-	                NULL};
-	int rc = spawn_capture(argv, envp, detail, detaillen);
+	char *const args[] = {(char *)"--out-link", link, ref, NULL};
+	int rc = run_nix(b, "build", args, detail, detaillen);
 	char target[PATH_MAX];
 	ssize_t tl = rc == 0 ? readlink(link, target, sizeof target - 1) : -1;
 	if (tl <= 0) {
@@ -242,8 +268,90 @@ static int build(const struct profile_builder *b, const char *name, const char *
 		return -1;
 	}
 	target[tl] = '\0';
-	snprintf(store, storelen, "%s", target);
+	fmt_into(store, storelen, "%s", target);
 	drop_old_roots(rootdir, linkname);
+	return 0;
+}
+
+/* A failed build is remembered (state_dir/profiles/NAME.failed: key, failures,
+ * next try) so logins are refused at once instead of each re-running nix;
+ * it is retried after a backoff that doubles up to an hour, or at once when
+ * the flake's files change (another key). */
+#define RETRY_FIRST 30
+#define RETRY_MAX   3600
+
+static long retry_after(const char *failp, uint64_t key, long now, int *failures)
+{
+	*failures = 0;
+	FILE *f = fopen(failp, "re");
+	if (f == NULL)
+		return 0;
+	unsigned long long k;
+	long next;
+	int n;
+	int ok = fscanf(f, "%llx %d %ld", &k, &n, &next) == 3;
+	fclose(f);
+	if (!ok || k != key || n < 1)
+		return 0; /* another flake: try it */
+	*failures = n;
+	return next > now ? next - now : 0;
+}
+
+static void remember_failure(const char *failp, uint64_t key, long now, int failures)
+{
+	long wait = RETRY_FIRST;
+	for (int i = 1; i < failures && wait < RETRY_MAX; i++)
+		wait *= 2;
+	if (wait > RETRY_MAX)
+		wait = RETRY_MAX;
+	char tmp[PATH_MAX + 8];
+	if (fmt_into(tmp, sizeof tmp, "%s.tmp", failp) < 0)
+		return;
+	FILE *f = fopen(tmp, "we");
+	if (f == NULL)
+		return;
+	int ok = fprintf(f, "%016llx %d %ld\n", (unsigned long long)key, failures, now + wait) > 0;
+	if (fclose(f) == 0 && ok)
+		rename(tmp, failp);
+}
+
+/* Under the profile's lock: the cache again (another login may have built
+ * it), else a build unless a recent failure of the same flake says wait. */
+static int build_or_wait(const struct profile_builder *b, const char *name, const char *flakedir,
+                         uint64_t key, const char *dir, const char *rootdir, const char *cache,
+                         struct profile *out, char *err, size_t errlen, char *detail,
+                         size_t detaillen)
+{
+	if (read_cache(cache, key, out->store, sizeof out->store) == 0)
+		return 0;
+	char failp[PATH_MAX + 64];
+	if (fmt_into(failp, sizeof failp, "%s/%s.failed", dir, name) < 0)
+		return -1;
+	long now = (long)time(NULL);
+	int failures;
+	long wait = retry_after(failp, key, now, &failures);
+	if (wait > 0) {
+		snprintf(err, errlen,
+		         "profile '%s': its build failed %d time(s); next try in %ld s or when "
+		         "the flake changes",
+		         name, failures, wait);
+		return -1;
+	}
+	if (build(b, name, flakedir, key, rootdir, out->store, sizeof out->store, err, errlen,
+	          detail, detaillen) < 0) {
+		remember_failure(failp, key, (long)time(NULL), failures + 1);
+		return -1;
+	}
+	unlink(failp);
+	char tmp[PATH_MAX + 80];
+	if (fmt_into(tmp, sizeof tmp, "%s.tmp", cache) == 0) {
+		FILE *f = fopen(tmp, "we");
+		if (f) {
+			int ok = fprintf(f, "%016llx %s\n", (unsigned long long)key, out->store) > 0;
+			if (fclose(f) == 0 && ok)
+				rename(tmp, cache); /* atomic: a reader sees old or new */
+		}
+	}
 	return 0;
 }
 
@@ -255,8 +363,11 @@ int profile_activate(const struct profile_builder *b, const char *name, struct p
 	if (detaillen)
 		detail[0] = '\0';
 	char flakedir[PATH_MAX], flake[PATH_MAX + 16];
-	snprintf(flakedir, sizeof flakedir, "%s/%s", b->profiles_dir, name);
-	snprintf(flake, sizeof flake, "%s/flake.nix", flakedir);
+	if (fmt_into(flakedir, sizeof flakedir, "%s/%s", b->profiles_dir, name) < 0 ||
+	    fmt_into(flake, sizeof flake, "%s/flake.nix", flakedir) < 0) {
+		snprintf(err, errlen, "profile '%s': path too long", name);
+		return -1;
+	}
 	if (access(flake, R_OK) < 0) {
 		snprintf(err, errlen, "profile '%s': %s: %s", name, flake, strerror(errno));
 		return -1;
@@ -267,9 +378,9 @@ int profile_activate(const struct profile_builder *b, const char *name, struct p
 		return -1;
 	}
 	char dir[PATH_MAX], rootdir[PATH_MAX + 64], cache[PATH_MAX + 64], lockp[PATH_MAX + 64];
-	snprintf(dir, sizeof dir, "%s/profiles", b->state_dir);
-	snprintf(rootdir, sizeof rootdir, "%s/%s", dir, name);
-	snprintf(cache, sizeof cache, "%s/%s.cache", dir, name);
+	fmt_into(dir, sizeof dir, "%s/profiles", b->state_dir);
+	fmt_into(rootdir, sizeof rootdir, "%s/%s", dir, name);
+	fmt_into(cache, sizeof cache, "%s/%s.cache", dir, name);
 	out->cache_hit = read_cache(cache, key, out->store, sizeof out->store) == 0;
 	if (!out->cache_hit) {
 		if (state_mkdir(dir, 0755) < 0 || state_mkdir(rootdir, 0755) < 0) {
@@ -277,7 +388,7 @@ int profile_activate(const struct profile_builder *b, const char *name, struct p
 			return -1;
 		}
 		/* one build per profile at a time; the others wait and reuse it */
-		snprintf(lockp, sizeof lockp, "%s/%s.lock", dir, name);
+		fmt_into(lockp, sizeof lockp, "%s/%s.lock", dir, name);
 		int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
 			snprintf(err, errlen, "profile '%s': %s: %s", name, lockp, strerror(errno));
@@ -285,27 +396,14 @@ int profile_activate(const struct profile_builder *b, const char *name, struct p
 				close(lfd);
 			return -1;
 		}
-		int rc = read_cache(cache, key, out->store, sizeof out->store);
-		if (rc < 0)
-			rc = build(b, name, flakedir, key, rootdir, out->store, sizeof out->store,
-			           err, errlen, detail, detaillen);
-		if (rc == 0) {
-			char tmp[PATH_MAX + 80];
-			snprintf(tmp, sizeof tmp, "%s.tmp", cache);
-			FILE *f = fopen(tmp, "we");
-			if (f) {
-				int ok = fprintf(f, "%016llx %s\n", (unsigned long long)key,
-				                 out->store) > 0;
-				if (fclose(f) == 0 && ok)
-					rename(tmp, cache); /* atomic: a reader sees old or new */
-			}
-		}
+		int rc = build_or_wait(b, name, flakedir, key, dir, rootdir, cache, out, err,
+		                       errlen, detail, detaillen);
 		close(lfd);
 		if (rc < 0)
 			return -1;
 	}
 	char ini[PATH_MAX + 32];
-	snprintf(ini, sizeof ini, "%s/share/warren/profile.ini", out->store);
+	fmt_into(ini, sizeof ini, "%s/share/warren/profile.ini", out->store);
 	char e2[300] = "";
 	if (profile_read_ini(ini, out, e2, sizeof e2) < 0) {
 		snprintf(err, errlen, "profile '%s': %s: %s", name, ini, e2);

@@ -47,6 +47,12 @@ int profile_key(const char *dir, uint64_t *key);
 int profile_activate(const struct profile_builder *b, const char *name, struct profile *out,
                      char *err, size_t errlen, char *detail, size_t detaillen);
 
+/* Evaluates the profile's flake (fetching its inputs, building nothing):
+ * 0 when it would build, else -1 with nix's output tail in detail. For
+ * `warrend -t`. */
+int profile_evaluate(const struct profile_builder *b, const char *name, char *detail,
+                     size_t detaillen);
+
 /* Parses share/warren/profile.ini of an output: [env] NAME = value and
  * [paths] /dest = /nix/store/...; rejects anything outside those rules. */
 int profile_read_ini(const char *path, struct profile *p, char *err, size_t errlen);

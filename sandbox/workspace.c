@@ -2,6 +2,7 @@
  * temporary directory renamed into place, so a crash never leaves a
  * half-copied template behind as the tenant's home. */
 #include "workspace.h"
+#include "fmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +69,7 @@ int workspace_ensure(const char *state_dir, const char *tenant, uid_t uid, gid_t
 		snprintf(err, errlen, "%s: %s", dir, strerror(-rc));
 		return rc;
 	}
-	snprintf(lockp, sizeof lockp, "%s/.lock-%s", dir, tenant);
+	fmt_into(lockp, sizeof lockp, "%s/.lock-%s", dir, tenant);
 	int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
 		rc = -errno;
@@ -81,7 +82,7 @@ int workspace_ensure(const char *state_dir, const char *tenant, uid_t uid, gid_t
 	if (rc != -ENOENT)
 		goto out; /* another login created it meanwhile */
 
-	snprintf(tmp, sizeof tmp, "%s/.new-%s", dir, tenant);
+	fmt_into(tmp, sizeof tmp, "%s/.new-%s", dir, tenant);
 	struct stat st;
 	if (lstat(tmp, &st) == 0) {
 		/* left by a crash during creation; GNU rm does not follow symlinks */
@@ -96,7 +97,7 @@ int workspace_ensure(const char *state_dir, const char *tenant, uid_t uid, gid_t
 	}
 	if (template_dir) {
 		char src[4200];
-		snprintf(src, sizeof src, "%s/.", template_dir);
+		fmt_into(src, sizeof src, "%s/.", template_dir);
 		char *const cp[] = {(char *)"/bin/cp", (char *)"-a", src, tmp, NULL};
 		int st2 = spawn_run_as(uid, gid, cp);
 		if (st2 != 0) {

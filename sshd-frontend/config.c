@@ -2,6 +2,7 @@
  * We feed inih through our own line reader so every handler call knows its
  * line number (Debian's inih is built without INI_HANDLER_LINENO). */
 #include "config.h"
+#include "../sandbox/fmt.h"
 
 #include "../sandbox/hostport.h"
 
@@ -118,9 +119,9 @@ int parse_listen(const char *value, struct listen_addr *out)
 	    port == NULL)
 		return -1;
 	int p = hostport_port(port, plen);
-	if (p < 0)
+	if (p < 0 || p > 65535)
 		return -1;
-	snprintf(out->port, sizeof out->port, "%d", p);
+	snprintf(out->port, sizeof out->port, "%d", p & 0xffff);
 	return 0;
 }
 
@@ -474,7 +475,9 @@ static int run_parse(struct parse_ctx *c, ini_handler h, struct cfg_error *err)
 static void sandbox_defaults(struct sandbox_conf *sb)
 {
 	memset(sb, 0, sizeof *sb);
-	snprintf(sb->profile, sizeof sb->profile, "default");
+	/* no toolchain unless the operator names one: a profile that cannot
+	 * build (no binary cache) must not lock out every tenant */
+	snprintf(sb->profile, sizeof sb->profile, "none");
 	sb->network = NET_NONE;
 	snprintf(sb->shell, sizeof sb->shell, "/bin/bash");
 	sb->memory_max = 2ULL << 30;
@@ -606,7 +609,7 @@ int config_for_each_tenant(const struct server_conf *srv,
 			continue;
 		char name[64], path[PATH_MAX];
 		snprintf(name, sizeof name, "%.*s", (int)(l - 5), de->d_name);
-		snprintf(path, sizeof path, "%s/%s", srv->tenants_dir, de->d_name);
+		fmt_into(path, sizeof path, "%s/%s", srv->tenants_dir, de->d_name);
 		fn(path, name, ud);
 	}
 	closedir(d);

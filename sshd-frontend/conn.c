@@ -6,6 +6,7 @@
  *      close and cgroup cleanup) and only waits; the child drops to the
  *      tenant in one step (privdrop_to) and serves channels (session.c). */
 #include "conn.h"
+#include "../sandbox/fmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -388,8 +389,12 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 	}
 	/* running sessions of this tenant, one file each, counted for max_sessions */
 	char top[PATH_MAX];
-	snprintf(top, sizeof top, "%s/sessions", cx->env->srv->state_dir);
-	snprintf(sx->sessions_dir, sizeof sx->sessions_dir, "%s/%s", top, cx->tenant.name);
+	if (fmt_into(top, sizeof top, "%s/sessions", cx->env->srv->state_dir) < 0 ||
+	    fmt_into(sx->sessions_dir, sizeof sx->sessions_dir, "%s/%s", top, cx->tenant.name) <
+	        0) {
+		log_err("tenant %s: state_dir path too long", cx->tenant.name);
+		return -1;
+	}
 	if (state_mkdir(top, 0711) < 0 || (mkdir(sx->sessions_dir, 0700) < 0 && errno != EEXIST) ||
 	    chown(sx->sessions_dir, sx->id.uid, sx->id.gid) < 0) {
 		log_err("tenant %s: %s: %s", cx->tenant.name, sx->sessions_dir, strerror(errno));
@@ -540,7 +545,8 @@ void conn_handle(int fd, const struct conn_env *env)
 		char msg[256];
 		if (wpam_session_open(cx.pam, msg, sizeof msg) < 0) {
 			log_err("tenant %s: pam_open_session: %s", cx.tenant.name, msg);
-			snprintf(sx.fail, sizeof sx.fail, "session refused: %s", msg);
+			/* the client's line may be cut; the log above has it whole */
+			snprintf(sx.fail, sizeof sx.fail, "session refused: %.160s", msg);
 		}
 	}
 	alarm(0);
@@ -579,7 +585,7 @@ void conn_handle(int fd, const struct conn_env *env)
 		sigaction(SIGUSR2, &sa, NULL);
 		close(ssh_get_fd(session));
 		close(recsock[1]);
-		int status;
+		int status = 0;
 		/* sleep until the session process asks for something or ends */
 		int cfd = signalfd(-1, &chld_mask, SFD_CLOEXEC | SFD_NONBLOCK);
 		int rec_requests = 0;
@@ -605,8 +611,12 @@ void conn_handle(int fd, const struct conn_env *env)
 					;
 			}
 			pid_t w = waitpid(pid, &status, WNOHANG);
-			if (w == pid || (w < 0 && errno != EINTR))
+			if (w == pid)
 				break;
+			if (w < 0 && errno != EINTR) {
+				status = 0; /* no child to report on */
+				break;
+			}
 		}
 		if (WIFSIGNALED(status))
 			log_warn("session process for %s killed by signal %d", cx.tenant.name,

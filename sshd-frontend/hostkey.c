@@ -1,6 +1,7 @@
 /* hostkey.c - host key handling: read once in the master, handed to every
  * connection by ssh_bind (no per-connection key parsing). */
 #include "hostkey.h"
+#include "../sandbox/fmt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,8 +23,8 @@ int hostkey_load_or_generate(const char *path, ssh_key *out, char *err, size_t e
 			return -1;
 		}
 		char tmp[4096], pub[4096];
-		snprintf(tmp, sizeof tmp, "%s.tmp", path);
-		snprintf(pub, sizeof pub, "%s.pub", path);
+		fmt_into(tmp, sizeof tmp, "%s.tmp", path);
+		fmt_into(pub, sizeof pub, "%s.pub", path);
 		mode_t old = umask(077);
 		unlink(tmp);
 		int rc = ssh_pki_export_privkey_file(key, NULL, NULL, NULL, tmp);

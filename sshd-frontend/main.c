@@ -24,6 +24,8 @@
 #include <libssh/server.h>
 
 #include "../sandbox/cgroup.h"
+#include "../sandbox/fmt.h"
+#include "../sandbox/profile.h"
 #include "../sandbox/policy.h"
 #include "../sandbox/seccomp.h"
 #include "../sandbox/workspace.h"
@@ -133,7 +135,43 @@ static int install_file(const char *src, const char *dst)
 struct check_ctx {
 	const struct server_conf *srv;
 	int bad;
+	char checked[64][64]; /* profiles evaluated already */
+	int nchecked;
 };
+
+/* Evaluates a profile once per -t run; reports where it is named. */
+static void check_profile(struct check_ctx *cc, const char *where, const char *name)
+{
+	const struct server_conf *srv = cc->srv;
+	if (srv->profiles_dir == NULL || !strcmp(name, "none"))
+		return;
+	for (int i = 0; i < cc->nchecked; i++)
+		if (!strcmp(cc->checked[i], name))
+			return;
+	if (cc->nchecked < 64)
+		snprintf(cc->checked[cc->nchecked++], sizeof cc->checked[0], "%s", name);
+	char flake[PATH_MAX];
+	if (fmt_into(flake, sizeof flake, "%s/%s/flake.nix", srv->profiles_dir, name) < 0 ||
+	    access(flake, R_OK) < 0) {
+		fprintf(stderr, "%s: profile '%s': %s: %s\n", where, name, flake, strerror(errno));
+		cc->bad = 1;
+		return;
+	}
+	struct profile_builder b = {.profiles_dir = srv->profiles_dir,
+	                            .state_dir = srv->state_dir,
+	                            .nix = srv->nix,
+	                            .offline = srv->nix_offline};
+	char detail[1500] = "";
+	if (profile_evaluate(&b, name, detail, sizeof detail) < 0) {
+		/* nix's last line says why (an input it cannot fetch, a syntax error) */
+		char *last = detail;
+		for (char *nl; (nl = strchr(last, '\n')) && nl[1];)
+			last = nl + 1;
+		fprintf(stderr, "%s: profile '%s' does not evaluate: %s%s", where, name, last,
+		        last[0] && last[strlen(last) - 1] == '\n' ? "" : "\n");
+		cc->bad = 1;
+	}
+}
 
 static void check_tenant(const char *path, const char *name, void *ud)
 {
@@ -158,16 +196,7 @@ static void check_tenant(const char *path, const char *name, void *ud)
 		        path, srv->path);
 		cc->bad = 1;
 	}
-	if (srv->profiles_dir && strcmp(t.sandbox.profile, "none") != 0) {
-		char flake[PATH_MAX];
-		snprintf(flake, sizeof flake, "%s/%s/flake.nix", srv->profiles_dir,
-		         t.sandbox.profile);
-		if (access(flake, R_OK) < 0) {
-			fprintf(stderr, "%s: profile '%s': %s: %s\n", path, t.sandbox.profile,
-			        flake, strerror(errno));
-			cc->bad = 1;
-		}
-	}
+	check_profile(cc, path, t.sandbox.profile);
 	if (t.nkeys == 0 && t.authorized_keys == NULL)
 		fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path, name);
 	config_free_tenant(&t);
@@ -176,6 +205,7 @@ static void check_tenant(const char *path, const char *name, void *ud)
 static int check_tenants(const struct server_conf *srv)
 {
 	struct check_ctx cc = {.srv = srv};
+	check_profile(&cc, srv->path, srv->sandbox.profile);
 	int rc = config_for_each_tenant(srv, check_tenant, &cc);
 	if (rc < 0) {
 		fprintf(stderr, "%s: tenants_dir %s: %s\n", srv->path, srv->tenants_dir,
@@ -224,6 +254,13 @@ static int open_listeners(const struct server_conf *srv, int *fds, int max)
 	return n;
 }
 
+/* The file service is OpenSSH's sftp-server, whose SYMLINK takes its two
+ * paths in the reverse of the draft's order. OpenSSH's sftp sends them that
+ * way to anyone; other clients (asyncssh, paramiko users) reverse them only
+ * when the version string names OpenSSH, so it does, as a comment after our
+ * own software version (RFC 4253 4.2). */
+#define SERVER_BANNER "warren_0.2 OpenSSH-sftp-server"
+
 static ssh_bind make_bind(ssh_key hostkey)
 {
 	ssh_bind b = ssh_bind_new();
@@ -240,6 +277,7 @@ static ssh_bind make_bind(ssh_key hostkey)
 	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, MACS) < 0 ||
 	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, HOSTKEY_ALGOS) < 0 ||
 	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, PUBKEY_ALGOS) < 0 ||
+	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, SERVER_BANNER) < 0 ||
 	    ssh_bind_options_set(b, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity) < 0) {
 		log_err("libssh rejected an option: %s", ssh_get_error(b));
 		ssh_bind_free(b);
@@ -253,7 +291,7 @@ static ssh_bind make_bind(ssh_key hostkey)
 static bool session_alive(long pid)
 {
 	char path[64], comm[32] = "";
-	snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+	fmt_into(path, sizeof path, "/proc/%ld/comm", pid);
 	FILE *f = fopen(path, "re");
 	if (f == NULL)
 		return false;
@@ -550,8 +588,23 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* fds 0-2 must exist so no socket or pipe lands on them */
-	for (int fd = open("/dev/null", O_RDWR); fd >= 0 && fd <= 2; fd = open("/dev/null", O_RDWR))
+	int nullfd;
+	while ((nullfd = open("/dev/null", O_RDWR)) >= 0 && nullfd <= 2)
 		;
+	if (nullfd > 2)
+		close(nullfd);
+	/* SIGHUP re-reads the file after the chdir below */
+	char cfgabs[PATH_MAX];
+	if (realpath(cfgpath, cfgabs) == NULL) {
+		fprintf(stderr, "warrend: %s: %s\n", cfgpath, strerror(errno));
+		return 1;
+	}
+	cfgpath = cfgabs;
+	/* no working directory pins a mount or a tenant's path */
+	if (chdir("/") < 0) {
+		fprintf(stderr, "warrend: chdir /: %s\n", strerror(errno));
+		return 1;
+	}
 
 	struct server_conf srv;
 	struct cfg_error err;
@@ -591,7 +644,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	self[sl] = '\0';
-	snprintf(helper, sizeof helper, "%s/warren-init", dirname(self));
+	fmt_into(helper, sizeof helper, "%s/warren-init", dirname(self));
 	if (access(helper, X_OK) < 0) {
 		log_err("%s: %s (it is installed next to warrend)", helper, strerror(errno));
 		return 1;
@@ -609,13 +662,13 @@ int main(int argc, char **argv)
 	/* Sandboxes bind warren-init from state_dir, so they never depend on
 	 * where warrend itself lives (a build tree may sit under /root). */
 	char libdir[PATH_MAX], installed[PATH_MAX + 16];
-	snprintf(libdir, sizeof libdir, "%s/lib", srv.state_dir);
-	snprintf(installed, sizeof installed, "%s/warren-init", libdir);
+	fmt_into(libdir, sizeof libdir, "%s/lib", srv.state_dir);
+	fmt_into(installed, sizeof installed, "%s/warren-init", libdir);
 	if ((rc = state_mkdir(libdir, 0755)) < 0 || (rc = install_file(helper, installed)) < 0) {
 		log_err("installing %s into %s: %s", helper, libdir, strerror(-rc));
 		return 1;
 	}
-	snprintf(helper, sizeof helper, "%s", installed);
+	fmt_into(helper, sizeof helper, "%s", installed);
 
 	if ((rc = waudit_open(srv.audit_log)) < 0) {
 		log_err("%s: audit_log %s: %s", srv.path, srv.audit_log, strerror(-rc));

@@ -1,6 +1,7 @@
 /* record.c - asciicast v2 writing (json-c does the string escaping) and the
  * monitor's side of creating recording files as root. */
 #include "record.h"
+#include "../sandbox/fmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +34,7 @@ void record_serve(int sock, const char *state_dir, const char *tenant)
 	if (recv(sock, &req, sizeof req, MSG_DONTWAIT) != (ssize_t)sizeof req)
 		return;
 	char dir[4096], path[4400];
-	snprintf(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
+	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
 	int fd = -1;
 	if (state_mkdir(dir, 0700) == 0) {
 		struct timeval tv;
@@ -42,7 +43,7 @@ void record_serve(int sock, const char *state_dir, const char *tenant)
 		gmtime_r(&tv.tv_sec, &tm);
 		char ts[32];
 		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-		snprintf(path, sizeof path, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(),
+		fmt_into(path, sizeof path, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(),
 		         (int)req.channel);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}

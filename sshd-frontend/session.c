@@ -11,6 +11,7 @@
  * outside ssh_event_dopoll(), so libssh never sees its poll set change
  * under its feet. */
 #include "session.h"
+#include "../sandbox/fmt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -301,6 +302,8 @@ static int claim_session_slot(struct chan *c)
 	long running = 0;
 	int d2 = dup(dfd);
 	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+	if (d == NULL && d2 >= 0)
+		close(d2);
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
 		long pid = strtol(de->d_name, NULL, 10);
@@ -336,7 +339,7 @@ static void release_session_slot(struct chan *c)
 	if (!c->marker[0])
 		return;
 	char path[PATH_MAX + 80];
-	snprintf(path, sizeof path, "%s/%s", c->sx->sessions_dir, c->marker);
+	fmt_into(path, sizeof path, "%s/%s", c->sx->sessions_dir, c->marker);
 	unlink(path);
 	c->marker[0] = '\0';
 }
@@ -366,10 +369,12 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		snprintf(c->fail_msg, sizeof c->fail_msg, "sandbox policy too large");
 		return;
 	}
-	/* the profile's bin/ goes first on PATH; its variables come along */
+	/* the tenant's own ~/.local/bin (pip --user, npm prefix, native
+	 * installers), then the profile's bin/, then the system; the profile's
+	 * variables come along */
 	char path[PATH_MAX + 64];
-	snprintf(path, sizeof path, "%s%s/usr/local/bin:/usr/bin:/bin", prof ? prof->store : "",
-	         prof ? "/bin:" : "");
+	fmt_into(path, sizeof path, "%s/.local/bin:%s%s/usr/local/bin:/usr/bin:/bin", pol.home,
+	         prof ? prof->store : "", prof ? "/bin:" : "");
 	char *extra[PROFILE_MAX_ENV + 9] = {0};
 	char extra_buf[PROFILE_MAX_ENV + 8][600];
 	int ne = 0;
@@ -910,6 +915,17 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	return true;
 }
 
+/* One keepalive@openssh.com request with want_reply. Non-blocking, libssh
+ * keeps its single global-request slot busy until a call collects the answer,
+ * and that call sends nothing: so the first call collects the previous probe's
+ * answer (or sends, if the slot is free) and the second sends. While the
+ * client has not answered the last probe, neither sends: it is still owed. */
+static void send_alive_probe(ssh_session session)
+{
+	ssh_send_keepalive(session);
+	ssh_send_keepalive(session);
+}
+
 static long elapsed_s(const struct timespec *since)
 {
 	struct timespec now;
@@ -1044,8 +1060,9 @@ int session_run(struct session_ctx *sx)
 		int rc = ssh_event_dopoll(sx->event, sx->proxy.resolving ? 5 : tick);
 		reconcile(sx);
 		if (alive_iv > 0) {
-			if (rx.in_packets != rx_seen) {
-				rx_seen = rx.in_packets;
+			/* libssh 0.10 counts bytes only (in_packets stays 0) */
+			if (rx.in_bytes != rx_seen) {
+				rx_seen = rx.in_bytes;
 				probes = 0;
 				clock_gettime(CLOCK_MONOTONIC, &rx_at);
 			} else if (elapsed_s(&rx_at) >= alive_iv) {
@@ -1058,7 +1075,7 @@ int session_run(struct session_ctx *sx)
 					             "client_alive", NULL);
 					break;
 				}
-				ssh_send_keepalive(sx->session);
+				send_alive_probe(sx->session);
 				probes++;
 				clock_gettime(CLOCK_MONOTONIC, &rx_at);
 			}

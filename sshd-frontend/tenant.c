@@ -1,6 +1,7 @@
 /* tenant.c - resolve a tenant's uid/gid; allocations are files
  * state_dir/uids/<tenant> holding the number, written under a lock. */
 #include "tenant.h"
+#include "../sandbox/fmt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -131,7 +132,7 @@ int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t, s
 {
 	char dir[PATH_MAX];
 	int rc;
-	snprintf(dir, sizeof dir, "%s/uids", srv->state_dir);
+	fmt_into(dir, sizeof dir, "%s/uids", srv->state_dir);
 	if ((rc = state_mkdir(dir, 0700)) < 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(-rc));
 		return rc;
@@ -178,7 +179,7 @@ int tenant_resolve(const struct server_conf *srv, const struct tenant_conf *t, s
 			goto out;
 		}
 		char tmp[64], buf[32];
-		snprintf(tmp, sizeof tmp, ".tmp-%s", t->name);
+		fmt_into(tmp, sizeof tmp, ".tmp-%s", t->name);
 		int fd =
 		    openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 		int n = snprintf(buf, sizeof buf, "%u\n", (unsigned)u);

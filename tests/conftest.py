@@ -176,3 +176,40 @@ def wait_until(pred, timeout=10, step=0.1):
             return True
         time.sleep(step)
     return pred()
+
+
+def cgroup_dir(pid):
+    """The host directory of pid's cgroup that counts its tasks: the pids
+    hierarchy on cgroup v1, the unified one on v2 (read from /proc, so it is
+    right whatever the host mounts where). None when pid is gone."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return None
+    mounts = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _, opts = right.split(" ", 2)
+            if fstype in ("cgroup", "cgroup2"):
+                point = left.split()[4]
+                key = "" if fstype == "cgroup2" else \
+                    ",".join(o for o in opts.split()[-1].split(",") if o in ("pids",))
+                if key or fstype == "cgroup2":
+                    mounts.setdefault(key, point)
+    for _, ctrls, path in lines:
+        if "pids" in ctrls.split(",") and "pids" in mounts:
+            return mounts["pids"] + path
+    for hid, ctrls, path in lines:
+        if hid == "0" and ctrls == "" and "" in mounts:
+            return mounts[""] + path
+    return None
+
+
+def tenant_cgroup_sessions(session_dir):
+    """Session directories left beside session_dir (its tenant's level)."""
+    tdir = os.path.dirname(session_dir)
+    if not os.path.isdir(tdir):
+        return []
+    return [d for d in os.listdir(tdir) if d.startswith("session-")]

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pexpect
+import pytest
 
 ODD = ["with space.txt", "ünïcödé-файл.txt", "-leading-dash", "semi;colon 'quote'"]
 
@@ -245,3 +246,30 @@ def test_interrupted_transfer_leaves_nothing_behind(warren, tmp_path):
     # what arrived is kept, and resuming completes it
     sftp(warren, "alice", f'reput "{blob}" partial.bin\n')
     assert warren.ssh("alice", "stat -c %s partial.bin").stdout.strip() == str(512 << 20)
+
+
+def test_sftp_symlink_direction_openssh_client(warren):
+    warren.ssh("alice", "rm -rf lnk-o && mkdir lnk-o && echo target-o > lnk-o/target")
+    # OpenSSH's sftp: ln -s OLDPATH NEWPATH makes NEWPATH point at OLDPATH
+    sftp(warren, "alice", "ln -s target lnk-o/link\n")
+    r = warren.ssh("alice", "readlink lnk-o/link; cat lnk-o/link")
+    assert r.stdout == "target\ntarget-o\n", r.stdout + r.stderr
+
+
+def test_sftp_symlink_direction_asyncssh_client(warren):
+    asyncssh = pytest.importorskip("asyncssh")
+    import asyncio
+
+    warren.ssh("alice", "rm -rf lnk-a && mkdir lnk-a && echo target-a > lnk-a/target")
+
+    async def run():
+        key = asyncssh.read_private_key(warren.keys["alice"])
+        async with asyncssh.connect("127.0.0.1", warren.port, username="alice",
+                                    client_keys=[key], known_hosts=None) as conn:
+            async with conn.start_sftp_client() as s:
+                # asyncssh's symlink(oldpath, newpath): newpath points at oldpath
+                await s.symlink("target", "lnk-a/link")
+
+    asyncio.run(run())
+    r = warren.ssh("alice", "readlink lnk-a/link; cat lnk-a/link")
+    assert r.stdout == "target\ntarget-a\n", r.stdout + r.stderr

@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_profile_activated(pw):
     lines = r.stdout.splitlines()
     assert lines[0].startswith("/nix/store/") and lines[0].endswith("/bin/warren-hello")
     store = lines[0][:-len("/bin/warren-hello")]
-    assert lines[1] == f"PATH={store}/bin:/usr/local/bin:/usr/bin:/bin"
+    assert lines[1] == f"PATH=/home/alice/.local/bin:{store}/bin:/usr/local/bin:/usr/bin:/bin"
     assert lines[2] == "hello from the offline profile"
     assert lines[3] == "offline"
     assert lines[4] == "hello from the offline profile"  # the path mapping
@@ -86,11 +87,33 @@ def test_broken_profile_is_a_clear_refusal(pw):
     log = pw.log_text()
     assert "profile 'broken': nix build" in log
     assert "nix: " in log  # nix's own error lines reach the operator
+    # the failure is remembered: the next login is refused without running nix
+    t0 = time.time()
+    r = pw.ssh("carol", "echo should-not-run")
+    assert r.returncode == 1 and "profile 'broken' is not available" in r.stderr
+    assert time.time() - t0 < 3
+    assert "its build failed 1 time(s); next try in" in pw.log_text()
+    # a mended flake is tried at once (its files changed)
+    shutil.copy(os.path.join(pw.pdir, "offline", "flake.nix"),
+                os.path.join(pw.pdir, "broken", "flake.nix"))
+    r = pw.ssh("carol", "warren-hello")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello from the offline profile\n"
+
+
+def test_check_reports_profiles_that_do_not_evaluate(pw):
+    from conftest import WARREND
+    r = subprocess.run([WARREND, "-t", "-f", pw.conf], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1
+    assert "profile 'broken' does not evaluate: " in r.stderr, r.stderr
+    assert "carol.conf" in r.stderr
+    assert "'offline'" not in r.stderr  # the good one passes
 
 
 def test_no_profile(pw):
     r = pw.ssh("dan", "echo $PATH; command -v warren-hello || echo absent")
-    assert r.stdout == "/usr/local/bin:/usr/bin:/bin\nabsent\n"
+    assert r.stdout == "/home/dan/.local/bin:/usr/local/bin:/usr/bin:/bin\nabsent\n"
 
 
 def test_cache_survives_restart_without_nix(pw):

@@ -86,22 +86,28 @@ def test_env_allowlist(warren):
 
 def test_pty_session(warren):
     argv = warren.ssh_argv("alice", extra=("-tt",))
-    child = pexpect.spawn(argv[0], argv[1:], dimensions=(33, 101), encoding="utf-8", timeout=15)
+    child = pexpect.spawn(argv[0], argv[1:], dimensions=(33, 101), encoding="utf-8", timeout=15,
+                          env=dict(os.environ, TERM="xterm-256color"))
     try:
         child.expect(r"alice@alice:~\$ ")
         child.sendline("tty; echo TERM=$TERM")
         child.expect(r"(/dev/pts/\d+)\r\n")
         child.expect(r"TERM=(\S+)\r\n")
-        assert child.match.group(1) == os.environ.get("TERM", "dumb") or child.match.group(1)
+        assert child.match.group(1) == "xterm-256color"
         child.expect(r"\$ ")
         child.sendline("stty size")
         child.expect(r"33 101\r\n")
         child.expect(r"\$ ")
         child.setwinsize(40, 120)
-        time.sleep(0.3)
-        child.sendline("stty size")
-        child.expect(r"40 120\r\n")
-        child.expect(r"\$ ")
+        # window-change travels on its own: ask until the shell sees it
+        deadline = time.time() + 10
+        while True:
+            child.sendline("stty size")
+            i = child.expect([r"40 120\r\n", r"33 101\r\n"])
+            child.expect(r"\$ ")
+            if i == 0:
+                break
+            assert time.time() < deadline, "window-change never arrived"
         child.sendline("exit 5")
         child.expect(pexpect.EOF)
     finally:
@@ -129,8 +135,13 @@ def test_workspace_persists(warren):
 
 
 def test_concurrent_sessions_share_workspace(warren):
-    argv = warren.ssh_argv("alice") + ["sleep 1; cat shared.txt"]
+    # the first session waits (bounded) for the second one's write
+    warren.ssh("alice", "rm -f shared.txt")
+    argv = warren.ssh_argv("alice") + ["echo ready; for i in $(seq 400); do "
+                                       "[ -s shared.txt ] && break; sleep 0.05; done; "
+                                       "cat shared.txt"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    assert p.stdout.readline() == "ready\n"
     assert warren.ssh("alice", "echo both > shared.txt").returncode == 0
     out, _ = p.communicate(timeout=30)
     assert out == "both\n"
@@ -442,3 +453,13 @@ def test_login_grace_time(make_warren):
         pytest.fail("connection not closed after login_grace_time")
     assert time.time() - t0 < 4
     s.close()
+
+
+def test_fhs_basics_in_the_sandbox(warren):
+    # man finds its configuration, /var/run is the usual link to /run,
+    # and what a tenant installs in ~/.local/bin is on PATH
+    r = warren.ssh("alice", "mkdir -p ~/.local/bin && printf '#!/bin/sh\\necho mine\\n' > "
+                            "~/.local/bin/my-tool && chmod +x ~/.local/bin/my-tool && my-tool; "
+                            "readlink /var/run; test -d /var/run && echo var-run-ok; "
+                            "MANPAGER=cat man ls 2>&1 | grep -m1 -o 'list directory contents'")
+    assert r.stdout == "mine\n../run\nvar-run-ok\nlist directory contents\n", r.stdout + r.stderr

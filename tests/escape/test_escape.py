@@ -9,7 +9,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import BUILD, procs, wait_until
+from conftest import BUILD, cgroup_dir, procs, wait_until
 
 PROBE = os.path.join(BUILD, "escape-probe")
 EPERM, ENOSYS, EAFNOSUPPORT = 1, 38, 97
@@ -73,10 +73,22 @@ def test_allowed_calls_still_work(w):
     assert set(got.values()) == {"ok"}, got
 
 
+def host_has_ia32():
+    """True when this kernel runs int $0x80 at all (IA32 emulation on)."""
+    r = subprocess.run([PROBE, "i386"], capture_output=True, text=True)
+    return "i386 ok" in r.stdout
+
+
 @pytest.mark.parametrize("abi", ["i386", "x32"])
 def test_32bit_abi_kills_the_process(w, abi):
     r = w.ssh("eve", f"./probe {abi}; echo status=$?")
-    assert f"{abi} ok" not in r.stdout
+    assert f"{abi} ok" not in r.stdout  # never succeeds, whatever the kernel
+    assert "status=" in r.stdout
+    if abi == "i386" and not host_has_ia32():
+        assert "status=139" in r.stdout or "status=159" in r.stdout, r.stdout
+        pytest.skip("IA32 emulation is off in this kernel (int $0x80 faults on the host "
+                    "too): checked only that the call fails, not that seccomp kills it")
+    # x32 is refused by the filter before the kernel looks at it
     assert "status=159" in r.stdout  # 128 + SIGSYS
 
 
@@ -124,8 +136,13 @@ def test_secrets_and_other_tenants_unreadable(w):
 
 
 def test_cgroup_fs_not_writable(w):
-    r = w.ssh("eve", "echo 1000000 > /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup")
-    assert r.returncode != 0
+    # every limit or membership file the sandbox can name, v1 or v2 layout
+    r = w.ssh("eve", "for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max "
+                     "/sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max "
+                     "/sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/pids/cgroup.procs; do "
+                     "if (echo $$ > $f) 2>/dev/null; then echo WROTE $f; fi; done; echo tried")
+    assert r.stdout.endswith("tried\n"), r.stdout + r.stderr
+    assert "WROTE" not in r.stdout
 
 
 def test_setuid_gains_nothing(w):
@@ -164,18 +181,28 @@ def test_host_loopback_unreachable(w):
 
 def test_fork_bomb_capped_and_others_unaffected(w):
     bomb = w.ssh_argv("eve") + ["timeout 8 bash -c 'b(){ b|b & }; b' 2>/dev/null; "
-                                "sleep 1; echo done"]
+                                "echo done"]
     p = subprocess.Popen(bomb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                          stdin=subprocess.DEVNULL)
-    time.sleep(2)
     uid = w.uid("eve")
-    count = sum(1 for _, _, u, _, _ in procs() if u == uid)
-    assert count <= 64 + 8, count  # the tenant's pids_max (+ its warrend processes)
+    peak = []
+
+    def count():
+        n = sum(1 for _, _, u, _, _ in procs() if u == uid)
+        peak.append(n)
+        return n
+
+    # the bomb is running once the tenant has far more tasks than one session
+    assert wait_until(lambda: count() >= 40, timeout=20), max(peak)
     t0 = time.time()
     r = w.ssh("bob", "echo fine")
     assert r.stdout == "fine\n"
     assert time.time() - t0 < 10
-    p.communicate(timeout=60)
+    while p.poll() is None:
+        count()
+        time.sleep(0.05)
+    assert max(peak) <= 64 + 8, max(peak)  # the tenant's pids_max (+ its warrend processes)
+    assert p.stdout.read() == "done\n"
 
 
 def test_memory_bomb_killed(w):
@@ -192,18 +219,26 @@ def test_tmp_is_size_capped(w):
 
 
 def test_session_timeout_kills_tree(w):
-    t0 = time.time()
-    r = w.ssh("slow", "sleep 60 & sleep 60; echo never", extra=("-o", "LogLevel=DEBUG1"))
-    assert time.time() - t0 < 15
-    assert "never" not in r.stdout
-    assert "session_timeout" in r.stderr
-    assert "rtype exit-signal" in r.stderr
     uid = w.uid("slow")
+    t0 = time.time()
+    p = subprocess.Popen(w.ssh_argv("slow", extra=("-o", "LogLevel=DEBUG1")) +
+                         ["sleep 60 & sleep 60; echo never"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    sleeps = []
+    assert wait_until(lambda: sleeps.extend(pid for pid, _, u, _, c in procs()
+                                            if u == uid and c == "sleep") or sleeps)
+    cg = cgroup_dir(sleeps[0])
+    out, err = p.communicate(timeout=30)
+    assert time.time() - t0 < 15
+    assert "never" not in out
+    assert "session_timeout" in err
+    assert "rtype exit-signal" in err
     assert wait_until(lambda: not any(u == uid and c == "sleep" for _, _, u, _, c in procs()))
     # the session's cgroup is gone with it
-    base = "/sys/fs/cgroup/pids/warren/tenant-slow"
-    assert wait_until(lambda: not os.path.isdir(base) or
-                      not [d for d in os.listdir(base) if d.startswith("session-")])
+    if cg is None or "/warren/" not in cg:
+        pytest.skip(f"no warren cgroup for the session on this host ({cg}): "
+                    "checked the processes only")
+    assert wait_until(lambda: not os.path.isdir(cg)), cg
 
 
 def test_idle_timeout(w):
@@ -224,10 +259,10 @@ def test_session_process_in_tenant_cgroup(w):
         pids = []
         assert wait_until(lambda: pids.extend(
             pid for pid, _, u, _, c in procs() if u == uid and c == "warrend") or pids)
-        with open(f"/proc/{pids[0]}/cgroup") as f:
-            cg = f.read()
-        assert "/warren/tenant-bob/session-" in cg, cg
-        with open("/sys/fs/cgroup/pids/warren/tenant-bob/pids.max") as f:
+        cg = cgroup_dir(pids[0])
+        assert cg is not None and "/warren/tenant-bob/session-" in cg, cg
+        limit = os.path.join(os.path.dirname(cg), "pids.max")
+        with open(limit) as f:
             assert f.read().strip() == "512"  # the server default
     finally:
         p.kill()

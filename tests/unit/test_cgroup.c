@@ -1,6 +1,7 @@
 /* test_cgroup.c - cgroup v2 and v1 writes against a temporary directory
  * standing in for the cgroup filesystem. */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,6 +119,36 @@ static void v1_layout(void **state)
 	expect("memory/warren/tenant-eve/session-9/cgroup.procs", "1234");
 }
 
+static bool alive_4242(long session)
+{
+	return session == 4242;
+}
+
+/* a start of warrend sweeps dead sessions only: a tenant with live sessions
+ * keeps them (a tenant-level cgroup.kill would end them all) */
+static void v2_sweep_spares_live_tenants(void **state)
+{
+	(void)state;
+	mkroot();
+	put("cgroup.controllers", "memory pids\n");
+	struct cg cg = {.mode = cgroup_detect(root)};
+	snprintf(cg.root, sizeof cg.root, "%s", root);
+	struct cg_limits l = {.pids_max = 10};
+	assert_int_equal(cgroup_session_create(&cg, "alice", 4242, &l), 0);
+	assert_int_equal(cgroup_session_create(&cg, "bob", 4243, &l), 0);
+	put("warren/tenant-alice/cgroup.kill", "0");
+	put("warren/tenant-alice/session-4242/cgroup.kill", "0");
+	put("warren/tenant-bob/cgroup.kill", "0");
+	put("warren/tenant-bob/session-4243/cgroup.kill", "0");
+	assert_int_equal(cgroup_sweep(&cg, alive_4242), 1);
+	expect("warren/tenant-alice/cgroup.kill", "0");
+	expect("warren/tenant-alice/session-4242/cgroup.kill", "0");
+	expect("warren/tenant-bob/cgroup.kill", "0");
+	expect("warren/tenant-bob/session-4243/cgroup.kill", "1"); /* the dead one */
+	assert_int_equal(cgroup_session_destroy(&cg, "alice", -2), -EINVAL);
+	expect("warren/tenant-alice/cgroup.kill", "0");
+}
+
 static void none_fails_closed(void **state)
 {
 	(void)state;
@@ -136,6 +167,7 @@ int main(void)
 	    cmocka_unit_test(v2_layout),
 	    cmocka_unit_test(v2_swap_off_when_present),
 	    cmocka_unit_test(v1_layout),
+	    cmocka_unit_test(v2_sweep_spares_live_tenants),
 	    cmocka_unit_test(none_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

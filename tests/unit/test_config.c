@@ -98,7 +98,7 @@ static void server_defaults(void **state)
 	assert_int_equal(s.max_startups, 100);
 	assert_int_equal(s.uid_min, 200000);
 	assert_int_equal(s.sandbox.network, NET_NONE);
-	assert_string_equal(s.sandbox.profile, "default");
+	assert_string_equal(s.sandbox.profile, "none");
 	config_free_server(&s);
 }
 
