@@ -4,11 +4,11 @@ CC       ?= gcc
 BUILD    ?= build
 PKGS     := libssh libcap inih libseccomp json-c
 CFLAGS   ?= -O2 -g
+INIT_CFLAGS ?= -O2 -g
 WERROR   ?= -Werror
-# format-truncation is off: every snprintf whose truncation matters is checked
 WARN     := -Wall -Wextra $(WERROR) -Wformat=2 -Wshadow -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
-BASEFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE
+BASEFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam
 PYTHON   ?= /usr/bin/python3
@@ -31,7 +31,7 @@ UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/ten
              sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps check unit e2e demo bench clean format install fuzz
+.PHONY: all deps check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check
 
 all: $(BUILD)/warrend $(BUILD)/warren-init
 
@@ -44,7 +44,7 @@ $(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.
 $(BUILD)/warren-init: sandbox/init.c sandbox/initproto.h sandbox/fdpass.c sandbox/fdpass.h | $(BUILD)
-	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -static -o $@ sandbox/init.c sandbox/fdpass.c
+	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(INIT_CFLAGS) -static -o $@ sandbox/init.c sandbox/fdpass.c
 
 $(BUILD):
 	mkdir -p $(BUILD)
@@ -64,13 +64,41 @@ $(BUILD)/escape-probe: tests/escape/probe.c | $(BUILD)
 $(BUILD)/pam_otp_test.so: tests/pam/pam_otp_test.c | $(BUILD)
 	$(CC) -std=gnu11 -O1 -Wall -Wextra $(WERROR) -shared -fPIC -o $@ $< -lpam
 
+# pytest's exit 5 ("no tests ran") is a failure here too
 e2e: all $(BUILD)/escape-probe $(BUILD)/pam_otp_test.so
-	cd tests && $(PYTHON) -m pytest -q -ra e2e escape pam $(PYTEST_ARGS)
+	cd tests && WARREN_BUILD=$(abspath $(E2E_BUILD)) $(PYTHON) -m pytest -q -ra e2e escape pam $(PYTEST_ARGS)
+E2E_BUILD ?= $(BUILD)
+
+# Nothing of warren's is exported: a symbol of ours must never interpose one
+# of a library's (libpam once called warren's audit_open instead of libaudit's).
+symbols: $(BUILD)/warrend
+	@bad=$$(nm -D --defined-only $< | awk '$$3 !~ /@/ {print $$3}'); \
+	if [ -n "$$bad" ]; then echo "warrend exports: $$bad" >&2; exit 1; fi; \
+	echo "symbols: warrend exports nothing of its own"
+
+# warrend with ASan+UBSan in build-asan/ (warren-init stays static, as shipped);
+# `make e2e-asan` runs the whole e2e suite against it.
+ASAN_BUILD := build-asan
+asan:
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SANFLAGS)" all $(ASAN_BUILD)/escape-probe $(ASAN_BUILD)/pam_otp_test.so
+
+e2e-asan: asan
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SANFLAGS)" e2e
+
+# The tree is as clean after the tests as before them.
+clean-tree-check:
+	@dirty=$$(git status --porcelain --untracked-files=all 2>/dev/null | grep -v '^?? build' || true); \
+	if [ -n "$$dirty" ] && [ "$$dirty" != "$$(cat $(BUILD)/.tree-before 2>/dev/null)" ]; then \
+		echo "the tests left changes in the tree:" >&2; echo "$$dirty" >&2; exit 1; fi; \
+	echo "tree: clean after the tests"
 
 check: deps
 	$(MAKE) all
+	@mkdir -p $(BUILD) && (git status --porcelain --untracked-files=all 2>/dev/null | grep -v '^?? build' || true) > $(BUILD)/.tree-before
+	$(MAKE) symbols
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) clean-tree-check
 
 demo: deps
 	$(MAKE) all
@@ -114,4 +142,9 @@ install: all
 	done
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# A bare Debian 12 root (debootstrap) where `make demo`, a login with the
+# printed ssh command and `make check` must pass; minutes, so not in check.
+fresh-check:
+	tools/fresh-check.sh

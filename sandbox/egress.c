@@ -4,6 +4,7 @@
 #include "hostport.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <ctype.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -84,18 +85,66 @@ static bool name_matches(const struct egress_rule *r, const char *host)
 	return !strcasecmp(r->host, host);
 }
 
-enum egress_verdict egress_check_name(const struct egress_rules *rs, const char *host, int port)
+enum egress_verdict egress_check_name(const struct egress_rules *rs, const char *host, int port,
+                                      const struct egress_rule **hit)
 {
-	bool allowed = false;
+	const struct egress_rule *allowed = NULL;
 	for (int i = 0; i < rs->n; i++) {
 		const struct egress_rule *r = &rs->r[i];
 		if ((r->port && r->port != port) || !name_matches(r, host))
 			continue;
-		if (r->deny)
+		if (r->deny) {
+			if (hit)
+				*hit = r;
 			return EGRESS_DENIED; /* deny wins */
-		allowed = true;
+		}
+		if (!allowed)
+			allowed = r;
 	}
+	if (hit)
+		*hit = allowed;
 	return allowed ? EGRESS_ALLOWED : EGRESS_NOT_LISTED;
+}
+
+void egress_rule_text(const struct egress_rule *r, char *out, size_t len)
+{
+	char port[8] = "*";
+	if (r->port)
+		snprintf(port, sizeof port, "%d", r->port);
+	bool v6 = strchr(r->host, ':') != NULL;
+	snprintf(out, len, "%s = %s%s%s:%s", r->deny ? "deny" : "allow", v6 ? "[" : "", r->host,
+	         v6 ? "]" : "", port);
+}
+
+int egress_local_load(struct egress_local *l)
+{
+	struct ifaddrs *ifs;
+	l->n = 0;
+	if (getifaddrs(&ifs) < 0)
+		return -1;
+	for (struct ifaddrs *i = ifs; i && l->n < EGRESS_MAX_LOCAL; i = i->ifa_next) {
+		if (!i->ifa_addr ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		size_t sz = i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+		                                               : sizeof(struct sockaddr_in6);
+		memset(&l->a[l->n], 0, sizeof l->a[0]);
+		memcpy(&l->a[l->n++], i->ifa_addr, sz);
+	}
+	freeifaddrs(ifs);
+	return 0;
+}
+
+/* IPv6 forms that carry an IPv4 address a gateway may turn into a v4
+ * connection: IPv4-compatible ::a.b.c.d (::/96), NAT64 64:ff9b::/96 and
+ * 64:ff9b:1::/48, 6to4 2002::/16. Refused like private space: the v4 inside
+ * could be anything. */
+static bool v6_embeds_v4(const struct in6_addr *a)
+{
+	static const unsigned char zero[12], nat64[12] = {0, 0x64, 0xff, 0x9b};
+	static const unsigned char nat64l[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
+	return !memcmp(a->s6_addr, zero, 12) || !memcmp(a->s6_addr, nat64, 12) ||
+	       !memcmp(a->s6_addr, nat64l, 6) || (a->s6_addr[0] == 0x20 && a->s6_addr[1] == 0x02);
 }
 
 bool egress_addr_special(const struct sockaddr *sa)
@@ -118,13 +167,22 @@ bool egress_addr_special(const struct sockaddr *sa)
 		}
 		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
 		       IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
-		       (a->s6_addr[0] & 0xfe) == 0xfc; /* fc00::/7 unique local */
+		       (a->s6_addr[0] & 0xfe) == 0xfc || /* fc00::/7 unique local */
+		       v6_embeds_v4(a);
 	}
 	return true;
 }
 
-bool egress_check_addr(const struct egress_rules *rs, const struct sockaddr *sa, int port,
-                       const char **why)
+static bool is_local(const struct egress_local *l, const struct sockaddr *sa)
+{
+	for (int i = 0; l && i < l->n; i++)
+		if (same_ip(&l->a[i], sa))
+			return true;
+	return false;
+}
+
+bool egress_check_addr(const struct egress_rules *rs, const struct egress_local *local,
+                       const struct sockaddr *sa, int port, const char **why)
 {
 	bool ip_allowed = false;
 	for (int i = 0; i < rs->n; i++) {
@@ -138,7 +196,12 @@ bool egress_check_addr(const struct egress_rules *rs, const struct sockaddr *sa,
 		ip_allowed = true;
 	}
 	if (egress_addr_special(sa) && !ip_allowed) {
-		*why = "resolves to a loopback, link-local or private address (allow it by IP)";
+		*why = "resolves to a loopback, link-local, private or IPv4-embedding address "
+		       "(allow it by IP)";
+		return false;
+	}
+	if (is_local(local, sa) && !ip_allowed) {
+		*why = "resolves to one of this host's own addresses (allow it by IP)";
 		return false;
 	}
 	return true;

@@ -5,6 +5,7 @@
 #define WARREN_EGRESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 #define EGRESS_MAX_RULES  64
@@ -28,14 +29,27 @@ struct egress_rules {
 int egress_parse(const char *text, bool deny, struct egress_rule *out);
 
 enum egress_verdict { EGRESS_DENIED, EGRESS_NOT_LISTED, EGRESS_ALLOWED };
-/* The request as named by the client (before resolution). */
-enum egress_verdict egress_check_name(const struct egress_rules *rs, const char *host, int port);
+/* The request as named by the client (before resolution); *hit (may be
+ * NULL) gets the deciding rule, or NULL when none matched. */
+enum egress_verdict egress_check_name(const struct egress_rules *rs, const char *host, int port,
+                                      const struct egress_rule **hit);
+/* "deny = evil.example.com:443", as an operator would write the rule */
+void egress_rule_text(const struct egress_rule *r, char *out, size_t len);
+
+/* This host's own interface addresses: a name that resolves to one of
+ * them is refused like loopback (it would reach a host service). */
+#define EGRESS_MAX_LOCAL 64
+struct egress_local {
+	struct sockaddr_storage a[EGRESS_MAX_LOCAL];
+	int n;
+};
+int egress_local_load(struct egress_local *l);
 
 /* A resolved address: allowed unless a deny rule names it, or it is
- * special (loopback, link-local, private, ...) and no allow rule names this
- * exact IP. why is set when refused. */
-bool egress_check_addr(const struct egress_rules *rs, const struct sockaddr *sa, int port,
-                       const char **why);
+ * special (loopback, link-local, private, IPv4-embedding IPv6, one of
+ * local's) and no allow rule names this exact IP. why is set when refused. */
+bool egress_check_addr(const struct egress_rules *rs, const struct egress_local *local,
+                       const struct sockaddr *sa, int port, const char **why);
 
 bool egress_addr_special(const struct sockaddr *sa);
 

@@ -203,7 +203,8 @@ static int parse_cores(struct parse_ctx *c, const char *name, const char *v, lon
 	char *end;
 	errno = 0;
 	double d = strtod(v, &end);
-	if (errno || end == v || *end != '\0' || d < 0 || d > 4096)
+	/* !(in range) also refuses nan, which every comparison lets through */
+	if (errno || end == v || *end != '\0' || !(d >= 0 && d <= 4096))
 		return fail(c, "%s: expected a number of cores like 1 or 0.5, got '%s'", name, v);
 	*out = (long)(d * 1000 + 0.5);
 	if (d > 0 && *out < 10)

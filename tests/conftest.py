@@ -16,6 +16,46 @@ BUILD = os.environ.get("WARREN_BUILD", os.path.join(ROOT, "build"))
 WARREND = os.path.join(BUILD, "warrend")
 
 
+def is_sanitized(path):
+    r = subprocess.run(["nm", "-D", path], capture_output=True, text=True)
+    return "__asan_init" in r.stdout
+
+
+# warrend built with ASan/UBSan (make e2e-asan): a shared, world-writable
+# directory for the reports of every warrend process
+ASAN_DIR = None
+if os.path.exists(WARREND) and is_sanitized(WARREND):
+    ASAN_DIR = tempfile.mkdtemp(prefix="warren-asan-", dir="/tmp")
+    os.chmod(ASAN_DIR, 0o1777)
+
+
+def check_sanitizer_reports():
+    if not ASAN_DIR:
+        return
+    reports = sorted(os.listdir(ASAN_DIR))
+    text = ""
+    for name in reports:
+        with open(os.path.join(ASAN_DIR, name), errors="replace") as f:
+            text += f"--- {name}\n" + f.read()
+        os.unlink(os.path.join(ASAN_DIR, name))
+    assert not reports, "sanitizer reports from warrend:\n" + text[:20000]
+
+
+_USERNS = None
+
+
+def require_userns():
+    """warren runs bwrap as the tenant: the kernel must allow unprivileged
+    user namespaces. Probed once, as an unprivileged uid; skip otherwise."""
+    global _USERNS
+    if _USERNS is None:
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "unshare", "--user", "true"], capture_output=True, text=True)
+        _USERNS = True if r.returncode == 0 else (r.stderr.strip() or f"exit {r.returncode}")
+    if _USERNS is not True:
+        pytest.skip(f"unprivileged user namespaces are unavailable here: {_USERNS}")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,9 +109,17 @@ network = none
         self.proc = None
 
     def start(self):
+        require_userns()
+        env = dict(os.environ, **(self.env or {}))
+        if ASAN_DIR:
+            # reports from every warrend process (root or tenant) land here;
+            # stop() fails the test that caused one
+            env["ASAN_OPTIONS"] = (f"detect_leaks=0:verify_asan_link_order=0:"
+                                   f"log_path={ASAN_DIR}/asan")
+            env["UBSAN_OPTIONS"] = f"print_stacktrace=1:log_path={ASAN_DIR}/ubsan"
         self.proc = subprocess.Popen([WARREND, "-d", "-f", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     env=dict(os.environ, **(self.env or {})))
+                                     env=env)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -95,6 +143,7 @@ network = none
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, TypeError, AttributeError):
             pass
+        check_sanitizer_reports()
 
     def log_text(self):
         self.log.flush()

@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rs.n = 0;
 	if (egress_parse(s, size & 1, &rs.r[0]) == 0) {
 		rs.n = 1;
-		egress_check_name(&rs, s, 443);
-		egress_check_name(&rs, "a.example.com", rs.r[0].port ? rs.r[0].port : 80);
+		egress_check_name(&rs, s, 443, NULL);
+		egress_check_name(&rs, "a.example.com", rs.r[0].port ? rs.r[0].port : 80, NULL);
 	}
 	free(s);
 	return 0;

@@ -12,7 +12,16 @@ import pytest
 
 from conftest import BUILD, Warren, make_base, procs, wait_until
 
-MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+def multiarch_lib(rel):
+    """A library under this machine's multiarch directory (x86_64-linux-gnu,
+    aarch64-linux-gnu, ...), or None."""
+    arch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True,
+                          text=True).stdout.strip()
+    path = f"/usr/lib/{arch}/{rel}"
+    return path if arch and os.path.exists(path) else None
+
+
+MATRIX = multiarch_lib("pam_wrapper/pam_matrix.so")
 OTP = os.path.join(BUILD, "pam_otp_test.so")
 PASSWORD = "correct horse"
 CODE = "424242"
@@ -20,6 +29,8 @@ CODE = "424242"
 
 @pytest.fixture(scope="module")
 def w():
+    if MATRIX is None:
+        pytest.skip("pam_wrapper's pam_matrix.so is not installed (libpam-wrapper)")
     base = make_base()
     svc = os.path.join(base, "pam.d")
     os.makedirs(svc)

@@ -136,6 +136,8 @@ static void server_bad(void **state)
 	    {"[sandbox]\ndeny = *:443\n", 2, "deny: expected HOST:PORT"},
 	    {"[sandbox]\nmemory_max = 12Q\n", 2, "memory_max: expected a size"},
 	    {"[sandbox]\ncpu_max = lots\n", 2, "cpu_max: expected a number of cores"},
+	    {"[sandbox]\ncpu_max = nan\n", 2, "cpu_max: expected a number of cores"},
+	    {"[sandbox]\ncpu_max = inf\n", 2, "cpu_max: expected a number of cores"},
 	    {"[sandbox]\nmax_sessions = -1\n", 2, "max_sessions"},
 	    {"[sandbox]\nnested_sandbox = perhaps\n", 2, "nested_sandbox: expected yes or no"},
 	    {"[server]\nlisten=127.0.0.1:22\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n"

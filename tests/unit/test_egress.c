@@ -63,16 +63,16 @@ static void names(void **state)
 	const char *allow[] = {"api.anthropic.com:443", "*.github.com:443", "127.0.0.1:*", NULL};
 	const char *deny[] = {"evil.github.com:443", NULL};
 	struct egress_rules rs = rules(allow, deny);
-	assert_int_equal(egress_check_name(&rs, "api.anthropic.com", 443), EGRESS_ALLOWED);
-	assert_int_equal(egress_check_name(&rs, "API.ANTHROPIC.COM", 443), EGRESS_ALLOWED);
-	assert_int_equal(egress_check_name(&rs, "api.anthropic.com", 80), EGRESS_NOT_LISTED);
-	assert_int_equal(egress_check_name(&rs, "anthropic.com", 443), EGRESS_NOT_LISTED);
-	assert_int_equal(egress_check_name(&rs, "codeload.github.com", 443), EGRESS_ALLOWED);
-	assert_int_equal(egress_check_name(&rs, "a.b.github.com", 443), EGRESS_ALLOWED);
-	assert_int_equal(egress_check_name(&rs, "github.com", 443), EGRESS_NOT_LISTED);
-	assert_int_equal(egress_check_name(&rs, "notgithub.com", 443), EGRESS_NOT_LISTED);
-	assert_int_equal(egress_check_name(&rs, "evil.github.com", 443), EGRESS_DENIED);
-	assert_int_equal(egress_check_name(&rs, "127.0.0.1", 5555), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "api.anthropic.com", 443, NULL), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "API.ANTHROPIC.COM", 443, NULL), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "api.anthropic.com", 80, NULL), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "anthropic.com", 443, NULL), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "codeload.github.com", 443, NULL), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "a.b.github.com", 443, NULL), EGRESS_ALLOWED);
+	assert_int_equal(egress_check_name(&rs, "github.com", 443, NULL), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "notgithub.com", 443, NULL), EGRESS_NOT_LISTED);
+	assert_int_equal(egress_check_name(&rs, "evil.github.com", 443, NULL), EGRESS_DENIED);
+	assert_int_equal(egress_check_name(&rs, "127.0.0.1", 5555, NULL), EGRESS_ALLOWED);
 }
 
 static void addresses(void **state)
@@ -84,9 +84,9 @@ static void addresses(void **state)
 	const char *why = NULL;
 	struct sockaddr_storage a;
 	a = ip("93.184.215.14");
-	assert_true(egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why));
+	assert_true(egress_check_addr(&rs, NULL, (struct sockaddr *)&a, 80, &why));
 	a = ip("93.184.216.34");
-	assert_false(egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why));
+	assert_false(egress_check_addr(&rs, NULL, (struct sockaddr *)&a, 80, &why));
 	assert_non_null(strstr(why, "denied"));
 	/* a name resolving to private space is refused unless that IP is allowed */
 	static const char *const special[] = {
@@ -94,16 +94,53 @@ static void addresses(void **state)
 	    "100.64.0.1", "::1",      "fe80::1",    "fd00::1",     "::ffff:127.0.0.1"};
 	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
 		a = ip(special[i]);
-		if (egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why))
+		if (egress_check_addr(&rs, NULL, (struct sockaddr *)&a, 80, &why))
 			fail_msg("%s allowed", special[i]);
 	}
 	a = ip("10.1.2.3");
-	assert_true(egress_check_addr(&rs, (struct sockaddr *)&a, 80, &why));
-	assert_false(egress_check_addr(&rs, (struct sockaddr *)&a, 81, &why));
+	assert_true(egress_check_addr(&rs, NULL, (struct sockaddr *)&a, 80, &why));
+	assert_false(egress_check_addr(&rs, NULL, (struct sockaddr *)&a, 81, &why));
 	a = ip("172.32.0.1"); /* just outside 172.16/12 */
 	assert_false(egress_addr_special((struct sockaddr *)&a));
 	a = ip("2001:db8::1");
 	assert_false(egress_addr_special((struct sockaddr *)&a));
+	/* IPv6 forms that embed IPv4 are refused unless named by IP */
+	static const char *const embed[] = {"::127.0.0.1", "::8.8.8.8", "64:ff9b::7f00:1",
+	                                    "64:ff9b:1::a00:1", "2002:7f00:1::1"};
+	for (size_t i = 0; i < sizeof embed / sizeof embed[0]; i++) {
+		a = ip(embed[i]);
+		if (egress_check_addr(&rs, NULL, (struct sockaddr *)&a, 80, &why))
+			fail_msg("%s allowed", embed[i]);
+	}
+	/* the host's own addresses, unless a rule names the literal address */
+	struct egress_local local = {.n = 2};
+	local.a[0] = ip("93.184.215.14");
+	local.a[1] = ip("10.1.2.3");
+	a = ip("93.184.215.14");
+	assert_false(egress_check_addr(&rs, &local, (struct sockaddr *)&a, 80, &why));
+	assert_non_null(strstr(why, "own addresses"));
+	a = ip("10.1.2.3"); /* allowed by IP: the operator said so */
+	assert_true(egress_check_addr(&rs, &local, (struct sockaddr *)&a, 80, &why));
+	assert_int_equal(egress_local_load(&local), 0);
+	assert_true(local.n >= 1); /* loopback at least */
+}
+
+static void rule_named(void **state)
+{
+	(void)state;
+	const char *allow[] = {"*.github.com:443", NULL};
+	const char *deny[] = {"evil.github.com:*", NULL};
+	struct egress_rules rs = rules(allow, deny);
+	const struct egress_rule *hit = NULL;
+	char text[300];
+	assert_int_equal(egress_check_name(&rs, "evil.github.com", 443, &hit), EGRESS_DENIED);
+	egress_rule_text(hit, text, sizeof text);
+	assert_string_equal(text, "deny = evil.github.com:*");
+	assert_int_equal(egress_check_name(&rs, "api.github.com", 443, &hit), EGRESS_ALLOWED);
+	egress_rule_text(hit, text, sizeof text);
+	assert_string_equal(text, "allow = *.github.com:443");
+	assert_int_equal(egress_check_name(&rs, "example.com", 443, &hit), EGRESS_NOT_LISTED);
+	assert_null(hit);
 }
 
 static void split(void **state)
@@ -136,6 +173,7 @@ int main(void)
 	    cmocka_unit_test(parse),
 	    cmocka_unit_test(names),
 	    cmocka_unit_test(addresses),
+	    cmocka_unit_test(rule_named),
 	    cmocka_unit_test(split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

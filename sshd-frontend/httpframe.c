@@ -1,0 +1,175 @@
+/* httpframe.c - header lookup and body framing for HTTP/1.1 (see httpframe.h). */
+#include "httpframe.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+bool http_header(const char *head, size_t len, const char *name, const char **val, size_t *vlen)
+{
+	size_t nl = strlen(name);
+	const char *end = head + len;
+	const char *line = memchr(head, '\n', len); /* skip the start line */
+	while (line && ++line < end) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line));
+		if (eol == NULL)
+			eol = end;
+		size_t ll = (size_t)(eol - line);
+		if (ll <= 1)
+			break; /* the empty line */
+		if (ll > nl && line[nl] == ':' && !strncasecmp(line, name, nl)) {
+			const char *v = line + nl + 1, *ve = eol;
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			*val = v;
+			*vlen = (size_t)(ve - v);
+			return true;
+		}
+		line = eol;
+	}
+	return false;
+}
+
+/* true when the last coding in a Transfer-Encoding value is chunked */
+static bool last_coding_chunked(const char *v, size_t n)
+{
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	return n >= 7 && !strncasecmp(v + n - 7, "chunked", 7) &&
+	       (n == 7 || v[n - 8] == ',' || v[n - 8] == ' ');
+}
+
+int http_body_init(struct body_scan *b, const char *head, size_t len, int status, bool no_body)
+{
+	memset(b, 0, sizeof *b);
+	if (no_body || (status >= 100 && status < 200) || status == 204 || status == 304) {
+		b->kind = BODY_NONE;
+		b->done = true;
+		return 0;
+	}
+	const char *v;
+	size_t vl;
+	if (http_header(head, len, "Transfer-Encoding", &v, &vl)) {
+		if (!last_coding_chunked(v, vl))
+			return status ? (b->kind = BODY_UNTIL_CLOSE, 0) : -1;
+		b->kind = BODY_CHUNKED;
+		return 0;
+	}
+	if (http_header(head, len, "Content-Length", &v, &vl)) {
+		uint64_t n = 0;
+		if (vl == 0 || vl > 18)
+			return -1;
+		for (size_t i = 0; i < vl; i++) {
+			if (v[i] < '0' || v[i] > '9')
+				return -1; /* also "5, 5": ambiguous lists are refused */
+			n = n * 10 + (uint64_t)(v[i] - '0');
+		}
+		b->kind = BODY_LENGTH;
+		b->left = n;
+		b->done = n == 0;
+		return 0;
+	}
+	b->kind = status ? BODY_UNTIL_CLOSE : BODY_NONE; /* a request without: no body */
+	b->done = b->kind == BODY_NONE;
+	return 0;
+}
+
+enum { C_SIZE, C_SIZE_ANY, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_TR_START,
+       C_TR_LINE, C_TR_END_LF };
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* one byte of chunked syntax outside chunk data; -1 when malformed */
+static int chunk_byte(struct body_scan *b, char ch)
+{
+	switch (b->cstate) {
+	case C_SIZE:
+	case C_SIZE_ANY:
+		if (hexval(ch) >= 0) {
+			if (b->left >> 59)
+				return -1; /* absurd chunk size */
+			b->left = b->left * 16 + (uint64_t)hexval(ch);
+			b->cstate = C_SIZE_ANY;
+		} else if (b->cstate == C_SIZE_ANY && (ch == ';' || ch == ' ' || ch == '\t')) {
+			b->cstate = C_EXT;
+		} else if (b->cstate == C_SIZE_ANY && ch == '\r') {
+			b->cstate = C_SIZE_LF;
+		} else {
+			return -1;
+		}
+		return 0;
+	case C_EXT:
+		if (ch == '\r')
+			b->cstate = C_SIZE_LF;
+		return 0;
+	case C_SIZE_LF:
+		if (ch != '\n')
+			return -1;
+		b->cstate = b->left ? C_DATA : C_TR_START;
+		return 0;
+	case C_DATA_CR:
+		if (ch != '\r')
+			return -1;
+		b->cstate = C_DATA_LF;
+		return 0;
+	case C_DATA_LF:
+		if (ch != '\n')
+			return -1;
+		b->cstate = C_SIZE;
+		return 0;
+	case C_TR_START:
+		b->cstate = ch == '\r' ? C_TR_END_LF : C_TR_LINE;
+		return 0;
+	case C_TR_LINE:
+		if (ch == '\n')
+			b->cstate = C_TR_START;
+		return 0;
+	case C_TR_END_LF:
+		if (ch != '\n')
+			return -1;
+		b->done = true;
+		return 0;
+	}
+	return -1;
+}
+
+long http_body_feed(struct body_scan *b, const char *p, size_t len)
+{
+	if (b->done)
+		return 0;
+	if (b->kind == BODY_UNTIL_CLOSE)
+		return (long)len;
+	if (b->kind == BODY_LENGTH) {
+		size_t n = b->left < len ? (size_t)b->left : len;
+		b->left -= n;
+		b->done = b->left == 0;
+		return (long)n;
+	}
+	if (b->kind != BODY_CHUNKED)
+		return 0;
+	size_t i = 0;
+	while (i < len && !b->done) {
+		if (b->cstate == C_DATA) {
+			size_t n = b->left < len - i ? (size_t)b->left : len - i;
+			i += n;
+			b->left -= n;
+			if (b->left == 0)
+				b->cstate = C_DATA_CR;
+			continue;
+		}
+		if (chunk_byte(b, p[i++]) < 0)
+			return -1;
+	}
+	return (long)i;
+}
