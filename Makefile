@@ -16,7 +16,7 @@ PYTHON   ?= /usr/bin/python3
 FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
-            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/audit.c sshd-frontend/record.c \
+            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
             sshd-frontend/status.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
@@ -28,7 +28,8 @@ UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_secco
 UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
-             sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c
+             sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \
+             sshd-frontend/httpframe.c sshd-frontend/relay.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check

@@ -1,8 +1,10 @@
-/* proxy.c - egress proxy connections: read the request head, decide by the
- * tenant's rules (name first, then every resolved address), connect
- * non-blocking, then copy both ways through bounded buffers. One log line
- * per connection, allowed or denied. Names are resolved with getaddrinfo_a
- * (asynchronous, polled from the session loop: a slow resolver stalls nothing). */
+/* proxy.c - egress proxy connections: read the request head (HTTP or
+ * SOCKS5), decide by the tenant's rules (name first, then every resolved
+ * address), connect non-blocking, then relay. CONNECT and SOCKS are raw
+ * tunnels with half-close; a plain-HTTP request is relayed to its end only,
+ * its response too, and the connection closes after it: every request is
+ * checked, none reaches another's upstream. One log and audit line per
+ * connection. Names go to getaddrinfo_a, polled from the session loop. */
 #include "proxy.h"
 
 #include <arpa/inet.h>
@@ -19,35 +21,34 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "httpframe.h"
 #include "../sandbox/hostport.h"
 #include "log.h"
+#include "relay.h"
 
 #define HEAD_MAX 16384
 #define PBUF     65536
 
-enum pstate { P_HEAD, P_RESOLVING, P_CONNECTING, P_TUNNEL, P_DONE };
-
-struct pbuf {
-	char data[PBUF];
-	size_t len, off;
-};
+enum pstate { P_HEAD, P_RESOLVING, P_CONNECTING, P_CONNECT_FAILED, P_RELAY, P_DONE };
+enum pkind { K_HTTP, K_CONNECT, K_SOCKS };
 
 struct pconn {
 	struct pconn *next;
 	struct proxy *px;
 	enum pstate state;
+	enum pkind kind;
 	int cfd, ufd;
 	short creg, ureg;
-	char head[HEAD_MAX + 1];
+	char head[HEAD_MAX + 1]; /* the client's head; later the response's */
 	size_t headlen;
 	char host[256];
 	int port;
-	bool is_connect;
-	int socks; /* 0: HTTP; 1: SOCKS5 greeting done; 2: SOCKS5 request parsed */
-	struct pbuf c2u, u2c;
-	bool c_eof, u_eof;   /* read side finished */
-	bool u_shut, c_shut; /* write side shut after flushing */
-	uint64_t up, down;
+	int socks; /* 0: greeting pending; 1: request pending; 2: parsed */
+	struct relay c2u, u2c;
+	/* plain HTTP: where the request and the response end */
+	struct body_scan req, resp;
+	bool no_body;   /* a HEAD request: its response has none */
+	bool resp_head; /* the response's head was relayed */
 	struct timespec start, last;
 	struct addrinfo *ai, *ai_next; /* candidates still to try */
 	struct gaicb gai;              /* name lookup in progress (getaddrinfo_a) */
@@ -74,23 +75,25 @@ static void finish(struct pconn *c, const char *verdict, const char *why)
 	c->state = P_DONE;
 	char port[8], up[24], down[24], ms[24];
 	snprintf(port, sizeof port, "%d", c->port);
-	snprintf(up, sizeof up, "%llu", (unsigned long long)c->up);
-	snprintf(down, sizeof down, "%llu", (unsigned long long)c->down);
+	snprintf(up, sizeof up, "%llu", (unsigned long long)c->c2u.bytes);
+	snprintf(down, sizeof down, "%llu", (unsigned long long)c->u2c.bytes);
 	snprintf(ms, sizeof ms, "%.0f", ms_since(&c->start));
 	waudit_event(strcmp(verdict, "allowed") ? "egress_denied" : "egress_allowed", "tenant",
 	             c->px->tenant, "host", c->host[0] ? c->host : "?", "#port", port, "reason",
 	             why, "#bytes_up", up, "#bytes_down", down, "#duration_ms", ms, NULL);
-	log_info("egress: tenant=%s dest=%s:%d verdict=%s%s%s bytes_up=%llu bytes_down=%llu "
-	         "duration_ms=%.0f",
+	/* host is the tenant's text: %.*s of a name that parse_hostport checked
+	 * has no spaces or controls; still, never more than it holds */
+	log_info("egress: tenant=%s dest=%s:%d verdict=%s%s%s bytes_up=%s bytes_down=%s "
+	         "duration_ms=%s",
 	         c->px->tenant, c->host[0] ? c->host : "?", c->port, verdict, why ? " reason=" : "",
-	         why ? why : "", (unsigned long long)c->up, (unsigned long long)c->down,
-	         ms_since(&c->start));
+	         why ? why : "", up, down, ms);
 }
 
-/* A short error page, then close: the client learns why in one line. */
+/* The refusal explains itself: one line saying what was refused and why, in
+ * the body and in X-Warren-Egress; then close. */
 static void refuse(struct pconn *c, int code, const char *status, const char *why)
 {
-	if (c->socks) {
+	if (c->kind == K_SOCKS) {
 		/* RFC 1928 replies: 2 not allowed by ruleset, 4 host unreachable, 5 refused */
 		unsigned char rep[10] = {5, code == 403 ? 2 : code == 502 ? 5 : 1, 0, 1};
 		ssize_t sw = send(c->cfd, rep, sizeof rep, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -98,15 +101,17 @@ static void refuse(struct pconn *c, int code, const char *status, const char *wh
 		finish(c, code == 403 ? "denied" : "failed", why);
 		return;
 	}
-	char body[400], resp[700];
-	int bl = snprintf(body, sizeof body, "warren: %s:%d %s\n", c->host[0] ? c->host : "?",
-	                  c->port, why);
+	char line[600], resp[1400];
+	snprintf(line, sizeof line, "warren: egress to %s:%d refused: %s",
+	         c->host[0] ? c->host : "?", c->port, why);
 	int n = snprintf(resp, sizeof resp,
 	                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-	                 "Content-Length: %d\r\nX-Warren-Egress: denied\r\n\r\n%s",
-	                 code, status, bl, body);
-	ssize_t w = send(c->cfd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	(void)w;
+	                 "Content-Length: %zu\r\nX-Warren-Egress: %s\r\n\r\n%s\n",
+	                 code, status, strlen(line) + 1, line, line);
+	if (n > 0 && n < (int)sizeof resp) {
+		ssize_t w = send(c->cfd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+	}
 	finish(c, code == 403 ? "denied" : "failed", why);
 }
 
@@ -126,11 +131,87 @@ static bool parse_hostport(const char *s, size_t len, char *host, size_t hostlen
 	return true;
 }
 
+
+/* A name or IP literal only: what reaches logs, audit and DNS is plain */
+static bool host_ok(const char *h)
+{
+	if (!h[0])
+		return false;
+	for (const unsigned char *q = (const unsigned char *)h; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+		      (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' || *q == '_' || *q == ':'))
+			return false;
+	return true;
+}
+
 static void try_connect(struct pconn *c);
 static void decide(struct pconn *c);
 
-/* Parses the head; on success sets host/port and fills c2u with what goes
- * upstream first (nothing for CONNECT). */
+/* hop-by-hop and proxy headers never go upstream; Host is set to the target */
+static bool drop_header(const char *line, size_t ll)
+{
+	static const char *const names[] = {"Proxy-", "Connection:", "Keep-Alive:", "Host:",
+	                                    "TE:", "Upgrade:"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t n = strlen(names[i]);
+		if (ll >= n && !strncasecmp(line, names[i], n))
+			return true;
+	}
+	return false;
+}
+
+/* An absolute-URI request: the origin-form head for the upstream, with Host
+ * agreeing with the target and Connection: close, then as much of the body
+ * as came with the head. */
+static void http_request(struct pconn *c, const char *method, const char *target,
+                         const char *version, const char *eol, const char *end)
+{
+	if (strncasecmp(target, "http://", 7) != 0) {
+		refuse(c, 400, "Bad Request", "only http:// URIs (use CONNECT for TLS)");
+		return;
+	}
+	const char *auth = target + 7;
+	size_t alen = strcspn(auth, "/?#");
+	if (!parse_hostport(auth, alen, c->host, sizeof c->host, &c->port, 80) ||
+	    !host_ok(c->host)) {
+		c->host[0] = '\0';
+		refuse(c, 400, "Bad Request", "bad URI");
+		return;
+	}
+	size_t headlen = (size_t)(end + 4 - c->head);
+	if (http_body_init(&c->req, c->head, headlen, 0, false) < 0) {
+		refuse(c, 400, "Bad Request", "request body framing is ambiguous");
+		return;
+	}
+	c->no_body = !strcmp(method, "HEAD");
+	const char *path = auth[alen] == '/' ? auth + alen : "/";
+	char line[HEAD_MAX + 600];
+	int n = snprintf(line, sizeof line, "%s %s%s %s\r\nHost: %.*s\r\nConnection: close\r\n",
+	                 method, auth[alen] == '?' ? "/" : "", path, version, (int)alen, auth);
+	if (n < 0 || (size_t)n >= sizeof line || relay_put(&c->c2u, line, (size_t)n, true) < 0) {
+		refuse(c, 400, "Bad Request", "request head too large");
+		return;
+	}
+	for (const char *l = eol + 2; l < end + 2;) {
+		const char *nl = strstr(l, "\r\n");
+		size_t ll = (size_t)(nl + 2 - l);
+		if (!drop_header(l, ll) && relay_put(&c->c2u, l, ll, true) < 0) {
+			refuse(c, 400, "Bad Request", "request head too large");
+			return;
+		}
+		l = nl + 2;
+	}
+	relay_put(&c->c2u, "\r\n", 2, true);
+	/* body bytes that arrived with the head: only this request's */
+	long take = http_body_feed(&c->req, c->head + headlen, c->headlen - headlen);
+	if (take < 0 || relay_put(&c->c2u, c->head + headlen, (size_t)take, true) < 0) {
+		refuse(c, 400, "Bad Request", "malformed request body");
+		return;
+	}
+	decide(c);
+}
+
+/* Parses the client's head (complete: ends in an empty line). */
 static void handle_head(struct pconn *c)
 {
 	char *end = strstr(c->head, "\r\n\r\n");
@@ -141,63 +222,40 @@ static void handle_head(struct pconn *c)
 		refuse(c, 400, "Bad Request", "not an HTTP proxy request");
 		return;
 	}
-	size_t after = (size_t)(end + 4 - c->head);
-	if (!strcmp(method, "CONNECT")) {
-		c->is_connect = true;
-		if (!parse_hostport(target, strlen(target), c->host, sizeof c->host, &c->port, 0) ||
-		    !c->port) {
-			refuse(c, 400, "Bad Request", "CONNECT needs HOST:PORT");
-			return;
-		}
-		/* bytes the client sent after the head already belong to the tunnel */
-		memcpy(c->c2u.data, c->head + after, c->headlen - after);
-		c->c2u.len = c->headlen - after;
-	} else {
-		if (strncasecmp(target, "http://", 7) != 0) {
-			refuse(c, 400, "Bad Request", "only http:// URIs (use CONNECT for TLS)");
-			return;
-		}
-		const char *auth = target + 7;
-		size_t alen = strcspn(auth, "/?#");
-		if (!parse_hostport(auth, alen, c->host, sizeof c->host, &c->port, 80)) {
-			refuse(c, 400, "Bad Request", "bad URI");
-			return;
-		}
-		const char *path = auth[alen] == '/' ? auth + alen : "/";
-		/* origin-form request line, the rest of the head minus Proxy-* lines */
-		int n = snprintf(c->c2u.data, PBUF, "%s %s%s %s\r\n", method,
-		                 auth[alen] == '?' ? "/" : "", path, version);
-		size_t len = (size_t)n;
-		for (char *line = eol + 2; line < end + 2;) {
-			char *nl = strstr(line, "\r\n");
-			size_t ll = (size_t)(nl + 2 - line);
-			if (strncasecmp(line, "Proxy-", 6) != 0 && len + ll < PBUF) {
-				memcpy(c->c2u.data + len, line, ll);
-				len += ll;
-			}
-			line = nl + 2;
-		}
-		if (len + 2 + (c->headlen - after) > PBUF) {
-			refuse(c, 400, "Bad Request", "request head too large");
-			return;
-		}
-		memcpy(c->c2u.data + len, "\r\n", 2);
-		len += 2;
-		memcpy(c->c2u.data + len, c->head + after, c->headlen - after);
-		c->c2u.len = len + (c->headlen - after);
+	if (strcmp(method, "CONNECT") != 0) {
+		c->kind = K_HTTP;
+		http_request(c, method, target, version, eol, end);
+		return;
 	}
+	c->kind = K_CONNECT;
+	if (!parse_hostport(target, strlen(target), c->host, sizeof c->host, &c->port, 0) ||
+	    !c->port || !host_ok(c->host)) {
+		c->host[0] = '\0';
+		refuse(c, 400, "Bad Request", "CONNECT needs HOST:PORT");
+		return;
+	}
+	/* bytes the client sent after the head already belong to the tunnel */
+	size_t after = (size_t)(end + 4 - c->head);
+	relay_put(&c->c2u, c->head + after, c->headlen - after, true);
 	decide(c);
 }
 
 /* host and port are known: check the rules, resolve, start connecting */
 static void decide(struct pconn *c)
 {
-	switch (egress_check_name(c->px->rules, c->host, c->port)) {
+	const struct egress_rule *hit = NULL;
+	char why[400], rule[300];
+	switch (egress_check_name(c->px->rules, c->host, c->port, &hit)) {
 	case EGRESS_DENIED:
-		refuse(c, 403, "Forbidden", "denied by a deny rule");
+		egress_rule_text(hit, rule, sizeof rule);
+		snprintf(why, sizeof why, "denied by the rule \"%s\"", rule);
+		refuse(c, 403, "Forbidden", why);
 		return;
 	case EGRESS_NOT_LISTED:
-		refuse(c, 403, "Forbidden", "not in this tenant's allowlist");
+		snprintf(why, sizeof why,
+		         "not in this tenant's allowlist (no \"allow = %s:%d\" or wider rule)",
+		         c->host, c->port);
+		refuse(c, 403, "Forbidden", why);
 		return;
 	case EGRESS_ALLOWED:
 		break;
@@ -206,7 +264,7 @@ static void decide(struct pconn *c)
 	 * so a slow DNS server never stalls this session's other channels */
 	c->gai_hints = (struct addrinfo){.ai_socktype = SOCK_STREAM,
 	                                 .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
-	snprintf(c->gai_port, sizeof c->gai_port, "%d", c->port);
+	snprintf(c->gai_port, sizeof c->gai_port, "%d", c->port & 0xffff);
 	if (getaddrinfo(c->host, c->gai_port, &c->gai_hints, &c->ai) == 0) {
 		c->ai_next = c->ai;
 		try_connect(c);
@@ -218,6 +276,7 @@ static void decide(struct pconn *c)
 	struct gaicb *list[1] = {&c->gai};
 	struct sigevent none = {.sigev_notify = SIGEV_NONE};
 	if (getaddrinfo_a(GAI_NOWAIT, list, 1, &none) != 0) {
+		c->gai.ar_name = NULL;
 		refuse(c, 502, "Bad Gateway", "cannot start a name lookup");
 		return;
 	}
@@ -232,12 +291,16 @@ static void resolve_check(struct pconn *c)
 	if (rc == EAI_INPROGRESS)
 		return;
 	c->px->resolving--;
-	c->state = P_HEAD; /* not resolving any more; refuse/try_connect set what follows */
+	c->gai.ar_name = NULL; /* finished: nothing of glibc's writes here any more */
+	c->state = P_HEAD;     /* refuse/try_connect set what follows */
 	if (rc != 0) {
-		refuse(c, 502, "Bad Gateway", gai_strerror(rc));
+		char why[300];
+		snprintf(why, sizeof why, "the name does not resolve: %s", gai_strerror(rc));
+		refuse(c, 502, "Bad Gateway", why);
 		return;
 	}
 	c->ai = c->gai.ar_result;
+	c->gai.ar_result = NULL;
 	c->ai_next = c->ai;
 	try_connect(c);
 }
@@ -247,49 +310,44 @@ static void try_connect(struct pconn *c)
 	const char *why = "no usable address";
 	for (; c->ai_next; c->ai_next = c->ai_next->ai_next) {
 		struct addrinfo *a = c->ai_next;
-		if (!egress_check_addr(c->px->rules, a->ai_addr, c->port, &why))
+		if (!egress_check_addr(c->px->rules, &c->px->local, a->ai_addr, c->port, &why))
 			continue;
 		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
 		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
 			close(fd);
-			why = "connection failed";
+			why = "the upstream refused the connection";
 			continue;
 		}
 		c->ufd = fd;
+		c->ureg = 0;
 		c->state = P_CONNECTING;
 		c->ai_next = a->ai_next;
 		return;
 	}
-	refuse(c, !strcmp(why, "connection failed") ? 502 : 403,
-	       !strcmp(why, "connection failed") ? "Bad Gateway" : "Forbidden", why);
+	bool failed = !strncmp(why, "the upstream", 12);
+	refuse(c, failed ? 502 : 403, failed ? "Bad Gateway" : "Forbidden", why);
 }
 
+/* From a callback: only look and mark; reconcile closes a failed socket
+ * (after taking it out of the event loop) and tries the next address. */
 static void connected(struct pconn *c)
 {
 	int err = 0;
 	socklen_t l = sizeof err;
 	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
-		close(c->ufd);
-		c->ufd = -1;
-		if (c->ai_next) {
-			try_connect(c);
-			return;
-		}
-		refuse(c, 502, "Bad Gateway", "upstream refused the connection");
+		c->state = P_CONNECT_FAILED;
 		return;
 	}
-	if (c->socks) {
+	if (c->kind == K_SOCKS) {
 		static const unsigned char ok[10] = {5, 0, 0, 1};
-		memcpy(c->u2c.data, ok, sizeof ok);
-		c->u2c.len = sizeof ok;
-	} else if (c->is_connect) {
+		relay_put(&c->u2c, ok, sizeof ok, false);
+	} else if (c->kind == K_CONNECT) {
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-		memcpy(c->u2c.data, ok, sizeof ok - 1);
-		c->u2c.len = sizeof ok - 1;
+		relay_put(&c->u2c, ok, sizeof ok - 1, false);
 	}
-	c->state = P_TUNNEL;
+	c->state = P_RELAY;
 	touch(c);
 }
 
@@ -299,6 +357,7 @@ static void connected(struct pconn *c)
 static bool socks_step(struct pconn *c)
 {
 	unsigned char *h = (unsigned char *)c->head;
+	c->kind = K_SOCKS;
 	if (c->socks == 0) {
 		if (c->headlen < 2 || c->headlen < 2u + h[1])
 			return false;
@@ -343,35 +402,118 @@ static bool socks_step(struct pconn *c)
 		inet_ntop(AF_INET6, h + 4, c->host, sizeof c->host);
 	else
 		snprintf(c->host, sizeof c->host, "%.*s", (int)h[4], (const char *)h + 5);
-	c->is_connect = true;
-	memcpy(c->c2u.data, c->head + need, c->headlen - need);
-	c->c2u.len = c->headlen - need;
+	if (!host_ok(c->host)) {
+		c->host[0] = '\0';
+		refuse(c, 400, "Bad Request", "bad SOCKS host name");
+		return true;
+	}
+	relay_put(&c->c2u, c->head + need, c->headlen - need, true);
 	decide(c);
 	return true;
 }
 
-/* ---- fd callbacks (they only move bytes and set state) ---- */
+/* ---- data path (called from the fd callbacks: they move bytes and set
+ * state; no fd is closed or removed from the loop here) ---- */
 
-static void pump(int from, int to, struct pbuf *b, bool *eof, uint64_t *count)
+/* Reads the upstream's response heads (interim 1xx ones too) and relays
+ * each rewritten to Connection: close; then the body, to its end only. */
+static void response_head(struct pconn *c)
 {
-	if (b->off == b->len)
-		b->off = b->len = 0;
-	if (!*eof && b->len < PBUF) {
-		ssize_t n = recv(from, b->data + b->len, PBUF - b->len, MSG_DONTWAIT);
-		if (n > 0) {
-			b->len += (size_t)n;
-			*count += (uint64_t)n;
-		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			*eof = true;
+	if (relay_pending(&c->u2c))
+		return; /* the rewritten head must fit: wait for the client */
+	ssize_t n = recv(c->ufd, c->head + c->headlen, HEAD_MAX - c->headlen, MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		c->u2c.eof = true;
+		return;
+	}
+	if (n > 0)
+		c->headlen += (size_t)n;
+	c->head[c->headlen] = '\0';
+	char *end;
+	while (!c->resp_head && (end = memmem(c->head, c->headlen, "\r\n\r\n", 4)) != NULL) {
+		int status = 0;
+		if (sscanf(c->head, "HTTP/1.%*1[01] %3d", &status) != 1 || status < 100) {
+			finish(c, "failed", "the upstream did not answer in HTTP/1.x");
+			return;
 		}
+		size_t hl = (size_t)(end + 4 - c->head);
+		char *eol = strstr(c->head, "\r\n");
+		relay_put(&c->u2c, c->head, (size_t)(eol + 2 - c->head), true);
+		for (char *l = eol + 2; l < end + 2;) {
+			char *nl = strstr(l, "\r\n");
+			size_t ll = (size_t)(nl + 2 - l);
+			if (strncasecmp(l, "Connection:", 11) && strncasecmp(l, "Keep-Alive:", 11))
+				relay_put(&c->u2c, l, ll, true);
+			l = nl + 2;
+		}
+		relay_put(&c->u2c, "Connection: close\r\n\r\n", 21, true);
+		if (status >= 200) {
+			c->resp_head = true;
+			if (http_body_init(&c->resp, c->head, hl, status, c->no_body) < 0) {
+				finish(c, "failed", "the upstream's response framing is invalid");
+				return;
+			}
+		}
+		memmove(c->head, c->head + hl, c->headlen - hl);
+		c->headlen -= hl;
+		c->head[c->headlen] = '\0';
 	}
-	while (b->off < b->len) {
-		ssize_t n =
-		    send(to, b->data + b->off, b->len - b->off, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n <= 0)
-			break;
-		b->off += (size_t)n;
+	if (!c->resp_head) {
+		if (c->headlen == HEAD_MAX)
+			finish(c, "failed", "the upstream's response head is too large");
+		return;
 	}
+	/* body bytes that came with the head */
+	long take = http_body_feed(&c->resp, c->head, c->headlen);
+	if (take < 0 || relay_put(&c->u2c, c->head, (size_t)take, true) < 0)
+		finish(c, "failed", "the upstream's response body is malformed");
+	c->headlen = 0;
+}
+
+/* fills r from fd; for plain HTTP only up to the end of the message */
+static void read_into(struct pconn *c, struct relay *r, int fd, struct body_scan *scan)
+{
+	ssize_t n = relay_fill(r, fd, PBUF);
+	if (n <= 0 || c->kind != K_HTTP)
+		return;
+	long take = http_body_feed(scan, r->buf + r->len - n, (size_t)n);
+	if (take < 0) {
+		finish(c, "failed", "malformed HTTP body");
+		return;
+	}
+	relay_unput(r, (size_t)n - (size_t)take); /* past the end: dropped */
+}
+
+static bool client_readable(const struct pconn *c)
+{
+	return !c->c2u.eof && relay_room(&c->c2u) > 0 && !(c->kind == K_HTTP && c->req.done);
+}
+
+static bool upstream_readable(const struct pconn *c)
+{
+	if (c->u2c.eof)
+		return false;
+	if (c->kind != K_HTTP)
+		return relay_room(&c->u2c) > 0;
+	if (!c->resp_head)
+		return relay_pending(&c->u2c) == 0;
+	return !c->resp.done && relay_room(&c->u2c) > 0;
+}
+
+static void relay_step(struct pconn *c)
+{
+	if (client_readable(c))
+		read_into(c, &c->c2u, c->cfd, &c->req);
+	if (c->state == P_RELAY && relay_flush(&c->c2u, c->ufd) < 0)
+		finish(c, "allowed", "the upstream closed the connection");
+	if (c->state == P_RELAY && upstream_readable(c)) {
+		if (c->kind == K_HTTP && !c->resp_head)
+			response_head(c);
+		else
+			read_into(c, &c->u2c, c->ufd, &c->resp);
+	}
+	if (c->state == P_RELAY && relay_flush(&c->u2c, c->cfd) < 0)
+		finish(c, "allowed", "the client closed the connection");
 }
 
 static int on_client(socket_t fd, int revents, void *ud)
@@ -396,10 +538,8 @@ static int on_client(socket_t fd, int revents, void *ud)
 			refuse(c, 400, "Bad Request", "request head too large");
 		return 0;
 	}
-	if (c->state == P_TUNNEL) {
-		pump(c->cfd, c->ufd, &c->c2u, &c->c_eof, &c->up);
-		pump(c->ufd, c->cfd, &c->u2c, &c->u_eof, &c->down);
-	}
+	if (c->state == P_RELAY)
+		relay_step(c);
 	return 0;
 }
 
@@ -411,12 +551,11 @@ static int on_upstream(socket_t fd, int revents, void *ud)
 	touch(c);
 	if (c->state == P_CONNECTING) {
 		connected(c);
-		return 0;
+		if (c->state == P_RELAY)
+			c->headlen = 0; /* the head buffer now reads the response */
 	}
-	if (c->state == P_TUNNEL) {
-		pump(c->ufd, c->cfd, &c->u2c, &c->u_eof, &c->down);
-		pump(c->cfd, c->ufd, &c->c2u, &c->c_eof, &c->up);
-	}
+	if (c->state == P_RELAY)
+		relay_step(c);
 	return 0;
 }
 
@@ -431,6 +570,8 @@ void proxy_init(struct proxy *px, ssh_event ev, const struct egress_rules *rules
 	px->tenant = tenant;
 	px->max_conns = max_conns > 0 ? max_conns : 64;
 	px->idle_timeout = idle_timeout;
+	if (rules->n > 0 && egress_local_load(&px->local) < 0)
+		log_warn("egress: cannot list this host's addresses: %s", strerror(errno));
 }
 
 void proxy_accept(struct proxy *px, int listen_fd)
@@ -440,7 +581,10 @@ void proxy_accept(struct proxy *px, int listen_fd)
 		if (fd < 0)
 			return;
 		struct pconn *c = calloc(1, sizeof *c);
-		if (c == NULL) {
+		if (c == NULL || relay_init(&c->c2u, PBUF) < 0 || relay_init(&c->u2c, PBUF) < 0) {
+			if (c)
+				relay_free(&c->c2u);
+			free(c);
 			close(fd);
 			return;
 		}
@@ -471,86 +615,135 @@ static void want(struct proxy *px, int fd, short *reg, short ev, ssh_event_callb
 	*reg = ev;
 }
 
+/* every fd leaves the event loop before it is closed */
+static void close_fd(struct proxy *px, int *fd, short *reg)
+{
+	if (*fd < 0)
+		return;
+	if (*reg)
+		ssh_event_remove_fd(px->event, *fd);
+	*reg = 0;
+	close(*fd);
+	*fd = -1;
+}
+
+/* A lookup glibc may still write into keeps its pconn alive (as an orphan,
+ * fds closed) until it ends; nothing waits for it. */
+static void reap_orphans(struct proxy *px, bool all)
+{
+	for (struct pconn **pp = &px->orphans; *pp;) {
+		struct pconn *o = *pp;
+		if (!all && gai_error(&o->gai) == EAI_INPROGRESS) {
+			pp = &o->next;
+			continue;
+		}
+		*pp = o->next;
+		if (gai_error(&o->gai) != EAI_INPROGRESS) {
+			if (o->gai.ar_result)
+				freeaddrinfo(o->gai.ar_result);
+			free(o);
+		} /* else: the process is ending; glibc may still write, so never free */
+	}
+}
+
 static void drop(struct proxy *px, struct pconn *c)
 {
-	if (c->gai.ar_name && gai_error(&c->gai) == EAI_INPROGRESS) {
-		/* cannot free while glibc may still write the result: wait briefly */
-		if (gai_cancel(&c->gai) == EAI_NOTCANCELED) {
-			const struct gaicb *one[1] = {&c->gai};
-			struct timespec t = {5, 0};
-			gai_suspend(one, 1, &t);
-		}
-		px->resolving--;
-	}
-	if (c->gai.ar_result && c->gai.ar_result != c->ai)
-		freeaddrinfo(c->gai.ar_result);
-	if (c->cfd >= 0) {
-		if (c->creg)
-			ssh_event_remove_fd(px->event, c->cfd);
-		close(c->cfd);
-	}
-	if (c->ufd >= 0) {
-		if (c->ureg)
-			ssh_event_remove_fd(px->event, c->ufd);
-		close(c->ufd);
-	}
+	close_fd(px, &c->cfd, &c->creg);
+	close_fd(px, &c->ufd, &c->ureg);
 	if (c->ai)
 		freeaddrinfo(c->ai);
-	px->bytes_up += c->up;
-	px->bytes_down += c->down;
+	relay_free(&c->c2u);
+	relay_free(&c->u2c);
+	px->bytes_up += c->c2u.bytes;
+	px->bytes_down += c->u2c.bytes;
 	struct pconn **pp = &px->conns;
 	while (*pp != c)
 		pp = &(*pp)->next;
 	*pp = c->next;
 	px->nconns--;
+	if (c->gai.ar_name && gai_error(&c->gai) == EAI_INPROGRESS) {
+		gai_cancel(&c->gai);
+		px->resolving--;
+		c->next = px->orphans;
+		px->orphans = c;
+		return;
+	}
+	if (c->gai.ar_result)
+		freeaddrinfo(c->gai.ar_result);
 	free(c);
+}
+
+/* Outside dopoll: the ends of a relay, a failed connect, idle timeouts. */
+static void settle(struct proxy *px, struct pconn *c)
+{
+	if (c->state == P_RESOLVING)
+		resolve_check(c);
+	if (c->state == P_CONNECT_FAILED) {
+		close_fd(px, &c->ufd, &c->ureg);
+		c->state = P_HEAD;
+		if (c->ai_next)
+			try_connect(c);
+		else
+			refuse(c, 502, "Bad Gateway", "the upstream refused the connection");
+	}
+	if (c->state == P_RELAY && c->kind == K_HTTP) {
+		bool drained = relay_pending(&c->u2c) == 0;
+		if (c->resp_head && c->resp.done && drained)
+			finish(c, "allowed", NULL);
+		else if (c->u2c.eof && drained)
+			finish(c, c->resp_head && c->resp.kind == BODY_UNTIL_CLOSE ? "allowed" : "failed",
+			       c->resp_head && c->resp.kind == BODY_UNTIL_CLOSE
+			           ? NULL
+			           : "the upstream closed before its response ended");
+		else if (c->c2u.eof && !c->req.done)
+			finish(c, "failed", "the client closed before its request ended");
+		if (c->state == P_DONE && c->cfd >= 0) {
+			shutdown(c->cfd, SHUT_WR); /* the client reads to the end, then EOF */
+			/* what it sent past its request is unread: drop it, or the close
+			 * would reset the connection before the response is read */
+			char sink[4096];
+			for (int i = 0; i < 64 && recv(c->cfd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+				;
+		}
+	} else if (c->state == P_RELAY) {
+		/* tunnel: half-close once a direction is drained */
+		if (c->c2u.eof && !relay_pending(&c->c2u) && !c->c2u.shut) {
+			shutdown(c->ufd, SHUT_WR);
+			c->c2u.shut = true;
+		}
+		if (c->u2c.eof && !relay_pending(&c->u2c) && !c->u2c.shut) {
+			shutdown(c->cfd, SHUT_WR);
+			c->u2c.shut = true;
+		}
+		if (c->c2u.shut && c->u2c.shut)
+			finish(c, "allowed", NULL);
+	}
+	if (c->state != P_DONE && px->idle_timeout > 0 &&
+	    ms_since(&c->last) > px->idle_timeout * 1000.0)
+		finish(c, c->state == P_RELAY ? "allowed" : "failed", "idle timeout");
 }
 
 void proxy_reconcile(struct proxy *px)
 {
+	if (px->orphans)
+		reap_orphans(px, false);
 	for (struct pconn *c = px->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->state == P_RESOLVING)
-			resolve_check(c);
-		if (c->state == P_TUNNEL) {
-			/* half-close once a direction is drained */
-			if (c->c_eof && c->c2u.off == c->c2u.len && !c->u_shut) {
-				shutdown(c->ufd, SHUT_WR);
-				c->u_shut = true;
-			}
-			if (c->u_eof && c->u2c.off == c->u2c.len && !c->c_shut) {
-				shutdown(c->cfd, SHUT_WR);
-				c->c_shut = true;
-			}
-			if (c->u_shut && c->c_shut)
-				finish(c, "allowed", NULL);
-			else if (px->idle_timeout > 0 &&
-			         ms_since(&c->last) > px->idle_timeout * 1000.0)
-				finish(c, "allowed", "idle timeout");
-		} else if (c->state != P_DONE && px->idle_timeout > 0 &&
-		           ms_since(&c->last) > px->idle_timeout * 1000.0) {
-			finish(c, "failed", "idle timeout");
-		}
+		settle(px, c);
 		if (c->state == P_DONE) {
 			drop(px, c);
 			continue;
 		}
 		short cev = 0, uev = 0;
-		if (c->state == P_RESOLVING) {
-			cev = 0;
-		} else if (c->state == P_HEAD) {
+		if (c->state == P_HEAD) {
 			cev = POLLIN;
 		} else if (c->state == P_CONNECTING) {
 			uev = POLLOUT;
-		} else {
-			if (!c->c_eof && c->c2u.len < PBUF)
-				cev |= POLLIN;
-			if (c->u2c.off < c->u2c.len)
-				cev |= POLLOUT;
-			if (!c->u_eof && c->u2c.len < PBUF)
-				uev |= POLLIN;
-			if (c->c2u.off < c->c2u.len)
-				uev |= POLLOUT;
+		} else if (c->state == P_RELAY) {
+			cev = (short)((client_readable(c) ? POLLIN : 0) |
+			              (relay_pending(&c->u2c) ? POLLOUT : 0));
+			uev = (short)((upstream_readable(c) ? POLLIN : 0) |
+			              (relay_pending(&c->c2u) ? POLLOUT : 0));
 		}
 		want(px, c->cfd, &c->creg, cev, on_client, c);
 		want(px, c->ufd, &c->ureg, uev, on_upstream, c);
@@ -563,6 +756,7 @@ void proxy_shutdown(struct proxy *px)
 		finish(px->conns, "allowed", "session ended");
 		drop(px, px->conns);
 	}
+	reap_orphans(px, true);
 	if (px->bytes_up || px->bytes_down)
 		log_info("egress totals: tenant=%s bytes_up=%llu bytes_down=%llu", px->tenant,
 		         (unsigned long long)px->bytes_up, (unsigned long long)px->bytes_down);

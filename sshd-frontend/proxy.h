@@ -20,7 +20,9 @@ struct proxy {
 	long max_conns;
 	long idle_timeout;
 	struct pconn *conns;
+	struct pconn *orphans; /* closed, but a lookup may still write into them */
 	int nconns;
+	struct egress_local local; /* this host's addresses, refused like loopback */
 	int resolving; /* lookups in flight: the session loop polls faster meanwhile */
 	uint64_t bytes_up, bytes_down; /* totals for the session */
 };

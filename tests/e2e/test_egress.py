@@ -111,7 +111,7 @@ def test_wildcard_port_and_deny_wins(net):
     r = curl(net, "carol", f"http://127.0.0.1:{net.ports['a']}/")
     assert r.stdout.startswith("hello from")
     r = curl(net, "carol", f"-i http://127.0.0.1:{net.ports['b']}/")
-    assert "403 Forbidden" in r.stdout and "deny rule" in r.stdout
+    assert "403 Forbidden" in r.stdout and "denied by the rule \"deny = 127.0.0.1:" in r.stdout
 
 
 def test_name_resolving_to_private_address_refused(net):

@@ -20,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	c->px = &px;
 	c->cfd = c->ufd = -1;
+	if (relay_init(&c->c2u, PBUF) < 0 || relay_init(&c->u2c, PBUF) < 0)
+		abort();
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	/* feed in two pieces, as recv() may */
 	size_t half = size / 2;
@@ -39,6 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (c->ai)
 		freeaddrinfo(c->ai);
+	relay_free(&c->c2u);
+	relay_free(&c->u2c);
 	free(c);
 	return 0;
 }
