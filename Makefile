@@ -23,7 +23,7 @@ SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c s
             sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
@@ -112,7 +112,7 @@ bench: deps
 # libFuzzer targets for parsers of untrusted input (clang, libclang-rt-14-dev);
 # not part of `make check`: FUZZ_SECONDS each, corpus-less.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy
+FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
