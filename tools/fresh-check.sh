@@ -68,7 +68,7 @@ chmod +x "$FRESH/root/fresh-inside.sh"
 echo "== entering the fresh root"
 rc=0
 bwrap --bind "$FRESH" / --dev-bind /dev /dev --proc /proc --bind /sys /sys \
-	--tmpfs /tmp --tmpfs /run --unshare-pid --unshare-ipc --unshare-uts --hostname fresh \
+	--perms 1777 --tmpfs /tmp --tmpfs /run --unshare-pid --unshare-ipc --unshare-uts --hostname fresh \
 	--die-with-parent --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--setenv HOME /root --chdir /root /root/fresh-inside.sh || rc=$?
 echo "== $(date -u +%FT%TZ) fresh-check: exit $rc (log: $LOG)"
