@@ -438,7 +438,7 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	}
 	if (spawn_sandbox(sx->srv->bwrap, &pol, sx->filter, c->pty, c->rows, c->cols, argv, env.v,
 	                  &c->proc, err, sizeof err) < 0) {
-		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %s", err);
+		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %.200s", err);
 		strv_free(&env);
 		return;
 	}
