@@ -14,10 +14,14 @@ import pytest
 from conftest import Warren, free_port, make_base
 
 
+SLOW_STARTED = threading.Event()
+
+
 class Quiet(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith("/slow"):
-            time.sleep(5)
+            SLOW_STARTED.set()
+            time.sleep(5)  # the slow upstream itself, not a wait in the test
         body = f"hello from {self.server.server_port} path={self.path}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -136,7 +140,8 @@ def test_slow_upstream_does_not_block_others(net):
     port = net.ports["c"]
     slow = subprocess.Popen(net.ssh_argv("erin") + [f"curl -s --noproxy '' http://127.0.0.1:{port}/slow"],
                             stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    time.sleep(0.5)
+    SLOW_STARTED.clear()
+    assert SLOW_STARTED.wait(20)  # the slow request is in the upstream's hands
     t0 = time.time()
     # another tenant, and another request of the same tenant, go through meanwhile
     assert curl(net, "alice", f"http://127.0.0.1:{net.ports['a']}/").stdout.startswith("hello")
