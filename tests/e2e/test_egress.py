@@ -138,9 +138,9 @@ def test_fifty_parallel_requests(net):
 
 def test_slow_upstream_does_not_block_others(net):
     port = net.ports["c"]
+    SLOW_STARTED.clear()
     slow = subprocess.Popen(net.ssh_argv("erin") + [f"curl -s --noproxy '' http://127.0.0.1:{port}/slow"],
                             stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    SLOW_STARTED.clear()
     assert SLOW_STARTED.wait(20)  # the slow request is in the upstream's hands
     t0 = time.time()
     # another tenant, and another request of the same tenant, go through meanwhile
