@@ -1,8 +1,8 @@
 #!/bin/bash
 # tools/fresh-check.sh - prove the README's set-up on a bare Debian 12: build a
 # minimal bookworm root with debootstrap, enter it as its own mount and PID
-# namespace (bwrap as root; pivot_root, not chroot, so tenants' unprivileged
-# user namespaces still work), copy the committed tree in, run `make demo`,
+# namespace (pivot_root, not chroot, so tenants' unprivileged user namespaces
+# still work), copy the committed tree in, run `make demo`,
 # log in with the ssh command it prints, then run `make check`.
 # Needs root and Debian's archive. Not part of `make check` (it takes minutes).
 set -euo pipefail
@@ -16,7 +16,6 @@ mkdir -p "$(dirname "$LOG")"
 exec > >(tee "$LOG") 2>&1
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v bwrap >/dev/null || need+=(bubblewrap)
 if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
@@ -66,10 +65,26 @@ EOF
 chmod +x "$FRESH/root/fresh-inside.sh"
 
 echo "== entering the fresh root"
+# Its own mount and PID namespace with a plain /proc (no overmounts: the
+# tenants' unprivileged bwrap must be allowed to mount proc inside it), the
+# host's /dev and /sys (cgroups), and pivot_root into the fresh root.
 rc=0
-bwrap --bind "$FRESH" / --dev-bind /dev /dev --proc /proc --bind /sys /sys \
-	--perms 1777 --tmpfs /tmp --tmpfs /run --unshare-pid --unshare-ipc --unshare-uts --hostname fresh \
-	--die-with-parent --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	--setenv HOME /root --chdir /root /root/fresh-inside.sh || rc=$?
+unshare --mount --pid --fork --propagation private /bin/bash -c '
+	set -e
+	R=$1
+	mount --rbind "$R" "$R"
+	mount -t proc proc "$R/proc"
+	mount --rbind /dev "$R/dev"
+	mount --rbind /sys "$R/sys"
+	mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+	mount -t tmpfs -o mode=755 tmpfs "$R/run"
+	mkdir -p "$R/.oldroot"
+	cd "$R"
+	pivot_root . .oldroot
+	umount -l /.oldroot
+	cd /root
+	exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root TERM=dumb /root/fresh-inside.sh
+' fresh "$FRESH" || rc=$?
 echo "== $(date -u +%FT%TZ) fresh-check: exit $rc (log: $LOG)"
 exit $rc
