@@ -24,6 +24,8 @@ echo "== $(date -u +%FT%TZ) fresh-check: minimal Debian 12 root in $FRESH"
 rm -rf "$FRESH"
 debootstrap --variant=minbase bookworm "$FRESH" "$MIRROR" >/dev/null
 cp /etc/resolv.conf "$FRESH/etc/resolv.conf"
+# what Debian's installer writes and debootstrap does not
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$FRESH/etc/hosts"
 cat > "$FRESH/etc/apt/sources.list" <<EOF
 deb $MIRROR bookworm main
 deb $MIRROR bookworm-updates main
