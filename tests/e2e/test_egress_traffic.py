@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from conftest import Warren, free_port, make_base, wait_until
+from conftest import Warren, free_port, make_base, procs, wait_until
 
 MiB = 1 << 20
 
@@ -261,15 +261,13 @@ def session_rss_kib(w):
     """RSS of the tenant's session process (warrend as ann), KiB"""
     uid = w.uid("ann")
     total = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
+    for pid, _, u, _, comm in procs():
+        if u != uid or comm != "warrend":
             continue
         try:
-            with open(f"/proc/{d}/status") as f:
-                st = dict(line.split(":", 1) for line in f if ":" in line)
-            if int(st["Uid"].split()[0]) == uid and st["Name"].strip() == "warrend":
-                total += int(st["VmRSS"].split()[0])
-        except (OSError, KeyError, ValueError):
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
             pass
     return total
 
