@@ -81,8 +81,8 @@ static void finish(struct pconn *c, const char *verdict, const char *why)
 	waudit_event(strcmp(verdict, "allowed") ? "egress_denied" : "egress_allowed", "tenant",
 	             c->px->tenant, "host", c->host[0] ? c->host : "?", "#port", port, "reason",
 	             why, "#bytes_up", up, "#bytes_down", down, "#duration_ms", ms, NULL);
-	/* host is the tenant's text: %.*s of a name that parse_hostport checked
-	 * has no spaces or controls; still, never more than it holds */
+	/* host is the tenant's text, but only ever a name host_ok() passed
+	 * (letters, digits, . - _ :) or empty: nothing to escape */
 	log_info("egress: tenant=%s dest=%s:%d verdict=%s%s%s bytes_up=%s bytes_down=%s "
 	         "duration_ms=%s",
 	         c->px->tenant, c->host[0] ? c->host : "?", c->port, verdict, why ? " reason=" : "",
