@@ -7,7 +7,7 @@ PKGS=(
 	gcc make pkg-config libc6-dev
 	libssh-dev libcap-dev libseccomp-dev libpam0g-dev libinih-dev libcmocka-dev libjson-c-dev
 	bubblewrap nix-bin nix-setup-systemd openssh-client openssh-server openssh-sftp-server
-	python3 python3-pytest python3-pexpect python3-asyncssh rsync git procps busybox-static curl openssl man-db
+	python3 python3-pytest python3-pexpect python3-asyncssh rsync git procps busybox-static curl openssl man-db tmux
 	libpam-wrapper libnss-wrapper
 )
 
@@ -17,14 +17,27 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "warren: missing Debian packages: ${missing[*]}" >&2
-	echo "warren: run as root: apt-get install ${missing[*]}" >&2
-	exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "warren: missing Debian packages: ${missing[*]}" >&2
+		echo "warren: run as root: apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "warren: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >&2
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
-echo "warren: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >&2
-apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+
+# Profiles whose inputs are downloads pinned by hash (fixed-output): build
+# them once here, so the builds warrend runs at login are offline. Only
+# root's store is used; elsewhere warrend builds them on the first login.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PREFETCH=(claude-code)
+if [ "$(id -u)" -eq 0 ]; then
+	for p in "${PREFETCH[@]}"; do
+		nix --extra-experimental-features 'nix-command flakes' build --no-link \
+			--no-write-lock-file --option substituters '' "path:$ROOT/nix-profiles/$p" ||
+			{ echo "warren: could not build profile $p (its pinned download?)" >&2; exit 1; }
+	done
+fi

@@ -1,0 +1,168 @@
+"""test_agent.py - the real Claude Code binary (from the claude-code profile,
+its npm tarball pinned by hash) runs an agent loop inside a tenant's sandbox
+against a mock Messages API that only the allowlist proxy reaches: streaming
+SSE, one tool_use turn whose Write tool puts a file in the workspace, then a
+final answer. Also the interactive TUI's first start, from the workspace
+template, up to a working prompt."""
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import mock_messages
+from conftest import Warren, make_base, wait_until
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PROFILES = os.path.join(ROOT, "nix-profiles")
+TEMPLATE = os.path.join(PROFILES, "claude-code", "template")
+PLACEHOLDER = "sk-ant-warren-placeholder-the-gateway-holds-the-key"
+MOCK_HOST = "127.0.0.2"  # not in the sandbox's NO_PROXY: the agent must use the proxy
+
+
+def make_ca(base, ip):
+    ca_key, ca = os.path.join(base, "ca.key"), os.path.join(base, "ca.pem")
+    key, csr, cert = (os.path.join(base, n) for n in ("srv.key", "srv.csr", "srv.pem"))
+    ossl = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=warren agent test CA", "-keyout", ca_key, "-out", ca)
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={ip}", "-keyout", key,
+         "-out", csr)
+    ext = os.path.join(base, "ext")
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName=IP:{ip}\n")
+    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days",
+         "1", "-extfile", ext, "-out", cert)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ca, ctx
+
+
+@pytest.fixture(scope="module")
+def agent():
+    base = make_base()
+    ca, ctx = make_ca(base, MOCK_HOST)
+    try:
+        mock = mock_messages.serve(MOCK_HOST, 0, ctx)
+    except OSError as e:
+        pytest.skip(f"cannot listen on {MOCK_HOST}: {e}")
+    port = mock.server_address[1]
+    w = Warren(base, tenants=("ann",),
+               server_extra=f"profiles_dir = {PROFILES}\nnix_offline = yes\n"
+                            f"template_dir = {TEMPLATE}",
+               tenant_extra={"ann": "[sandbox]\nprofile = claude-code\nnetwork = allowlist\n"
+                                    f"allow = {MOCK_HOST}:{port}\n"})
+    w.start()
+    with open(ca, "rb") as f:  # first login: builds the profile (offline)
+        r = w.ssh("ann", "cat > ca.pem", input=f.read(), text=False, timeout=300)
+    assert r.returncode == 0, r.stderr
+    w.mock, w.env = mock, (f"export ANTHROPIC_BASE_URL=https://{MOCK_HOST}:{port} "
+                           f"NODE_EXTRA_CA_CERTS=$HOME/ca.pem ANTHROPIC_API_KEY={PLACEHOLDER}; ")
+    yield w
+    w.stop()
+    mock.shutdown()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_claude_p_tool_loop_through_the_proxy(agent):
+    before = len(agent.mock.requests)
+    r = agent.ssh("ann", agent.env + 'cd $HOME && claude -p "please write the file '
+                  '$HOME/agent-note.txt containing hello-from-the-agent" '
+                  "--permission-mode acceptEdits", timeout=180)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "WARREN-AGENT-DONE" in r.stdout
+    seen = agent.mock.requests[before:]
+    replies = [q.get("reply") for q in seen if q["path"] == "/v1/messages" and q["tools"]]
+    assert replies[:2] == ["tool_use", "text"], seen
+    # the call after the tool carries its ~96 KiB input back: over 64 KiB
+    assert max(q["bytes"] for q in seen) > 100_000
+    assert all(q["stream"] for q in seen if q["path"] == "/v1/messages" and q["tools"])
+    # every call went through warren's proxy, which logged it
+    port = agent.mock.server_address[1]
+    assert wait_until(lambda: re.search(rf"dest={MOCK_HOST}:{port} verdict=allowed",
+                                        agent.log_text()))
+    # the file outlives the session
+    r = agent.ssh("ann", "sort -u agent-note.txt; wc -l < agent-note.txt")
+    uniq, lines = r.stdout.split()
+    assert uniq == "hello-from-the-agent" and int(lines) > 4000
+
+
+def test_mock_api_reachable_only_through_the_proxy(agent):
+    port = agent.mock.server_address[1]
+    url = f"https://{MOCK_HOST}:{port}/v1/models"
+    r = agent.ssh("ann", f"curl -sS --max-time 10 --cacert ca.pem {url}")
+    assert r.returncode == 0 and '"ok"' in r.stdout, r.stderr
+    r = agent.ssh("ann", f"curl -sS --max-time 10 --noproxy '*' --cacert ca.pem {url}")
+    assert r.returncode != 0
+
+
+TMUX_CONF = os.path.join(os.path.dirname(__file__), "tmux-agent-test.conf")
+
+
+def tmux(*args):
+    # remain-on-exit (from the config): a client that exits leaves its last
+    # screen to read
+    return subprocess.run(["tmux", "-L", "warren-agent-test", "-f", TMUX_CONF, *args],
+                          capture_output=True, text=True)
+
+
+def screen():
+    return tmux("capture-pane", "-p", "-t", "tui").stdout
+
+
+def settle(quiet=1.0, timeout=20):
+    """Until the screen has not changed for `quiet` seconds (the TUI redraws
+    its first dialog once its settings are loaded, resetting the choice)."""
+    last, since, end = None, time.time(), time.time() + timeout
+    while time.time() < end:
+        now = screen()
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.1)
+
+
+def press_until(key, pred, tries=5):
+    """A key, then up to 2 s for the screen to show it took (a TUI drops
+    keys while it is still drawing); again if it did not."""
+    for _ in range(tries):
+        tmux("send-keys", "-t", "tui", key)
+        if wait_until(pred, timeout=2):
+            return True
+    return False
+
+
+def test_tui_first_start_reaches_a_working_prompt(agent):
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    home = agent.ssh("ann", "echo $HOME").stdout.strip()
+    argv = agent.ssh_argv("ann", extra=("-tt",))
+    cmd = " ".join(f"'{a}'" for a in argv) + \
+        f" '{agent.env}cd $HOME && exec claude --permission-mode acceptEdits'"
+    tmux("kill-server")
+    assert tmux("new-session", "-d", "-s", "tui", "-x", "120", "-y", "40",
+                cmd).returncode == 0
+    try:
+        # the home folder's trust question comes first (a real choice, not a
+        # dead end); no connectivity check, theme or key question before it
+        assert wait_until(lambda: "trust this folder" in screen(), timeout=60), screen()
+        assert "Unable to connect" not in screen()
+        settle()
+        assert press_until("Down", lambda: "❯ Yes" in screen()), screen()
+        assert press_until("Enter", lambda: "trust this folder" not in screen()), screen()
+        assert wait_until(lambda: "auto mode" in screen().lower()
+                          or "accept edits" in screen().lower(), timeout=30), screen()
+        assert "Detected a custom API key" not in screen()
+        tmux("send-keys", "-t", "tui", "-l",
+             f"please write the file {home}/tui-note.txt containing typed-in-the-tui")
+        time.sleep(0.5)  # the TUI debounces typed input before Enter
+        tmux("send-keys", "-t", "tui", "Enter")
+        assert wait_until(lambda: "WARREN-AGENT-DONE" in screen(), timeout=90), screen()
+    finally:
+        tmux("kill-server")
+    r = agent.ssh("ann", "sort -u tui-note.txt")
+    assert r.stdout.strip() == "typed-in-the-tui"
