@@ -5,6 +5,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -170,6 +171,37 @@ network = none
             assert self.ssh(tenant, "true").returncode == 0
         with open(os.path.join(self.state, "uids", tenant)) as f:
             return int(f.read())
+
+
+def make_ca(base, host="127.0.0.1"):
+    """A throw-away CA (base/ca.pem) and a server certificate for HOST (an IP
+    or a name) signed by it; returns (ca path, server-side SSLContext)."""
+    ca_key, ca = os.path.join(base, "ca.key"), os.path.join(base, "ca.pem")
+    key, csr, cert = (os.path.join(base, n) for n in ("srv.key", "srv.csr", "srv.pem"))
+    ext = os.path.join(base, "ext")
+    with open(ext, "w") as f:
+        kind = "DNS" if any(c.isalpha() for c in host) else "IP"
+        f.write(f"subjectAltName={kind}:{host}\n")
+
+    def ossl(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=warren test CA", "-keyout", ca_key, "-out", ca)
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}", "-keyout", key,
+         "-out", csr)
+    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days",
+         "1", "-extfile", ext, "-out", cert)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ca, ctx
+
+
+def need_localhost():
+    """The host must resolve "localhost" (its /etc/hosts); a bare root may not."""
+    try:
+        socket.getaddrinfo("localhost", 80)
+    except OSError as e:
+        pytest.skip(f"this host does not resolve localhost ({e}): no /etc/hosts entry")
 
 
 def make_base():

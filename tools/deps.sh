@@ -17,6 +17,10 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
+# npm (the e2e tests run it in a sandbox): Debian's, unless the host already
+# has one (NodeSource's nodejs bundles npm and conflicts with Debian's npm)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "warren: missing Debian packages: ${missing[*]}" >&2

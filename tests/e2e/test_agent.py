@@ -7,38 +7,19 @@ template, up to a working prompt."""
 import os
 import re
 import shutil
-import ssl
 import subprocess
 import time
 
 import pytest
 
 import mock_messages
-from conftest import Warren, make_base, wait_until
+from conftest import Warren, make_base, make_ca, wait_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROFILES = os.path.join(ROOT, "nix-profiles")
 TEMPLATE = os.path.join(PROFILES, "claude-code", "template")
 PLACEHOLDER = "sk-ant-warren-placeholder-the-gateway-holds-the-key"
 MOCK_HOST = "127.0.0.2"  # not in the sandbox's NO_PROXY: the agent must use the proxy
-
-
-def make_ca(base, ip):
-    ca_key, ca = os.path.join(base, "ca.key"), os.path.join(base, "ca.pem")
-    key, csr, cert = (os.path.join(base, n) for n in ("srv.key", "srv.csr", "srv.pem"))
-    ossl = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=warren agent test CA", "-keyout", ca_key, "-out", ca)
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={ip}", "-keyout", key,
-         "-out", csr)
-    ext = os.path.join(base, "ext")
-    with open(ext, "w") as f:
-        f.write(f"subjectAltName=IP:{ip}\n")
-    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days",
-         "1", "-extfile", ext, "-out", cert)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    return ca, ctx
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ loopback: an HTTP and a TLS server on the host, curl inside the sandbox."""
 import http.server
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Warren, free_port, make_base
+from conftest import Warren, free_port, make_base, need_localhost
 
 
 SLOW_STARTED = threading.Event()
@@ -116,14 +115,6 @@ def test_wildcard_port_and_deny_wins(net):
     assert r.stdout.startswith("hello from")
     r = curl(net, "carol", f"-i http://127.0.0.1:{net.ports['b']}/")
     assert "403 Forbidden" in r.stdout and "denied by the rule \"deny = 127.0.0.1:" in r.stdout
-
-
-def need_localhost():
-    """The host must resolve "localhost" (its /etc/hosts); a bare root may not."""
-    try:
-        socket.getaddrinfo("localhost", 80)
-    except OSError as e:
-        pytest.skip(f"this host does not resolve localhost ({e}): no /etc/hosts entry")
 
 
 def test_name_resolving_to_private_address_refused(net):

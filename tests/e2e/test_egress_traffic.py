@@ -6,18 +6,15 @@ exact byte counts in the log. Servers run on the host's loopback; clients
 (curl, Debian's python3) run inside the sandbox."""
 import hashlib
 import http.server
-import os
 import re
 import shutil
-import socket
 import socketserver
-import ssl
 import subprocess
 import threading
 
 import pytest
 
-from conftest import Warren, free_port, make_base, procs, wait_until
+from conftest import Warren, free_port, make_base, make_ca, procs, wait_until
 
 MiB = 1 << 20
 
@@ -131,20 +128,7 @@ def serve_raw(handler):
 @pytest.fixture(scope="module")
 def net():
     base = make_base()
-    ca_key, ca = os.path.join(base, "ca.key"), os.path.join(base, "ca.pem")
-    key, csr, cert = (os.path.join(base, n) for n in ("srv.key", "srv.csr", "srv.pem"))
-    ossl = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=warren test CA", "-keyout", ca_key, "-out", ca)
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", key,
-         "-out", csr)
-    ext = os.path.join(base, "ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days",
-         "1", "-extfile", ext, "-out", cert)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
+    ca, ctx = make_ca(base)
     srv = {"http": serve_http(), "other": serve_http(), "denied": serve_http(),
            "tls": serve_http(ctx), "count": serve_raw(Counter), "flood": serve_raw(Flood)}
     port = {k: s.server_address[1] for k, s in srv.items()}
@@ -325,7 +309,6 @@ def test_keepalive_request_to_another_host_is_checked(net):
     # the raw shape: two requests pipelined on one connection, the second for
     # another host; only the first may reach the first's upstream
     script = f'''
-import socket
 s = socket.create_connection(("127.0.0.1", 3128))
 s.sendall(b"GET http://127.0.0.1:{a}/one HTTP/1.1\\r\\nHost: 127.0.0.1:{a}\\r\\n\\r\\n"
           b"GET http://127.0.0.1:{denied}/two HTTP/1.1\\r\\nHost: 127.0.0.1:{denied}\\r\\n\\r\\n")

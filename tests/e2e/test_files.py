@@ -2,7 +2,6 @@
 scp (SFTP and legacy protocols), rsync and git over SSH; confinement."""
 import hashlib
 import os
-import shutil
 import subprocess
 
 import pexpect

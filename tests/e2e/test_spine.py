@@ -199,8 +199,6 @@ def test_session_process_dropped_privileges(warren):
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
     try:
         uid = warren.uid("alice")
-        found = []
-
         st = {}
 
         def look():  # the newest of alice's warrend processes that is still there

@@ -3,10 +3,8 @@ asserts the attempt fails and, where it matters, that the host is unchanged."""
 import os
 import socket
 import subprocess
-import threading
 import time
 
-import pexpect
 import pytest
 
 from conftest import BUILD, cgroup_dir, procs, wait_until
