@@ -20,6 +20,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from conftest import Warren, free_port, keygen, make_base  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import egress  # noqa: E402
 
 BENCH_USER = "warren-bench"
 CIPHER = "aes128-gcm@openssh.com"
@@ -315,12 +317,40 @@ def versions():
             "OpenSSH": out(["ssh", "-V"]), "libssh": libssh, "bubblewrap": out(["bwrap", "--version"])}
 
 
+def egress_rows(quick, mib=None):
+    base = make_base()
+    try:
+        size = (mib << 20) if mib else (64 << 20) if quick else (1 << 30)
+        return egress.measure(base, size, 20 if quick else 200)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_egress(out, quick, mib=None):
+    rows = egress_rows(quick, mib)
+    new = egress.section(rows, 0)
+    try:
+        with open(out) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# warren benchmark results\n"
+    with open(out, "w") as f:
+        f.write(egress.replace_section(text, new))
+    print(new)
+    return 0 if all(r[1] == r[1] for r in rows) else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tiny counts: checks the harness only")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    ap.add_argument("--only", choices=["egress"],
+                    help="run one part and replace its section of the results file")
+    ap.add_argument("--egress-mib", type=int, help="transfer size for the egress part")
     a = ap.parse_args()
     q = a.quick
+    if a.only == "egress":
+        return run_egress(a.out, q, a.egress_mib)
     n_login, n_burst, n_idle = (5, 10, 10) if q else (50, 100, 500)
     size = (32 << 20) if q else (1 << 30)
     tenants = 4 if q else 20
@@ -385,6 +415,9 @@ def main():
               "Goals (from the issue): login ratio <= 0.5, burst p99 <= 2x single-login median, "
               "throughput >= 1.0x, memory per idle session <= 1/3 of OpenSSH's."]
     text = "\n".join(lines) + "\n"
+    eg_rows = egress_rows(q)
+    text += "\n" + egress.section(eg_rows, 0)
+    rows += eg_rows
     with open(a.out, "w") as f:
         f.write(text)
     print(text)

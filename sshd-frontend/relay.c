@@ -23,6 +23,18 @@ void relay_free(struct relay *r)
 	r->cap = r->off = r->len = 0;
 }
 
+int relay_grow(struct relay *r, size_t cap)
+{
+	if (cap <= r->cap)
+		return 0;
+	char *b = realloc(r->buf, cap);
+	if (b == NULL)
+		return -1;
+	r->buf = b;
+	r->cap = cap;
+	return 0;
+}
+
 size_t relay_pending(const struct relay *r)
 {
 	return r->len - r->off;

@@ -21,6 +21,8 @@ struct relay {
 
 int relay_init(struct relay *r, size_t cap);
 void relay_free(struct relay *r);
+/* a bigger buffer (a bulk tunnel's), pending bytes kept; -1: unchanged */
+int relay_grow(struct relay *r, size_t cap);
 size_t relay_room(const struct relay *r);
 size_t relay_pending(const struct relay *r);
 /* recv up to max (and the room) from fd into the buffer: >0 bytes read,

@@ -309,6 +309,7 @@ def test_keepalive_request_to_another_host_is_checked(net):
     # the raw shape: two requests pipelined on one connection, the second for
     # another host; only the first may reach the first's upstream
     script = f'''
+import socket
 s = socket.create_connection(("127.0.0.1", 3128))
 s.sendall(b"GET http://127.0.0.1:{a}/one HTTP/1.1\\r\\nHost: 127.0.0.1:{a}\\r\\n\\r\\n"
           b"GET http://127.0.0.1:{denied}/two HTTP/1.1\\r\\nHost: 127.0.0.1:{denied}\\r\\n\\r\\n")

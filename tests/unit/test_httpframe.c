@@ -91,6 +91,14 @@ static void relay_accounting(void **state)
 	assert_int_equal(relay_put(&r, "toolong", 7, true), -1);
 	relay_unput(&r, 3);
 	assert_int_equal(relay_pending(&r), 9);
+	/* growing keeps the pending bytes, in order, and adds room */
+	assert_int_equal(relay_grow(&r, 64), 0);
+	assert_int_equal(relay_pending(&r), 9);
+	assert_int_equal(relay_room(&r), 55);
+	assert_int_equal(relay_put(&r, "toolong", 7, true), 0);
+	assert_memory_equal(r.buf + r.off, "OK0123456toolong", 16);
+	assert_int_equal(relay_grow(&r, 8), 0); /* never shrinks */
+	assert_int_equal(r.cap, 64);
 	relay_free(&r);
 }
 
