@@ -8,6 +8,9 @@
  * sandbox's own network namespace and hands it to the session process, which
  * serves the egress proxy from outside.
  *
+ * Nothing warrend gets from here is trusted: the session process checks each
+ * message (sshd-frontend/session.c, on_ctl_ready).
+ *
  * usage: warren-init --ctl FD [--pty ROWSxCOLS] [--proxy PORT] -- PROG [ARGS...] */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -43,6 +47,11 @@ int main(int argc, char **argv)
 {
 	int ctl = -1, rows = 0, cols = 0, i, proxy_port = 0;
 	int pty = 0;
+	/* init runs as the tenant and holds the control socket to warrend: not
+	 * dumpable, so no tenant process can open /proc/1/mem (or take its fds)
+	 * and speak for it. The command gets its own dumpable flag at exec. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die("PR_SET_DUMPABLE");
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--ctl") == 0 && i + 1 < argc) {
 			ctl = atoi(argv[++i]);

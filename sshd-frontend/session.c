@@ -25,6 +25,7 @@
 #include <sys/signalfd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -644,6 +645,24 @@ static void got_master(struct chan *c, int master)
 	ioctl(master, TIOCSWINSZ, &ws);
 }
 
+static bool is_pty_master(int fd)
+{
+	unsigned int n;
+	return ioctl(fd, TIOCGPTN, &n) == 0;
+}
+
+/* a listening TCP socket on 127.0.0.1 (init's proxy port), nothing else */
+static bool is_loopback_listener(int fd)
+{
+	int listening = 0, type = 0;
+	struct sockaddr_in a;
+	socklen_t l = sizeof listening, lt = sizeof type, la = sizeof a;
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) == 0 && listening &&
+	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &lt) == 0 && type == SOCK_STREAM &&
+	       getsockname(fd, (struct sockaddr *)&a, &la) == 0 && la == sizeof a &&
+	       a.sin_family == AF_INET && a.sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+}
+
 static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 {
 	(void)revents;
@@ -663,7 +682,10 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 				close(passed);
 			continue;
 		}
-		if (m.type == INIT_MSG_PTY && passed >= 0 && c->pty && c->out.fd < 0) {
+		/* init runs as the tenant: each message is checked as the
+		 * tenant's own (type, state, and what kind of fd it passes) */
+		if (m.type == INIT_MSG_PTY && passed >= 0 && c->pty && c->out.fd < 0 &&
+		    is_pty_master(passed)) {
 			got_master(c, passed);
 			passed = -1;
 		} else if (m.type == INIT_MSG_STARTED) {
@@ -673,7 +695,9 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			          (now.tv_nsec - c->t_request.tv_nsec) / 1000L;
 			log_debug("channel %d: sandbox spawn %ld us (request to command start)",
 			          c->id, us);
-		} else if (m.type == INIT_MSG_PROXY && passed >= 0 && c->proxy_listen < 0) {
+		} else if (m.type == INIT_MSG_PROXY && passed >= 0 && c->proxy_listen < 0 &&
+		           c->sx->tenant->sandbox.network == NET_ALLOWLIST &&
+		           is_loopback_listener(passed)) {
 			fcntl(passed, F_SETFL, fcntl(passed, F_GETFL) | O_NONBLOCK);
 			c->proxy_listen = passed;
 			passed = -1;

@@ -282,3 +282,16 @@ def test_session_process_in_tenant_cgroup(w):
     finally:
         p.kill()
         p.wait()
+
+
+def test_init_cannot_be_taken_over(w):
+    """warren-init (pid 1, the tenant's uid) holds the control socket to
+    warrend: its memory, fds and environment are out of the tenant's reach
+    (a write to /proc/1/mem once let a tenant forge init's messages)."""
+    r = w.ssh("eve", "for f in mem environ; do (exec 3<>/proc/1/$f) 2>/dev/null "
+                     "&& echo open $f; done; ls /proc/1/fd 2>/dev/null | wc -l; "
+                     "grep -c . /proc/self/environ")
+    lines = r.stdout.split()
+    assert "open" not in lines, r.stdout
+    assert lines[-2] == "0"          # no fd of init listed
+    assert int(lines[-1]) > 0        # the tenant's own process stays dumpable
