@@ -375,7 +375,8 @@ static void read_status(struct child *c)
 			snprintf(c->tenant, sizeof c->tenant, "%s", c->line + 1);
 			leave_preauth(c);
 		} else if (c->line[0] == 'C') {
-			snprintf(c->command, sizeof c->command, "%s", c->line + 1);
+			/* the tenant's command: escaped before any operator sees it */
+			fmt_escape(c->command, sizeof c->command, c->line + 1);
 			clock_gettime(CLOCK_MONOTONIC, &c->active);
 		} else if (c->line[0] == 'T') {
 			clock_gettime(CLOCK_MONOTONIC, &c->active);

@@ -311,3 +311,46 @@ def test_make_install_layout(tmp_path):
     r = subprocess.run([WARREND, "-t", "-f", str(tmp_path / "w.conf")], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_client_and_tenant_strings_are_escaped(make_warren):
+    """A user name from an unauthenticated client and a tenant's command
+    reach the operator's log and `--status` escaped: no terminal control
+    sequence, no forged log line."""
+    import asyncio
+    asyncssh = pytest.importorskip("asyncssh")
+    from conftest import WARREND
+    w = make_warren(tenants=("alice",))
+    w.start()
+    evil = "ev\x1b[2J\x1b]0;pwned\x07il\nwarrend[1]: error: forged"
+    # OpenSSH's client and asyncssh refuse such a name; a hostile client
+    # does not: let asyncssh send it as it is
+    import asyncssh.connection
+    asyncssh.connection.saslprep = lambda s: s
+
+    async def attempt():
+        key = asyncssh.read_private_key(w.stranger_key)
+        try:
+            async with asyncssh.connect("127.0.0.1", w.port, username=evil, client_keys=[key],
+                                        known_hosts=None, preferred_auth="publickey"):
+                pass
+        except (asyncssh.Error, OSError):
+            pass
+    asyncio.run(asyncio.wait_for(attempt(), 30))
+    assert wait_until(lambda: "auth failure" in w.log_text())
+    log = w.log_text()
+    assert "\x1b" not in log and "\x07" not in log
+    assert not any(line.startswith("warrend[1]: error: forged") for line in log.splitlines())
+    assert "ev\\x1b[2J\\x1b]0;pwned\\x07il\\x0awarrend[1]" in log
+    # a tenant's command in the operator's session list
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 78 # \x1b[2J\x1b[31m"],
+                         stdin=subprocess.DEVNULL)
+    try:
+        uid = w.uid("alice")
+        assert wait_until(lambda: running(uid, "sleep"))
+        r = subprocess.run([WARREND, "-f", w.conf, "--status"], capture_output=True, text=True)
+        assert "sleep 78 # \\x1b[2J\\x1b[31m" in r.stdout, r.stdout
+        assert "\x1b" not in r.stdout
+    finally:
+        p.kill()
+        p.wait()
