@@ -128,7 +128,11 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	if (facts->nix_store)
 		add_mount(p, MNT_RO_BIND, "/nix/store", "/nix/store");
 	add_mount(p, MNT_PROC, NULL, "/proc");
+	/* /dev read-only (bwrap makes it a tmpfs the tenant owns); its shm, like
+	 * every tmpfs a tenant can write, is capped at tmp_size */
 	add_mount(p, MNT_DEV, NULL, "/dev");
+	add_mount(p, MNT_TMPFS_STICKY, NULL, "/dev/shm");
+	add_mount(p, MNT_REMOUNT_RO, NULL, "/dev");
 	add_mount(p, MNT_TMPFS_STICKY, NULL, "/tmp");
 	add_mount(p, MNT_TMPFS, NULL, "/run");
 	add_mount(p, MNT_DIR, NULL, "/var");
@@ -157,14 +161,14 @@ static void render_mount(const struct sandbox_policy *p, const struct mount_op *
 		strv_addn(o, 3, "--bind", m->src, m->dst);
 		break;
 	case MNT_TMPFS:
-		strv_addn(o, 2, "--tmpfs", m->dst);
-		break;
 	case MNT_TMPFS_STICKY:
 		if (p->tmp_size) {
 			strv_add(o, "--size");
 			strv_addf(o, "%llu", p->tmp_size);
 		}
-		strv_addn(o, 4, "--perms", "1777", "--tmpfs", m->dst);
+		if (m->kind == MNT_TMPFS_STICKY)
+			strv_addn(o, 2, "--perms", "1777");
+		strv_addn(o, 2, "--tmpfs", m->dst);
 		break;
 	case MNT_REMOUNT_RO:
 		strv_addn(o, 2, "--remount-ro", m->dst);

@@ -20,7 +20,7 @@ struct sandbox_conf {
 	unsigned long long memory_max; /* bytes, per tenant and per session; 0 = none */
 	long pids_max;                 /* 0 = none */
 	long cpu_max_milli;            /* thousandths of a core; 0 = none */
-	unsigned long long tmp_size;   /* bytes for /tmp and /var/tmp; 0 = none */
+	unsigned long long tmp_size;   /* bytes for each tmpfs: /tmp, /var/tmp, /dev/shm, /run; 0 = none */
 	long session_timeout;          /* seconds of wall clock per session; 0 = none */
 	long idle_timeout;             /* seconds without channel traffic; 0 = none */
 	struct egress_rules egress;    /* network = allowlist: allow/deny rules */

@@ -228,9 +228,17 @@ def test_memory_bomb_killed(w):
     assert w.ssh("eve", "echo eve-still-fine").stdout == "eve-still-fine\n"
 
 
-def test_tmp_is_size_capped(w):
-    r = w.ssh("eve", "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1; df -k /tmp | tail -1")
-    assert "No space left on device" in r.stdout
+@pytest.mark.parametrize("d", ["/tmp", "/var/tmp", "/dev/shm", "/run"])
+def test_every_tmpfs_is_size_capped(w, d):
+    # eve's tmp_size is 16M
+    r = w.ssh("eve", f"dd if=/dev/zero of={d}/fill bs=1M count=64 2>&1; rm -f {d}/fill")
+    assert "No space left on device" in r.stdout, r.stdout + r.stderr
+
+
+def test_dev_is_read_only(w):
+    r = w.ssh("eve", "touch /dev/fill 2>&1; mkdir /dev/d 2>&1; echo ok > /dev/null && echo null-ok")
+    assert r.stdout.count("Read-only file system") == 2, r.stdout
+    assert "null-ok" in r.stdout
 
 
 def test_session_timeout_kills_tree(w):
