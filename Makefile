@@ -13,7 +13,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam
 PYTHON   ?= /usr/bin/python3
 
-FRONTEND := sshd-frontend/main.c sshd-frontend/conn.c sshd-frontend/session.c \
+FRONTEND := sshd-frontend/main.c sshd-frontend/admit.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
@@ -23,9 +23,9 @@ SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c s
             sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit
 # pure modules the unit tests link against, built with sanitizers
-UNIT_SRCS := sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
+UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
              sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \

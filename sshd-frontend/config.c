@@ -6,6 +6,7 @@
 
 #include "../sandbox/hostport.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -231,7 +232,10 @@ static const struct num_key sandbox_nums[] = {
 static const struct num_key server_nums[] = {
     {"login_grace_time", 1, 3600, offsetof(struct server_conf, login_grace_time)},
     {"max_auth_tries", 1, 100, offsetof(struct server_conf, max_auth_tries)},
-    {"max_startups", 1, 100000, offsetof(struct server_conf, max_startups)},
+    {"max_startups_per_source", 0, 100000, offsetof(struct server_conf, max_startups_per_source)},
+    {"penalty_noauth", 0, 3600, offsetof(struct server_conf, penalty.noauth)},
+    {"penalty_min", 0, 86400, offsetof(struct server_conf, penalty.min)},
+    {"penalty_max", 1, 86400, offsetof(struct server_conf, penalty.max)},
     {"max_channels", 1, 1000, offsetof(struct server_conf, max_channels)},
     {"max_connections_per_source", 0, 100000,
      offsetof(struct server_conf, max_connections_per_source)},
@@ -337,6 +341,26 @@ static int auth_key(struct parse_ctx *c, const char *v, struct auth_policy *out)
 	return 1;
 }
 
+/* the admission key (admit_source_key) of a literal address; -1 if not one */
+static int source_key_of(const char *v, char key[ADMIT_KEY_MAX])
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	if (inet_pton(AF_INET, v, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sl = sizeof *sin;
+	} else if (inet_pton(AF_INET6, v, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sl = sizeof *sin6;
+	} else {
+		return -1;
+	}
+	admit_source_key((struct sockaddr *)&ss, sl, key, ADMIT_KEY_MAX);
+	return 0;
+}
+
 static int server_handler(void *user, const char *section, const char *name, const char *v)
 {
 	struct parse_ctx *c = user;
@@ -345,6 +369,20 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return sandbox_key(c, &s->sandbox, name, v);
 	if (strcmp(section, "server") != 0)
 		return fail(c, "unknown section [%s]", section);
+	if (strcmp(name, "max_startups") == 0) {
+		if (admit_parse_startups(v, &s->max_startups) < 0)
+			return fail(c, "max_startups: expected N or START:RATE:FULL (RATE 1-100, "
+			               "FULL >= START), got '%s'", v);
+		return 1;
+	}
+	if (strcmp(name, "penalty_exempt") == 0) {
+		if (s->npenalty_exempt == (int)(sizeof s->penalty_exempt / sizeof s->penalty_exempt[0]))
+			return fail(c, "too many penalty_exempt sources (max 8)");
+		if (source_key_of(v, s->penalty_exempt[s->npenalty_exempt]) < 0)
+			return fail(c, "penalty_exempt: expected an IPv4 or IPv6 address, got '%s'", v);
+		s->npenalty_exempt++;
+		return 1;
+	}
 	if (strcmp(name, "listen") == 0) {
 		if (s->nlisten == CFG_MAX_LISTEN)
 			return fail(c, "too many listen addresses (max %d)", CFG_MAX_LISTEN);
@@ -494,7 +532,10 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	memset(s, 0, sizeof *s);
 	s->login_grace_time = 30;
 	s->max_auth_tries = 6;
-	s->max_startups = 100;
+	s->max_startups = (struct startups){.start = 20, .rate = 30, .full = 100};
+	s->max_startups_per_source = 10;
+	s->max_connections_per_source = 100;
+	s->penalty = (struct penalty_conf){.noauth = 1, .min = 15, .max = 600};
 	s->max_channels = 10;
 	s->drain_timeout = 30;
 	s->client_alive_count_max = 3;

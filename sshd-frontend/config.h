@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "../sandbox/policy.h"
+#include "admit.h"
 #include "authpolicy.h"
 
 #define CFG_MAX_LISTEN 16
@@ -39,9 +40,13 @@ struct server_conf {
 	uid_t uid_min, uid_max;
 	int login_grace_time; /* seconds */
 	int max_auth_tries;
-	int max_startups;
+	struct startups max_startups;   /* unauthenticated connections, start:rate:full */
+	int max_startups_per_source;    /* unauthenticated, per source; 0 = no limit */
 	int max_channels;               /* per connection */
-	int max_connections_per_source; /* 0 = no limit */
+	int max_connections_per_source; /* all connections per source; 0 = no limit */
+	struct penalty_conf penalty;    /* per source, for connections that never authenticate */
+	char penalty_exempt[8][ADMIT_KEY_MAX]; /* source keys never penalised */
+	int npenalty_exempt;
 	int drain_timeout;              /* seconds, on SIGTERM */
 	int client_alive_interval;      /* seconds; 0 = off */
 	int client_alive_count_max;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,6 +26,7 @@
 
 #include "../sandbox/cgroup.h"
 #include "../sandbox/fmt.h"
+#include "admit.h"
 #include "../sandbox/profile.h"
 #include "../sandbox/policy.h"
 #include "../sandbox/seccomp.h"
@@ -54,6 +56,7 @@ struct child {
 	int notify_fd; /* -1 once the child authenticated or closed it */
 	bool preauth;
 	char source[INET6_ADDRSTRLEN];
+	char key[ADMIT_KEY_MAX]; /* the source as admission counts it (IPv6: its /64) */
 	char tenant[CFG_NAME_MAX + 1];
 	char command[200];
 	time_t started;
@@ -66,6 +69,10 @@ static struct child *children;
 static int stfd = -1; /* status socket; connection processes close it */
 static size_t nchildren, capchildren;
 static int unauth;
+static struct penalties *penalties; /* per source; NULL when penalties are off */
+static struct refusals refusals = {.window = 10};
+static const struct server_conf *admit_conf; /* the config accept_one last used */
+static void penalise(const char *key);
 
 static void usage(void)
 {
@@ -335,6 +342,8 @@ static void reload(struct server_conf *srv)
 	next.nlisten = srv->nlisten;
 	config_free_server(srv);
 	*srv = next;
+	if (penalties)
+		penalties->conf = srv->penalty; /* sources keep what they accrued */
 	if (log_get_level() < LOG_DEBUG_ || srv->log_level == LOG_DEBUG_)
 		log_set_level(srv->log_level); /* -d keeps debug logging across reloads */
 	log_info("reloaded %s", srv->path);
@@ -420,7 +429,7 @@ static int kill_session(long id)
 	return -1;
 }
 
-static struct child *child_add(pid_t pid, int notify_fd, const char *source)
+static struct child *child_add(pid_t pid, int notify_fd, const char *source, const char *key)
 {
 	if (nchildren == capchildren) {
 		size_t cap = capchildren ? capchildren * 2 : 64;
@@ -435,6 +444,7 @@ static struct child *child_add(pid_t pid, int notify_fd, const char *source)
 	c->notify_fd = notify_fd;
 	c->preauth = true;
 	snprintf(c->source, sizeof c->source, "%s", source);
+	snprintf(c->key, sizeof c->key, "%s", key);
 	c->tenant[0] = c->command[0] = '\0';
 	c->linelen = 0;
 	c->started = time(NULL);
@@ -460,6 +470,8 @@ static void reap(void)
 		for (size_t i = 0; i < nchildren; i++) {
 			if (children[i].pid != pid)
 				continue;
+			if (!children[i].tenant[0])
+				penalise(children[i].key);
 			close_status(&children[i]);
 			children[i] = children[--nchildren];
 			break;
@@ -470,6 +482,86 @@ static void reap(void)
 	}
 }
 
+static bool exempt(const struct server_conf *srv, const char *key)
+{
+	for (int i = 0; i < srv->npenalty_exempt; i++)
+		if (!strcmp(srv->penalty_exempt[i], key))
+			return true;
+	return false;
+}
+
+/* a connection from key ended before it authenticated */
+static void penalise(const char *key)
+{
+	if (penalties && admit_conf && !exempt(admit_conf, key))
+		penalty_noauth(penalties, key, time(NULL));
+}
+
+static void refusal_report(enum admit_reason why, unsigned long count)
+{
+	char n[32];
+	snprintf(n, sizeof n, "%lu", count);
+	log_warn("refused %lu more connection(s) in the last %d s: %s", count, refusals.window,
+	         admit_reason_name(why));
+	waudit_event("limit_refused", "limit", admit_reason_name(why), "#count", n, NULL);
+}
+
+/* one refusal: logged and audited when it is the first of its kind in a
+ * window, counted otherwise (a flood must not flood the logs) */
+static void refuse_conn(int fd, enum admit_reason why, const char *host, const char *detail,
+                        const char *line)
+{
+	if (refusal_note(&refusals, why, time(NULL))) {
+		log_warn("refusing connection from %s: %s (%s); further refusals of this kind "
+		         "are counted for %d s", host, admit_reason_name(why), detail, refusals.window);
+		waudit_event("limit_refused", "limit", admit_reason_name(why), "source", host, NULL);
+	}
+	if (line) {
+		ssize_t w = write(fd, line, strlen(line));
+		(void)w;
+	}
+}
+
+/* per source first (a flood from one source must not spend the slots
+ * others need), then max_startups' random early drop */
+static bool admitted(int fd, const struct server_conf *srv, const char *host, const char *key)
+{
+	char detail[96];
+	long left = penalties ? penalty_left(penalties, key, time(NULL)) : 0;
+	if (left > 0 && !exempt(srv, key)) {
+		char line[128];
+		snprintf(detail, sizeof detail, "%ld s left", left);
+		snprintf(line, sizeof line, "warren: too many unauthenticated connections from your "
+		         "address; try again in %ld s\r\n", left);
+		refuse_conn(fd, R_PENALTY, host, detail, line);
+		return false;
+	}
+	int same = 0, same_unauth = 0;
+	for (size_t i = 0; i < nchildren; i++)
+		if (!strcmp(children[i].key, key)) {
+			same++;
+			same_unauth += !children[i].tenant[0];
+		}
+	if (srv->max_connections_per_source > 0 && same >= srv->max_connections_per_source) {
+		snprintf(detail, sizeof detail, "%d", srv->max_connections_per_source);
+		refuse_conn(fd, R_PER_SOURCE, host, detail,
+		            "warren: too many connections from your address\r\n");
+		return false;
+	}
+	if (srv->max_startups_per_source > 0 && same_unauth >= srv->max_startups_per_source) {
+		snprintf(detail, sizeof detail, "%d unauthenticated", srv->max_startups_per_source);
+		refuse_conn(fd, R_SOURCE_STARTUPS, host, detail, NULL);
+		return false;
+	}
+	if (admit_early_drop(&srv->max_startups, unauth, (int)(random() % 100))) {
+		snprintf(detail, sizeof detail, "%d unauthenticated, %d:%d:%d", unauth,
+		         srv->max_startups.start, srv->max_startups.rate, srv->max_startups.full);
+		refuse_conn(fd, R_STARTUPS, host, detail, NULL);
+		return false;
+	}
+	return true;
+}
+
 static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, int sfd)
 {
 	struct sockaddr_storage ss;
@@ -477,30 +569,11 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	char host[INET6_ADDRSTRLEN] = "?";
+	char host[INET6_ADDRSTRLEN] = "?", key[ADMIT_KEY_MAX];
 	getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-	if (tmpl->srv->max_connections_per_source > 0) {
-		int same = 0;
-		for (size_t i = 0; i < nchildren; i++)
-			same += !strcmp(children[i].source, host);
-		if (same >= tmpl->srv->max_connections_per_source) {
-			static const char line[] =
-			    "warren: too many connections from your address\r\n";
-			log_warn("refusing connection from %s: max_connections_per_source (%d)",
-			         host, tmpl->srv->max_connections_per_source);
-			waudit_event("limit_refused", "limit", "max_connections_per_source",
-			             "source", host, NULL);
-			ssize_t w = write(fd, line, sizeof line - 1);
-			(void)w;
-			close(fd);
-			return;
-		}
-	}
-	if (unauth >= tmpl->srv->max_startups) {
-		waudit_event("limit_refused", "limit", "max_startups", "source", host, NULL);
-		log_warn(
-		    "refusing connection from %s: max_startups (%d) unauthenticated connections",
-		    host, tmpl->srv->max_startups);
+	admit_source_key((struct sockaddr *)&ss, sl, key, sizeof key);
+	admit_conf = tmpl->srv;
+	if (!admitted(fd, tmpl->srv, host, key)) {
 		close(fd);
 		return;
 	}
@@ -544,7 +617,7 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 	close(fd);
 	close(p[1]);
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	if (child_add(pid, p[0], host) == NULL) {
+	if (child_add(pid, p[0], host, key) == NULL) {
 		close(p[0]);
 		kill(pid, SIGKILL);
 	}
@@ -743,6 +816,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < srv.nlisten; i++)
 		log_info("listening on %s:%s", srv.listen[i].host, srv.listen[i].port);
+	unsigned seed;
+	if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+		seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	srandom(seed); /* max_startups' early drop must not be predictable */
+	penalties = calloc(1, sizeof *penalties);
+	if (penalties)
+		penalty_init(penalties, &srv.penalty);
+	else
+		log_warn("no memory for per-source penalties: they are off");
 
 	struct pollfd *pfds = NULL;
 	bool draining = false;
@@ -752,7 +834,9 @@ int main(int argc, char **argv)
 			log_info("drained: all sessions ended; exiting");
 			return 0;
 		}
-		int timeout = -1;
+		refusal_flush(&refusals, time(NULL), refusal_report);
+		/* wake to write the refusal summaries even when nothing happens */
+		int timeout = 1000 * refusals.window;
 		if (draining) {
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);

@@ -93,6 +93,8 @@ class Warren:
         self.stranger_key = os.path.join(base, "id_stranger")
         keygen(self.stranger_key, "stranger")
         self.conf = os.path.join(base, "warrend.conf")
+        # the tests' own failed logins all come from 127.0.0.1: exempt it from
+        # per-source penalties (test_flood.py penalises 127.0.0.2 and .3)
         with open(self.conf, "w") as f:
             f.write(f"""[server]
 listen = 127.0.0.1:{self.port}
@@ -101,6 +103,7 @@ state_dir = {self.state}
 tenants_dir = {self.tenants_dir}
 uid_range = {self.uid_base}-{self.uid_base + 999}
 {"" if "login_grace_time" in server_extra else "login_grace_time = 20"}
+{"" if "penalty_exempt" in server_extra else "penalty_exempt = 127.0.0.1"}
 {server_extra}
 [sandbox]
 network = none

@@ -41,7 +41,9 @@ static void server_good(void **state)
 	assert_int_equal(s.uid_max, 300010);
 	assert_int_equal(s.login_grace_time, 12);
 	assert_int_equal(s.max_auth_tries, 3);
-	assert_int_equal(s.max_startups, 7);
+	assert_int_equal(s.max_startups.start, 7);
+	assert_int_equal(s.max_startups.full, 7);
+	assert_int_equal(s.max_startups.rate, 100);
 	assert_string_equal(s.sandbox.profile, "node");
 	assert_string_equal(s.bwrap, "/usr/bin/bwrap");
 	assert_null(s.template_dir);
@@ -95,7 +97,13 @@ static void server_defaults(void **state)
 	assert_int_equal(config_load_server(p, &s, &e), 0);
 	assert_int_equal(s.login_grace_time, 30);
 	assert_int_equal(s.max_auth_tries, 6);
-	assert_int_equal(s.max_startups, 100);
+	assert_int_equal(s.max_startups.start, 20); /* above two flooding sources cap */
+	assert_int_equal(s.max_startups.rate, 30);
+	assert_int_equal(s.max_startups.full, 100);
+	assert_int_equal(s.max_startups_per_source, 10);
+	assert_int_equal(s.max_connections_per_source, 100);
+	assert_int_equal(s.penalty.noauth, 1);
+	assert_int_equal(s.penalty.min, 15);
 	assert_int_equal(s.uid_min, 200000);
 	assert_int_equal(s.sandbox.network, NET_NONE);
 	assert_string_equal(s.sandbox.profile, "none");
@@ -121,6 +129,10 @@ static void server_bad(void **state)
 	    {"[server]\nuid_range = 0-100\n", 2, "uid_range"},
 	    {"[server]\nlogin_grace_time = soon\n", 2, "login_grace_time: expected an integer"},
 	    {"[server]\nmax_startups = 0\n", 2, "max_startups"},
+	    {"[server]\nmax_startups = 10:30\n", 2, "START:RATE:FULL"},
+	    {"[server]\nmax_startups = 10:0:100\n", 2, "START:RATE:FULL"},
+	    {"[server]\nmax_startups = 20:30:10\n", 2, "FULL >= START"},
+	    {"[server]\npenalty_exempt = 10.0.0.0/8\n", 2, "penalty_exempt: expected an IPv4"},
 	    {"[server]\nstate_dir = relative/path\n", 2, "absolute path"},
 	    {"[server]\nstate_dir = /a\nstate_dir = /b\n", 3, "given twice"},
 	    {"[server]\nthis line has no equals sign\n", 2, "syntax error"},

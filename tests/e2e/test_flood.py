@@ -1,0 +1,100 @@
+"""test_flood.py - an unauthenticated flood from one source (127.0.0.2)
+must not lock others out: silent connections that hold their slot for the
+whole login_grace_time and a storm of reconnects, while a client from
+127.0.0.1 logs in. Refusals are logged in aggregate; a source whose
+connections keep ending unauthenticated is refused for a while, and told."""
+import socket
+import statistics
+import threading
+import time
+
+import pytest
+
+from conftest import wait_until
+
+FLOODER, PENALISED = "127.0.0.2", "127.0.0.3"
+
+
+def connect_from(src, port, timeout=5):
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+@pytest.fixture
+def flooded(make_warren):
+    try:
+        connect_from(FLOODER, 9, 1)
+    except ConnectionRefusedError:
+        pass  # the address exists
+    except OSError as e:
+        pytest.skip(f"cannot use {FLOODER} as a source: {e}")
+    return make_warren(tenants=("alice",), server_extra="login_grace_time = 30").start()
+
+
+def test_flood_from_one_source_leaves_others_in(flooded):
+    w = flooded
+    stop = threading.Event()
+    held, attempts = [], [0]
+
+    def flood():
+        while not stop.is_set():
+            attempts[0] += 1
+            try:
+                s = connect_from(FLOODER, w.port, 2)
+            except OSError:
+                continue
+            if len(held) < 1000:
+                held.append(s)  # silent: holds a slot until login_grace_time
+            else:
+                s.close()
+
+    threads = [threading.Thread(target=flood) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        assert wait_until(lambda: attempts[0] > 2000, timeout=30)
+        times = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            r = w.ssh("alice", "echo in", timeout=30)
+            times.append(time.monotonic() - t0)
+            assert r.returncode == 0 and r.stdout == "in\n", r.stderr
+        print(f"logins during the flood: {[round(t, 3) for t in times]} s, "
+              f"{attempts[0]} flood connections")
+        assert statistics.median(times) < 2.0, times
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for s in held:
+            s.close()
+    # refusals are summed up, not logged one by one
+    log = w.log_text()
+    refusal_lines = [line for line in log.splitlines() if "refus" in line]
+    assert attempts[0] > 2000 and len(refusal_lines) < 40, refusal_lines[:50]
+    assert f"refusing connection from {FLOODER}" in log
+
+
+def test_source_penalised_after_unauthenticated_connections(flooded):
+    w = flooded
+    # 20 connections that end without authenticating: 20 s of penalty (1 s
+    # each), past penalty_min (15 s)
+    for _ in range(20):
+        s = connect_from(PENALISED, w.port)
+        s.recv(64)  # the server's banner
+        s.close()
+    def refused():
+        try:
+            s = connect_from(PENALISED, w.port)
+        except OSError:
+            return False
+        data = s.recv(256)
+        s.close()
+        return b"too many unauthenticated connections" in data and b"try again in" in data
+    assert wait_until(refused, timeout=10)
+    # another source is not affected
+    assert w.ssh("alice", "true").returncode == 0
+    assert "penalty" in w.log_text()
