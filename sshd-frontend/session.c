@@ -345,6 +345,15 @@ static void release_session_slot(struct chan *c)
 	c->marker[0] = '\0';
 }
 
+/* the channel's request is taken (or refused) now: its kind and the start
+ * of its duration, for the log and the audit record either way */
+static void begin(struct chan *c, const char *kind)
+{
+	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
+	c->started = true;
+	snprintf(c->kind, sizeof c->kind, "%s", kind);
+}
+
 /* command NULL: login shell; subsystem set: run that program directly. */
 static void start_child(struct chan *c, const char *command, const char *subsystem)
 {
@@ -359,8 +368,7 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	struct strv env = {0};
 	char err[256] = "";
 
-	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
-	c->started = true;
+	begin(c, subsystem ? "subsystem" : command ? "exec" : "shell");
 	if (sx->fail[0]) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "%s", sx->fail);
 		return;
@@ -429,10 +437,6 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	char **argv = subsystem ? argv_sub : command ? argv_cmd : argv_shell;
 	if (subsystem)
 		c->pty = false; /* a subsystem speaks a binary protocol over pipes */
-	snprintf(c->kind, sizeof c->kind, "%s",
-	         subsystem ? "subsystem"
-	         : command ? "exec"
-	                   : "shell");
 	if (claim_session_slot(c) < 0) {
 		strv_free(&env);
 		return;
@@ -498,7 +502,7 @@ static int on_exec(ssh_session s, ssh_channel ch, const char *command, void *ud)
 	if (c->started)
 		return 1;
 	if (strlen(command) > MAX_COMMAND) {
-		c->started = true;
+		begin(c, "exec");
 		snprintf(c->fail_msg, sizeof c->fail_msg, "command longer than %d bytes refused",
 		         MAX_COMMAND);
 		return 0;

@@ -223,6 +223,14 @@ def test_audit_log(make_warren):
     fails = [e for e in events if e["event"] == "auth_failure"]
     assert {f["user"] for f in fails} >= {"alice", "mallory"}
     assert "auth_success" in kinds and "session_end" in kinds
+    # a refused command has a proper record too: its type and a real duration
+    r = w.ssh("alice", "echo " + "x" * (121 * 1024))
+    assert r.returncode == 1 and "command longer than" in r.stderr
+    assert wait_until(lambda: sum(1 for line in open(audit) if '"session_end"' in line) >= 2)
+    ends = [json.loads(line) for line in open(audit) if '"session_end"' in line]
+    refused = ends[-1]
+    assert refused["type"] == "exec" and 0 <= refused["duration_ms"] < 10_000, refused
+    assert "longer than" in refused["reason"]
     text = open(audit).read()
     assert "secret-output\\n" not in text.replace('"command"', "")  # output never logged
     assert "BEGIN OPENSSH" not in text and "ssh-ed25519 AAAA" not in text
