@@ -27,6 +27,7 @@ struct sandbox_conf {
 	long proxy_max_connections;    /* concurrent proxied connections per session */
 	long proxy_idle_timeout;       /* seconds */
 	long max_sessions;             /* running sessions per tenant, all connections; 0 = any */
+	long max_connections;          /* authenticated connections per tenant; 0 = any */
 	int record;                    /* 0 none, 1 pty, 2 all */
 	bool record_input;
 	unsigned long long record_max_bytes;

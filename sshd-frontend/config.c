@@ -223,6 +223,7 @@ struct num_key {
 static const struct num_key sandbox_nums[] = {
     {"pids_max", 0, 4194304, offsetof(struct sandbox_conf, pids_max)},
     {"max_sessions", 0, 100000, offsetof(struct sandbox_conf, max_sessions)},
+    {"max_connections", 0, 100000, offsetof(struct sandbox_conf, max_connections)},
     {"proxy_max_connections", 0, 100000, offsetof(struct sandbox_conf, proxy_max_connections)},
     {"proxy_idle_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, proxy_idle_timeout)},
     {"session_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, session_timeout)},
@@ -523,6 +524,7 @@ static void sandbox_defaults(struct sandbox_conf *sb)
 	sb->pids_max = 512;
 	sb->tmp_size = 256ULL << 20;
 	sb->proxy_max_connections = 64;
+	sb->max_connections = 32;
 	sb->record_max_bytes = 64ULL << 20;
 	sb->proxy_idle_timeout = 300;
 }

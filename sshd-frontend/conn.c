@@ -38,6 +38,7 @@
 #include "record.h"
 #include "log.h"
 #include "privdrop.h"
+#include "slots.h"
 #include "session.h"
 #include "tenant.h"
 
@@ -403,6 +404,33 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 	return 0;
 }
 
+/* max_connections: one slot per connection in a root-owned directory,
+ * named after this (the monitor's) pid; the monitor frees it at the end */
+static void claim_connection(struct conn *cx, struct session_ctx *sx, char *dir, size_t len)
+{
+	char top[PATH_MAX];
+	long max = cx->tenant.sandbox.max_connections, held = 0;
+	if (max <= 0)
+		return;
+	if (fmt_into(top, sizeof top, "%s/connections", cx->env->srv->state_dir) < 0 ||
+	    fmt_into(dir, len, "%s/%s", top, cx->tenant.name) < 0 || state_mkdir(top, 0700) < 0 ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST)) {
+		log_warn("tenant %s: connection slots: %s", cx->tenant.name, strerror(errno));
+		dir[0] = '\0';
+		return;
+	}
+	if (slots_claim(dir, max, getpid(), &held) < 0) {
+		dir[0] = '\0';
+		snprintf(sx->fail, sizeof sx->fail,
+		         "connection limit reached: %ld connections are open (max_connections = %ld)",
+		         held, max);
+		log_warn("tenant %s from %s: max_connections (%ld) reached", cx->tenant.name,
+		         cx->peer, max);
+		waudit_event("limit_refused", "limit", "max_connections", "tenant", cx->tenant.name,
+		             "source", cx->peer, NULL);
+	}
+}
+
 /* The tenant's toolchain: built by root from the admin's flake on a cache
  * miss, never from anything the tenant controls. */
 static void prepare_profile(struct conn *cx, struct session_ctx *sx)
@@ -520,6 +548,9 @@ void conn_handle(int fd, const struct conn_env *env)
 	} else {
 		prepare_profile(&cx, &sx);
 	}
+	char conn_dir[PATH_MAX] = "";
+	if (!sx.fail[0])
+		claim_connection(&cx, &sx, conn_dir, sizeof conn_dir);
 	/* Limits for this session (and the tenant's total), named after the
 	 * monitor's pid so a restart can tell live sessions from leftovers. */
 	long cg_id = (long)getpid();
@@ -634,6 +665,8 @@ void conn_handle(int fd, const struct conn_env *env)
 			wpam_session_close(cx.pam);
 			wpam_end(cx.pam);
 		}
+		if (conn_dir[0])
+			slots_release(conn_dir, pid_monitor);
 		log_info("session closed for %s", cx.tenant.name);
 		_exit(0);
 	}

@@ -362,3 +362,30 @@ def test_client_and_tenant_strings_are_escaped(make_warren):
     finally:
         p.kill()
         p.wait()
+
+
+def test_max_connections_per_tenant(make_warren):
+    """Idle authenticated connections (ssh -N) count: the third of a tenant
+    with max_connections = 2 is refused with one line; another tenant is not;
+    a slot frees when a connection ends."""
+    w = make_warren(tenants=("alice", "bob"),
+                    tenant_extra={"alice": "[sandbox]\nmax_connections = 2\n"})
+    w.start()
+    held = [subprocess.Popen(w.ssh_argv("alice", extra=("-N",)), stdin=subprocess.DEVNULL)
+            for _ in range(2)]
+    try:
+        slots = os.path.join(w.state, "connections", "alice")
+        assert wait_until(lambda: os.path.isdir(slots) and len(os.listdir(slots)) == 2)
+        assert os.stat(slots).st_uid == 0 and os.stat(slots).st_mode & 0o777 == 0o700
+        r = w.ssh("alice", "true")
+        assert r.returncode == 1
+        assert "connection limit reached: 2 connections are open (max_connections = 2)" \
+            in r.stderr
+        assert w.ssh("bob", "true").returncode == 0
+        held.pop().kill()
+        assert wait_until(lambda: len(os.listdir(slots)) == 1)
+        assert w.ssh("alice", "echo back").stdout == "back\n"
+    finally:
+        for p in held:
+            p.kill()
+            p.wait()
