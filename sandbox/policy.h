@@ -31,6 +31,7 @@ struct sandbox_conf {
 	int record;                    /* 0 none, 1 pty, 2 all */
 	bool record_input;
 	unsigned long long record_max_bytes;
+	unsigned long long record_total_max; /* all of a tenant's recordings; 0 = no cap */
 };
 
 enum mount_kind {

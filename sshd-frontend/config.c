@@ -328,6 +328,8 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		return parse_bool(c, name, v, &sb->record_input);
 	} else if (strcmp(name, "record_max_bytes") == 0) {
 		return parse_size(c, name, v, &sb->record_max_bytes);
+	} else if (strcmp(name, "record_total_max") == 0) {
+		return parse_size(c, name, v, &sb->record_total_max);
 	} else {
 		return fail(c, "unknown key '%s' in [sandbox]", name);
 	}
@@ -526,6 +528,7 @@ static void sandbox_defaults(struct sandbox_conf *sb)
 	sb->proxy_max_connections = 64;
 	sb->max_connections = 32;
 	sb->record_max_bytes = 64ULL << 20;
+	sb->record_total_max = 1ULL << 30;
 	sb->proxy_idle_timeout = 300;
 }
 

@@ -630,7 +630,8 @@ void conn_handle(int fd, const struct conn_env *env)
 					close(recsock[0]);
 					recsock[0] = -1;
 				} else {
-					record_serve(recsock[0], srv->state_dir, cx.tenant.name);
+					record_serve(recsock[0], srv->state_dir, cx.tenant.name,
+					             cx.tenant.sandbox.record_total_max);
 				}
 			} else if (pr > 0 && (pf[0].revents & (POLLHUP | POLLERR))) {
 				close(recsock[0]);

@@ -3,6 +3,7 @@
 #include "record.h"
 #include "../sandbox/fmt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -22,13 +23,31 @@ struct rec_req {
 	int32_t pad;
 };
 
-static int send_fd(int sock, int fd)
+enum { REC_FAILED = 0, REC_OK = 1, REC_FULL = 2 };
+
+static int send_fd(int sock, int fd, int32_t code)
 {
-	int32_t ok = fd >= 0;
-	return fdpass_send(sock, &ok, sizeof ok, fd);
+	return fdpass_send(sock, &code, sizeof code, fd);
 }
 
-void record_serve(int sock, const char *state_dir, const char *tenant)
+/* bytes in the tenant's recordings directory (regular files) */
+static unsigned long long dir_bytes(const char *dir)
+{
+	unsigned long long total = 0;
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	struct dirent *de;
+	struct stat st;
+	while ((de = readdir(d)) != NULL)
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			total += (unsigned long long)st.st_size;
+	closedir(d);
+	return total;
+}
+
+void record_serve(int sock, const char *state_dir, const char *tenant,
+                  unsigned long long total_max)
 {
 	struct rec_req req;
 	if (recv(sock, &req, sizeof req, MSG_DONTWAIT) != (ssize_t)sizeof req)
@@ -36,6 +55,10 @@ void record_serve(int sock, const char *state_dir, const char *tenant)
 	char dir[4096], path[4400];
 	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
 	int fd = -1;
+	if (state_mkdir(dir, 0700) == 0 && total_max && dir_bytes(dir) >= total_max) {
+		send_fd(sock, -1, REC_FULL);
+		return;
+	}
 	if (state_mkdir(dir, 0700) == 0) {
 		struct timeval tv;
 		gettimeofday(&tv, NULL);
@@ -47,19 +70,20 @@ void record_serve(int sock, const char *state_dir, const char *tenant)
 		         (int)req.channel);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
-	send_fd(sock, fd);
+	send_fd(sock, fd, fd >= 0 ? REC_OK : REC_FAILED);
 	if (fd >= 0)
 		close(fd);
 }
 
+/* the fd, -1 on failure, -2 when the tenant's recordings are full */
 static int recv_fd(int sock)
 {
-	int32_t ok = 0;
+	int32_t code = REC_FAILED;
 	int fd;
-	if (fdpass_recv(sock, &ok, sizeof ok, &fd, 0) <= 0 || !ok) {
+	if (fdpass_recv(sock, &code, sizeof code, &fd, 0) <= 0 || code != REC_OK || fd < 0) {
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return code == REC_FULL ? -2 : -1;
 	}
 	return fd;
 }
@@ -93,7 +117,7 @@ int record_start(struct recording *r, int sock, int channel, int cols, int rows,
 		return -1;
 	int fd = recv_fd(sock);
 	if (fd < 0)
-		return -1;
+		return fd;
 	r->fd = fd;
 	r->written = 0;
 	r->max = max_bytes ? max_bytes : ~0ULL;

@@ -15,10 +15,13 @@ struct recording {
 	uint64_t written, max;
 };
 
-/* monitor side: serve one request from the session process on `sock` */
-void record_serve(int sock, const char *state_dir, const char *tenant);
+/* monitor side: serve one request from the session process on `sock`; no
+ * new file once the tenant's recordings hold total_max bytes (0 = no cap) */
+void record_serve(int sock, const char *state_dir, const char *tenant,
+                  unsigned long long total_max);
 
-/* session side: ask the monitor for a file, write the header */
+/* session side: ask the monitor for a file, write the header; 0, -1 on
+ * failure, -2 when the tenant's recordings are at record_total_max */
 int record_start(struct recording *r, int sock, int channel, int cols, int rows, const char *term,
                  const char *title, uint64_t max_bytes);
 /* kind "o" output, "i" input, "r" resize ("COLSxROWS") */

@@ -354,6 +354,35 @@ static void begin(struct chan *c, const char *kind)
 	snprintf(c->kind, sizeof c->kind, "%s", kind);
 }
 
+/* record = pty|all: the recording starts before the sandbox does, and a
+ * session that should be recorded but cannot be does not start */
+static int start_recording(struct chan *c, const char *command, const char *subsystem)
+{
+	struct session_ctx *sx = c->sx;
+	const struct tenant_conf *t = sx->tenant;
+	int rec = t->sandbox.record;
+	c->rec.fd = -1;
+	if (!(rec == 2 || (rec == 1 && c->pty)))
+		return 0;
+	char title[160];
+	snprintf(title, sizeof title, "%s: %s%s%.120s", t->name, c->kind,
+	         command || subsystem ? ": " : "", command ? command : subsystem ? subsystem : "");
+	int rc = sx->rec_sock < 0 ? -1
+	                          : record_start(&c->rec, sx->rec_sock, c->id, c->cols, c->rows,
+	                                         c->pty ? c->term : NULL, title,
+	                                         t->sandbox.record_max_bytes);
+	if (rc == -2) {
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "session not started: recordings are required and yours are full "
+		         "(record_total_max); ask the operator");
+		waudit_event("limit_refused", "limit", "record_total_max", "tenant", t->name, NULL);
+	} else if (rc < 0) {
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "session not started: it must be recorded and the recording could not start");
+	}
+	return rc < 0 ? -1 : 0;
+}
+
 /* command NULL: login shell; subsystem set: run that program directly. */
 static void start_child(struct chan *c, const char *command, const char *subsystem)
 {
@@ -437,8 +466,9 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	char **argv = subsystem ? argv_sub : command ? argv_cmd : argv_shell;
 	if (subsystem)
 		c->pty = false; /* a subsystem speaks a binary protocol over pipes */
-	if (claim_session_slot(c) < 0) {
+	if (claim_session_slot(c) < 0 || start_recording(c, command, subsystem) < 0) {
 		strv_free(&env);
+		release_session_slot(c);
 		return;
 	}
 	if (spawn_sandbox(sx->srv->bwrap, &pol, sx->filter, c->pty, c->rows, c->cols, argv, env.v,
@@ -460,15 +490,6 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	         : subsystem ? subsystem
 	                     : "");
 	note_master(sx, 'C', note);
-	int rec = t->sandbox.record;
-	c->rec.fd = -1;
-	if (sx->rec_sock >= 0 && (rec == 2 || (rec == 1 && c->pty))) {
-		char title[160];
-		snprintf(title, sizeof title, "%s: %.120s", t->name, note);
-		if (record_start(&c->rec, sx->rec_sock, c->id, c->cols, c->rows,
-		                 c->pty ? c->term : NULL, title, t->sandbox.record_max_bytes) < 0)
-			log_warn("channel %d: recording could not be started", c->id);
-	}
 	if (!c->pty) {
 		c->in_fd = c->proc.stdin_fd;
 		c->out.fd = c->proc.stdout_fd;

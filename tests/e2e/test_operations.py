@@ -389,3 +389,22 @@ def test_max_connections_per_tenant(make_warren):
         for p in held:
             p.kill()
             p.wait()
+
+
+def test_recordings_total_per_tenant(make_warren):
+    """record_total_max caps all of a tenant's recordings together: once
+    they hold it, a session that must be recorded does not start (one line
+    to the client, an audit event); others' recordings are unaffected."""
+    w = make_warren(tenants=("alice", "bob"), sandbox_extra="record = all\n",
+                    tenant_extra={"alice": "[sandbox]\nrecord_total_max = 4K\n"})
+    w.start()
+    r = w.ssh("alice", "head -c 6000 /dev/zero | tr '\\0' x")
+    assert r.returncode == 0 and len(r.stdout) == 6000
+    rdir = os.path.join(w.state, "recordings", "alice")
+    total = sum(os.path.getsize(os.path.join(rdir, f)) for f in os.listdir(rdir))
+    assert total > 4096
+    r = w.ssh("alice", "echo should-not-run")
+    assert r.returncode == 1 and "should-not-run" not in r.stdout
+    assert "recordings are required and yours are full (record_total_max)" in r.stderr
+    assert len(os.listdir(rdir)) == 1
+    assert w.ssh("bob", "echo recorded").stdout == "recorded\n"
