@@ -168,9 +168,9 @@ def section(rows, size):
     return "\n".join(lines) + "\n"
 
 
-def replace_section(text, new):
-    """results.md with its "## Egress proxy" section replaced (or appended)."""
-    head, sep, rest = text.partition("## Egress proxy")
+def replace_section(text, new, title="## Egress proxy"):
+    """results.md with its `title` section replaced (or appended)."""
+    head, sep, rest = text.partition(title)
     if not sep:
         return text.rstrip("\n") + "\n\n" + new
     tail = rest.find("\n## ")

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from conftest import Warren, free_port, keygen, make_base  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import egress  # noqa: E402
+import flood  # noqa: E402
 
 BENCH_USER = "warren-bench"
 CIPHER = "aes128-gcm@openssh.com"
@@ -340,17 +341,50 @@ def run_egress(out, quick, mib=None):
     return 0 if all(r[1] == r[1] for r in rows) else 1
 
 
+def flood_text(quick):
+    """both servers under the same flood, one after the other"""
+    logins = 5 if quick else 20
+    base = make_base()
+    w = WarrenTarget(base, 2)
+    bl = Baseline(tempfile.mkdtemp(prefix="warren-bench-sshd-"))
+    try:
+        rw = flood.login_under_flood(w.ssh_argv(extra=("-o", "ConnectTimeout=10")), w.w.port,
+                                     logins)
+        rb = flood.login_under_flood(bl.ssh_argv(extra=("-o", "ConnectTimeout=10")), bl.port,
+                                     logins)
+    finally:
+        w.stop()
+        bl.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    return flood.section(rw, rb, logins)
+
+
+def run_flood(out, quick):
+    new = flood_text(quick)
+    try:
+        with open(out) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# warren benchmark results\n"
+    with open(out, "w") as f:
+        f.write(egress.replace_section(text, new, "## Unauthenticated flood"))
+    print(new)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tiny counts: checks the harness only")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
-    ap.add_argument("--only", choices=["egress"],
+    ap.add_argument("--only", choices=["egress", "flood"],
                     help="run one part and replace its section of the results file")
     ap.add_argument("--egress-mib", type=int, help="transfer size for the egress part")
     a = ap.parse_args()
     q = a.quick
     if a.only == "egress":
         return run_egress(a.out, q, a.egress_mib)
+    if a.only == "flood":
+        return run_flood(a.out, q)
     n_login, n_burst, n_idle = (5, 10, 10) if q else (50, 100, 500)
     size = (32 << 20) if q else (1 << 30)
     tenants = 4 if q else 20
@@ -417,6 +451,7 @@ def main():
     text = "\n".join(lines) + "\n"
     eg_rows = egress_rows(q)
     text += "\n" + egress.section(eg_rows, 0)
+    text += "\n" + flood_text(q)
     rows += eg_rows
     with open(a.out, "w") as f:
         f.write(text)
