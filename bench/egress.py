@@ -3,11 +3,9 @@
 against the same client talking to the same server directly over loopback.
 The client runs inside a sandbox (network = allowlist) for the proxied runs
 and on the host for the direct ones; the server is a separate process."""
-import os
 import statistics
 import subprocess
 import sys
-import time
 
 from conftest import Warren, free_port
 
@@ -140,7 +138,7 @@ def measure(base, size, reqs):
     return [(f"{mib} MiB down a CONNECT tunnel, MB/s", p[0], d[0]),
             (f"{mib} MiB up a CONNECT tunnel, MB/s", p[1], d[1]),
             (f"plain-HTTP request, new connection each, median ms ({reqs} requests)", p[2], d[2]),
-            (f"plain-HTTP request, new connection each, p90 ms", p[3], d[3])]
+            ("plain-HTTP request, new connection each, p90 ms", p[3], d[3])]
 
 
 def section(rows, size):
