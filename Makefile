@@ -32,12 +32,16 @@ UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/conf
              sshd-frontend/httpframe.c sshd-frontend/relay.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check
+.PHONY: all deps profiles check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check
 
 all: $(BUILD)/warrend $(BUILD)/warren-init
 
 deps:
 	@tools/deps.sh
+
+# pinned downloads of the profiles the tests use (claude-code), built once
+profiles: deps
+	@tools/profiles.sh
 
 $(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
 	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FRONTEND) $(SANDBOX) \
@@ -93,7 +97,7 @@ clean-tree-check:
 		echo "the tests left changes in the tree:" >&2; echo "$$dirty" >&2; exit 1; fi; \
 	echo "tree: clean after the tests"
 
-check: deps
+check: deps profiles
 	$(MAKE) all
 	@mkdir -p $(BUILD) && (git status --porcelain --untracked-files=all 2>/dev/null | grep -v '^?? build' || true) > $(BUILD)/.tree-before
 	$(MAKE) symbols

@@ -32,16 +32,3 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -q >&2
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
-
-# Profiles whose inputs are downloads pinned by hash (fixed-output): build
-# them once here, so the builds warrend runs at login are offline. Only
-# root's store is used; elsewhere warrend builds them on the first login.
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PREFETCH=(claude-code)
-if [ "$(id -u)" -eq 0 ]; then
-	for p in "${PREFETCH[@]}"; do
-		nix --extra-experimental-features 'nix-command flakes' build --no-link \
-			--no-write-lock-file --option substituters '' "path:$ROOT/nix-profiles/$p" ||
-			{ echo "warren: could not build profile $p (its pinned download?)" >&2; exit 1; }
-	done
-fi

@@ -1,6 +1,6 @@
 # warren profile "claude-code": Anthropic's native Claude Code binary, from
 # its npm registry tarball pinned by hash. Builds with no inputs: the tarball
-# is a fixed-output download (`make deps` fetches it once; after that the
+# is a fixed-output download (`make profiles` fetches it once; after that the
 # build is offline) unpacked with the host's tar. The binary carries its own
 # ripgrep; git, curl and the shell come from the read-only host system.
 {
