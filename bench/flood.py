@@ -3,41 +3,20 @@
 connecting as fast as they can, the first 1000 held open and silent (each
 holds a pre-auth slot for the whole grace time). Same flood for warren and
 for the OpenSSH baseline, one after the other."""
-import socket
 import statistics
 import subprocess
-import threading
 import time
+
+from conftest import Flood
 
 FLOODER = "127.0.0.2"
 
 
 def login_under_flood(argv, port, logins):
     """(successful logins, their median ms, p90 ms, flood connections made)"""
-    stop, held, attempts = threading.Event(), [], [0]
-
-    def flood():
-        while not stop.is_set():
-            attempts[0] += 1
-            s = socket.socket()
-            s.settimeout(2)
-            try:
-                s.bind((FLOODER, 0))
-                s.connect(("127.0.0.1", port))
-            except OSError:
-                s.close()
-                continue
-            if len(held) < 1000:
-                held.append(s)
-            else:
-                s.close()
-
-    threads = [threading.Thread(target=flood) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
+    with Flood(FLOODER, port) as flood:
         deadline = time.time() + 10
-        while attempts[0] < 2000 and time.time() < deadline:
+        while flood.attempts < 2000 and time.time() < deadline:
             time.sleep(0.05)
         times = []
         for _ in range(logins):
@@ -46,16 +25,11 @@ def login_under_flood(argv, port, logins):
                                timeout=60)
             if r.returncode == 0:
                 times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        for s in held:
-            s.close()
+    attempts = flood.attempts
     times.sort()
     med = statistics.median(times) if times else float("nan")
     p90 = times[int(len(times) * 0.9)] if times else float("nan")
-    return len(times), med, p90, attempts[0]
+    return len(times), med, p90, attempts
 
 
 def section(w, b, logins):

@@ -327,17 +327,21 @@ def egress_rows(quick, mib=None):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def run_egress(out, quick, mib=None):
-    rows = egress_rows(quick, mib)
-    new = egress.section(rows, 0)
+def write_section(out, new, title):
+    """replaces (or appends) one section of the results file"""
     try:
         with open(out) as f:
             text = f.read()
     except FileNotFoundError:
         text = "# warren benchmark results\n"
     with open(out, "w") as f:
-        f.write(egress.replace_section(text, new))
+        f.write(egress.replace_section(text, new, title))
     print(new)
+
+
+def run_egress(out, quick, mib=None):
+    rows = egress_rows(quick, mib)
+    write_section(out, egress.section(rows, 0), "## Egress proxy")
     return 0 if all(r[1] == r[1] for r in rows) else 1
 
 
@@ -360,15 +364,7 @@ def flood_text(quick):
 
 
 def run_flood(out, quick):
-    new = flood_text(quick)
-    try:
-        with open(out) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = "# warren benchmark results\n"
-    with open(out, "w") as f:
-        f.write(egress.replace_section(text, new, "## Unauthenticated flood"))
-    print(new)
+    write_section(out, flood_text(quick), "## Unauthenticated flood")
     return 0
 
 

@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -174,6 +175,46 @@ network = none
             assert self.ssh(tenant, "true").returncode == 0
         with open(os.path.join(self.state, "uids", tenant)) as f:
             return int(f.read())
+
+
+class Flood:
+    """An unauthenticated flood: `threads` threads connecting from source
+    address `src` to 127.0.0.1:`port` as fast as they can; the first `hold`
+    connections stay open and silent (each holds a pre-auth slot), the rest
+    are closed at once. A context manager; `attempts` counts connections."""
+
+    def __init__(self, src, port, threads=4, hold=1000):
+        self.src, self.port, self.hold = src, port, hold
+        self.stop, self.held, self.attempts = threading.Event(), [], 0
+        self.threads = [threading.Thread(target=self.run) for _ in range(threads)]
+
+    def run(self):
+        while not self.stop.is_set():
+            self.attempts += 1
+            s = socket.socket()
+            s.settimeout(2)
+            try:
+                s.bind((self.src, 0))
+                s.connect(("127.0.0.1", self.port))
+            except OSError:
+                s.close()
+                continue
+            if len(self.held) < self.hold:
+                self.held.append(s)
+            else:
+                s.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+        for s in self.held:
+            s.close()
 
 
 def make_ca(base, host="127.0.0.1"):

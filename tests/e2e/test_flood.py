@@ -5,12 +5,11 @@ whole login_grace_time and a storm of reconnects, while a client from
 connections keep ending unauthenticated is refused for a while, and told."""
 import socket
 import statistics
-import threading
 import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import Flood, wait_until
 
 FLOODER, PENALISED = "127.0.0.2", "127.0.0.3"
 
@@ -36,26 +35,8 @@ def flooded(make_warren):
 
 def test_flood_from_one_source_leaves_others_in(flooded):
     w = flooded
-    stop = threading.Event()
-    held, attempts = [], [0]
-
-    def flood():
-        while not stop.is_set():
-            attempts[0] += 1
-            try:
-                s = connect_from(FLOODER, w.port, 2)
-            except OSError:
-                continue
-            if len(held) < 1000:
-                held.append(s)  # silent: holds a slot until login_grace_time
-            else:
-                s.close()
-
-    threads = [threading.Thread(target=flood) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
-        assert wait_until(lambda: attempts[0] > 2000, timeout=30)
+    with Flood(FLOODER, w.port) as flood:
+        assert wait_until(lambda: flood.attempts > 2000, timeout=30)
         times = []
         for _ in range(5):
             t0 = time.monotonic()
@@ -63,18 +44,13 @@ def test_flood_from_one_source_leaves_others_in(flooded):
             times.append(time.monotonic() - t0)
             assert r.returncode == 0 and r.stdout == "in\n", r.stderr
         print(f"logins during the flood: {[round(t, 3) for t in times]} s, "
-              f"{attempts[0]} flood connections")
+              f"{flood.attempts} flood connections")
         assert statistics.median(times) < 2.0, times
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        for s in held:
-            s.close()
+    attempts = flood.attempts
     # refusals are summed up, not logged one by one
     log = w.log_text()
     refusal_lines = [line for line in log.splitlines() if "refus" in line]
-    assert attempts[0] > 2000 and len(refusal_lines) < 40, refusal_lines[:50]
+    assert attempts > 2000 and len(refusal_lines) < 40, refusal_lines[:50]
     assert f"refusing connection from {FLOODER}" in log
 
 
