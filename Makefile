@@ -16,7 +16,7 @@ PYTHON   ?= /usr/bin/python3
 FRONTEND := sshd-frontend/main.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
-            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
+            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
             sshd-frontend/status.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
@@ -120,7 +120,7 @@ FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
-		-o $@ $< $(UNIT_SRCS) sshd-frontend/audit.c $(PKG_LIBS)
+		-o $@ $< $(UNIT_SRCS) sshd-frontend/audit.c sshd-frontend/evfd.c $(PKG_LIBS)
 
 fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	@set -e; for t in $^; do echo "== $$t"; $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096; done

@@ -24,6 +24,7 @@
 #include "httpframe.h"
 #include "../sandbox/hostport.h"
 #include "log.h"
+#include "evfd.h"
 #include "relay.h"
 
 #define HEAD_MAX 16384
@@ -625,31 +626,6 @@ void proxy_accept(struct proxy *px, int listen_fd)
 	}
 }
 
-static void want(struct proxy *px, int fd, short *reg, short ev, ssh_event_callback cb, void *ud)
-{
-	if (fd < 0 || *reg == ev)
-		return;
-	if (*reg)
-		ssh_event_remove_fd(px->event, fd);
-	if (ev && ssh_event_add_fd(px->event, fd, ev, cb, ud) != SSH_OK) {
-		*reg = 0;
-		return;
-	}
-	*reg = ev;
-}
-
-/* every fd leaves the event loop before it is closed */
-static void close_fd(struct proxy *px, int *fd, short *reg)
-{
-	if (*fd < 0)
-		return;
-	if (*reg)
-		ssh_event_remove_fd(px->event, *fd);
-	*reg = 0;
-	close(*fd);
-	*fd = -1;
-}
-
 /* A lookup glibc may still write into keeps its pconn alive (as an orphan,
  * fds closed) until it ends; nothing waits for it. */
 static void reap_orphans(struct proxy *px, bool all)
@@ -671,8 +647,8 @@ static void reap_orphans(struct proxy *px, bool all)
 
 static void drop(struct proxy *px, struct pconn *c)
 {
-	close_fd(px, &c->cfd, &c->creg);
-	close_fd(px, &c->ufd, &c->ureg);
+	evfd_close(px->event, &c->cfd, &c->creg);
+	evfd_close(px->event, &c->ufd, &c->ureg);
 	if (c->ai)
 		freeaddrinfo(c->ai);
 	relay_free(&c->c2u);
@@ -702,7 +678,7 @@ static void settle(struct proxy *px, struct pconn *c)
 	if (c->state == P_RESOLVING)
 		resolve_check(c);
 	if (c->state == P_CONNECT_FAILED) {
-		close_fd(px, &c->ufd, &c->ureg);
+		evfd_close(px->event, &c->ufd, &c->ureg);
 		c->state = P_HEAD;
 		if (c->ai_next)
 			try_connect(c);
@@ -768,8 +744,8 @@ void proxy_reconcile(struct proxy *px)
 			uev = (short)((upstream_readable(c) ? POLLIN : 0) |
 			              (relay_pending(&c->c2u) ? POLLOUT : 0));
 		}
-		want(px, c->cfd, &c->creg, cev, on_client, c);
-		want(px, c->ufd, &c->ureg, uev, on_upstream, c);
+		evfd_want(px->event, c->cfd, &c->creg, cev, on_client, c);
+		evfd_want(px->event, c->ufd, &c->ureg, uev, on_upstream, c);
 	}
 }
 

@@ -39,6 +39,7 @@
 #include "../sandbox/initproto.h"
 #include "../sandbox/spawn.h"
 #include "audit.h"
+#include "evfd.h"
 #include "log.h"
 #include "record.h"
 
@@ -808,30 +809,7 @@ GUARDED(on_proxy_listen)
 
 /* ---- registration and channel lifecycle, outside dopoll ---- */
 
-static void want(struct session_ctx *sx, int fd, short *reg, short events, ssh_event_callback cb,
-                 void *ud)
-{
-	if (fd < 0 || *reg == events)
-		return;
-	if (*reg)
-		ssh_event_remove_fd(sx->event, fd);
-	if (events && ssh_event_add_fd(sx->event, fd, events, cb, ud) != SSH_OK) {
-		*reg = 0;
-		return;
-	}
-	*reg = events;
-}
 
-static void close_stream_fd(struct session_ctx *sx, int *fd, short *reg)
-{
-	if (*fd < 0)
-		return;
-	if (*reg)
-		ssh_event_remove_fd(sx->event, *fd);
-	*reg = 0;
-	close(*fd);
-	*fd = -1;
-}
 
 static void send_exit(struct chan *c)
 {
@@ -881,11 +859,11 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 		audit_session_end(c); /* the client left first */
 	release_session_slot(c);
 	record_stop(&c->rec);
-	close_stream_fd(sx, &c->in_fd, &c->in_reg);
-	close_stream_fd(sx, &c->out.fd, &c->out.reg);
-	close_stream_fd(sx, &c->err.fd, &c->err.reg);
-	close_stream_fd(sx, &c->proc.ctl_fd, &c->ctl_reg);
-	close_stream_fd(sx, &c->proxy_listen, &c->proxy_reg);
+	evfd_close(sx->event, &c->in_fd, &c->in_reg);
+	evfd_close(sx->event, &c->out.fd, &c->out.reg);
+	evfd_close(sx->event, &c->err.fd, &c->err.reg);
+	evfd_close(sx->event, &c->proc.ctl_fd, &c->ctl_reg);
+	evfd_close(sx->event, &c->proxy_listen, &c->proxy_reg);
 	if (c->proc.pid > 0 && !c->bwrap_exited)
 		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the sandbox down with it */
 	ssh_remove_channel_callbacks(c->ch, &c->cb);
@@ -923,16 +901,16 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	}
 
 	if (c->client_eof && !c->in_blocked && c->inoff >= c->inlen && c->in_fd >= 0)
-		close_stream_fd(sx, &c->in_fd, &c->in_reg); /* child sees EOF on stdin */
+		evfd_close(sx->event, &c->in_fd, &c->in_reg); /* child sees EOF on stdin */
 	uint32_t win = ssh_channel_window_size(c->ch);
 	short in_ev = c->in_blocked ? POLLOUT : 0;
-	want(sx, c->in_fd, &c->in_reg, in_ev, on_in_ready, c);
+	evfd_want(sx->event, c->in_fd, &c->in_reg, in_ev, on_in_ready, c);
 	struct stream *ss[2] = {&c->out, &c->err};
 	ssh_event_callback cbs[2] = {on_out_ready, on_err_ready};
 	for (int i = 0; i < 2; i++) {
 		struct stream *st = ss[i];
 		if (st->fd >= 0 && st->eof && st->off >= st->len) {
-			close_stream_fd(sx, &st->fd, &st->reg);
+			evfd_close(sx->event, &st->fd, &st->reg);
 			continue;
 		}
 		if (st->off < st->len && win > 0) /* leftovers can go now */
@@ -940,16 +918,16 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 		bool can = win > 0 && st->off >= st->len && !st->eof;
 		if (c->close_sent)
 			can = !st->eof;
-		want(sx, st->fd, &st->reg, can ? POLLIN : 0, cbs[i], c);
+		evfd_want(sx->event, st->fd, &st->reg, can ? POLLIN : 0, cbs[i], c);
 	}
 	if (c->bwrap_exited)
-		close_stream_fd(sx, &c->proxy_listen, &c->proxy_reg);
+		evfd_close(sx->event, &c->proxy_listen, &c->proxy_reg);
 	else
-		want(sx, c->proxy_listen, &c->proxy_reg, POLLIN, on_proxy_listen, c);
+		evfd_want(sx->event, c->proxy_listen, &c->proxy_reg, POLLIN, on_proxy_listen, c);
 	if (c->ctl_done)
-		close_stream_fd(sx, &c->proc.ctl_fd, &c->ctl_reg);
+		evfd_close(sx->event, &c->proc.ctl_fd, &c->ctl_reg);
 	else
-		want(sx, c->proc.ctl_fd, &c->ctl_reg, POLLIN, on_ctl_ready, c);
+		evfd_want(sx->event, c->proc.ctl_fd, &c->ctl_reg, POLLIN, on_ctl_ready, c);
 
 	bool outputs_done = c->out.fd < 0 && c->err.fd < 0;
 	if (c->started && !c->eof_sent && c->bwrap_exited && c->ctl_done && outputs_done) {
@@ -1023,7 +1001,7 @@ static void reconcile(struct session_ctx *sx)
 		next = c->next;
 		reconcile_chan(sx, c);
 	}
-	want(sx, sx->sigfd, &sx->sig_reg, POLLIN, on_sigchld, sx);
+	evfd_want(sx->event, sx->sigfd, &sx->sig_reg, POLLIN, on_sigchld, sx);
 	proxy_reconcile(&sx->proxy);
 	pumping = false;
 }
