@@ -1,5 +1,6 @@
 """conftest.py - start the real warrend on a free loopback port with temporary
 state, and drive it with the real OpenSSH client."""
+import http.server
 import os
 import random
 import shutil
@@ -175,6 +176,54 @@ network = none
             assert self.ssh(tenant, "true").returncode == 0
         with open(os.path.join(self.state, "uids", tenant)) as f:
             return int(f.read())
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A test server's request handler: no access log on stderr; reply()
+    sends one whole body with its length, body_chunks() reads one."""
+
+    def reply(self, data, ctype=None, status=200):
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body_chunks(self, block=1 << 20):
+        """The request body as it arrives, framed by Content-Length or
+        chunked transfer coding, in pieces of at most `block` bytes."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return
+                yield self.rfile.read(size)
+                self.rfile.readline()
+        left = int(self.headers.get("Content-Length", "0"))
+        while left:
+            chunk = self.rfile.read(min(left, block))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+    def log_message(self, *a):
+        pass
+
+
+def serve_http(handler, host="127.0.0.1", port=0, tls_ctx=None, **attrs):
+    """A threaded HTTP(S) server for handler, serving in the background;
+    attrs become attributes of the server, where handlers find them."""
+    srv = http.server.ThreadingHTTPServer((host, port), handler)
+    srv.daemon_threads = True
+    if tls_ctx:
+        srv.socket = tls_ctx.wrap_socket(srv.socket, server_side=True)
+    for k, v in attrs.items():
+        setattr(srv, k, v)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
 
 
 class Flood:

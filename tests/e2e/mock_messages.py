@@ -5,10 +5,10 @@ request does not stream). A request whose last user turn asks for a file
 tool_use turn of the Write tool (TEXT on ~96 KiB of lines); the turn after the tool's result gets a final
 text answer. Anything else (titles, summaries) gets a short text. Every
 request is recorded: path, size, whether tools were offered."""
-import http.server
 import json
 import re
-import threading
+
+from conftest import QuietHandler, serve_http
 
 WRITE = re.compile(r"write the file (\S+) containing (\S+)")
 
@@ -75,7 +75,7 @@ def sse_events(blocks, stop, model, usage_in):
     yield "message_stop", {"type": "message_stop"}
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):
@@ -121,33 +121,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def reply_json(self, obj, status=200):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a):
-        pass
+        self.reply(json.dumps(obj).encode(), "application/json", status)
 
 
 def serve(host="127.0.0.1", port=0, tls_ctx=None):
-    srv = http.server.ThreadingHTTPServer((host, port), Handler)
-    srv.daemon_threads = True
-    srv.requests = []
-    if tls_ctx:
-        srv.socket = tls_ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
-if __name__ == "__main__":
-    import sys
-    import time
-    s = serve(port=int(sys.argv[1]))
-    while True:
-        time.sleep(5)
-        for r in s.requests:
-            print({k: v for k, v in r.items() if k != "headers"}, flush=True)
-        s.requests.clear()
+    return serve_http(Handler, host, port, tls_ctx, requests=[])

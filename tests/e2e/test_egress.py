@@ -1,6 +1,5 @@
 """test_egress.py - network = allowlist through warren's proxy, all on
 loopback: an HTTP and a TLS server on the host, curl inside the sandbox."""
-import http.server
 import os
 import shutil
 import ssl
@@ -10,33 +9,22 @@ import time
 
 import pytest
 
-from conftest import Warren, free_port, make_base, need_localhost
+from conftest import QuietHandler, Warren, free_port, make_base, need_localhost, serve_http
 
 
 SLOW_STARTED = threading.Event()
 
 
-class Quiet(http.server.BaseHTTPRequestHandler):
+class Quiet(QuietHandler):
     def do_GET(self):
         if self.path.startswith("/slow"):
             SLOW_STARTED.set()
             time.sleep(5)  # the slow upstream itself, not a wait in the test
-        body = f"hello from {self.server.server_port} path={self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *a):
-        pass
+        self.reply(f"hello from {self.server.server_port} path={self.path}\n".encode())
 
 
 def serve(port, tls_ctx=None):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
-    if tls_ctx:
-        srv.socket = tls_ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
+    return serve_http(Quiet, port=port, tls_ctx=tls_ctx)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ NO_PROXY, as for any real registry, so every byte goes through warren's
 CONNECT tunnel; the proxy's log shows each connection."""
 import base64
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -16,11 +15,10 @@ import re
 import shutil
 import subprocess
 import tarfile
-import threading
 
 import pytest
 
-from conftest import Warren, make_base, make_ca, need_localhost, wait_until
+from conftest import QuietHandler, Warren, make_base, make_ca, need_localhost, serve_http, wait_until
 
 HOST = "localhost"
 ADDR = "127.0.0.1"
@@ -46,7 +44,7 @@ def npm_tarball(name, version, files):
     return buf.getvalue()
 
 
-class Registry(http.server.BaseHTTPRequestHandler):
+class Registry(QuietHandler):
     """GET /NAME: the packument; GET /NAME/-/NAME-V.tgz: the tarball."""
     protocol_version = "HTTP/1.1"
 
@@ -60,26 +58,9 @@ class Registry(http.server.BaseHTTPRequestHandler):
                               "application/json")
         self.reply(b'{"error":"not found"}', "application/json", 404)
 
-    def reply(self, data, ctype, status=200):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a):
-        pass
-
 
 def serve(handler, ctx, **attrs):
-    srv = http.server.ThreadingHTTPServer((ADDR, 0), handler)
-    srv.daemon_threads = True
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    srv.seen = []
-    for k, v in attrs.items():
-        setattr(srv, k, v)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
+    return serve_http(handler, ADDR, 0, ctx, seen=[], **attrs)
 
 
 def registry(ctx):
@@ -104,21 +85,9 @@ def registry(ctx):
     return srv, url
 
 
-class GitHTTP(http.server.BaseHTTPRequestHandler):
+class GitHTTP(QuietHandler):
     """Smart HTTP: each request runs `git http-backend` as CGI (RFC 3875)."""
     protocol_version = "HTTP/1.1"
-
-    def body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-            return self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        out = bytearray()
-        while True:
-            size = int(self.rfile.readline().split(b";")[0], 16)
-            if size == 0:
-                self.rfile.readline()
-                return bytes(out)
-            out += self.rfile.read(size)
-            self.rfile.readline()
 
     def cgi(self, data):
         path, _, query = self.path.partition("?")
@@ -151,10 +120,7 @@ class GitHTTP(http.server.BaseHTTPRequestHandler):
         self.cgi(b"")
 
     def do_POST(self):
-        self.cgi(self.body())
-
-    def log_message(self, *a):
-        pass
+        self.cgi(b"".join(self.body_chunks()))
 
 
 def git_server(base, ctx):

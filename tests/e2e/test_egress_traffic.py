@@ -5,7 +5,6 @@ keep-alive to other hosts, a refused upstream followed by more requests, and
 exact byte counts in the log. Servers run on the host's loopback; clients
 (curl, Debian's python3) run inside the sandbox."""
 import hashlib
-import http.server
 import re
 import shutil
 import socketserver
@@ -14,7 +13,8 @@ import threading
 
 import pytest
 
-from conftest import Warren, free_port, make_base, make_ca, procs, wait_until
+from conftest import (QuietHandler, Warren, free_port, make_base, make_ca, procs, serve_http,
+                      wait_until)
 
 MiB = 1 << 20
 
@@ -25,7 +25,7 @@ def pattern(n):
     return (block * (n // len(block) + 1))[:n]
 
 
-class Origin(http.server.BaseHTTPRequestHandler):
+class Origin(QuietHandler):
     """GET /bytes/N: N pattern bytes; POST /sha: sha256 and length of the body
     (Content-Length or chunked). Counts requests per path."""
     protocol_version = "HTTP/1.1"
@@ -45,40 +45,14 @@ class Origin(http.server.BaseHTTPRequestHandler):
         self.server.seen.append(self.path)
         h = hashlib.sha256()
         total = 0
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                chunk = self.rfile.read(size)
-                h.update(chunk)
-                total += len(chunk)
-                self.rfile.readline()
-        else:
-            left = int(self.headers.get("Content-Length", "0"))
-            while left:
-                chunk = self.rfile.read(min(left, MiB))
-                h.update(chunk)
-                total += len(chunk)
-                left -= len(chunk)
-        body = f"{total} {h.hexdigest()}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *a):
-        pass
+        for chunk in self.body_chunks(MiB):
+            h.update(chunk)
+            total += len(chunk)
+        self.reply(f"{total} {h.hexdigest()}\n".encode())
 
 
-def serve_http(tls_ctx=None):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Origin)
-    srv.seen = []
-    if tls_ctx:
-        srv.socket = tls_ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
+def serve_origin(tls_ctx=None):
+    return serve_http(Origin, tls_ctx=tls_ctx, seen=[])
 
 
 class Raw(socketserver.ThreadingTCPServer):
@@ -129,8 +103,8 @@ def serve_raw(handler):
 def net():
     base = make_base()
     ca, ctx = make_ca(base)
-    srv = {"http": serve_http(), "other": serve_http(), "denied": serve_http(),
-           "tls": serve_http(ctx), "count": serve_raw(Counter), "flood": serve_raw(Flood)}
+    srv = {"http": serve_origin(), "other": serve_origin(), "denied": serve_origin(),
+           "tls": serve_origin(ctx), "count": serve_raw(Counter), "flood": serve_raw(Flood)}
     port = {k: s.server_address[1] for k, s in srv.items()}
     closed = free_port()  # allowed, but nothing listens there
     rules = "".join(f"allow = 127.0.0.1:{port[k]}\n" for k in
