@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,11 @@ void record_serve(int sock, const char *state_dir, const char *tenant,
 	char dir[4096], path[4400];
 	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
 	int fd = -1;
-	if (state_mkdir(dir, 0700) == 0 && total_max && dir_bytes(dir) >= total_max) {
-		send_fd(sock, -1, REC_FULL);
-		return;
-	}
-	if (state_mkdir(dir, 0700) == 0) {
+	int32_t code = REC_FAILED;
+	bool have_dir = state_mkdir(dir, 0700) == 0;
+	if (have_dir && total_max && dir_bytes(dir) >= total_max) {
+		code = REC_FULL;
+	} else if (have_dir) {
 		struct timeval tv;
 		gettimeofday(&tv, NULL);
 		struct tm tm;
@@ -69,8 +70,10 @@ void record_serve(int sock, const char *state_dir, const char *tenant,
 		fmt_into(path, sizeof path, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(),
 		         (int)req.channel);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			code = REC_OK;
 	}
-	send_fd(sock, fd, fd >= 0 ? REC_OK : REC_FAILED);
+	send_fd(sock, fd, code);
 	if (fd >= 0)
 		close(fd);
 }
