@@ -2,7 +2,7 @@
 # end-to-end (pytest + real OpenSSH clients) tests, and the demo.
 CC       ?= gcc
 BUILD    ?= build
-PKGS     := libssh libcap inih libseccomp json-c
+PKGS     := libssh libcap inih libseccomp json-c openssl
 CFLAGS   ?= -O2 -g
 INIT_CFLAGS ?= -O2 -g
 WERROR   ?= -Werror
@@ -10,26 +10,27 @@ WARN     := -Wall -Wextra $(WERROR) -Wformat=2 -Wshadow -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
 BASEFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -fvisibility=hidden
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam -pthread
 PYTHON   ?= /usr/bin/python3
 
 FRONTEND := sshd-frontend/main.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
-            sshd-frontend/status.c pam/pam.c
+            sshd-frontend/status.c sshd-frontend/apigw.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
+            sshd-frontend/usage.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
             sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
              sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \
-             sshd-frontend/httpframe.c sshd-frontend/relay.c
+             sshd-frontend/httpframe.c sshd-frontend/relay.c sshd-frontend/apireq.c sshd-frontend/apimeter.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps profiles check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check

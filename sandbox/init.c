@@ -6,12 +6,13 @@
  *
  * With --proxy PORT it also opens a listening socket on 127.0.0.1:PORT in the
  * sandbox's own network namespace and hands it to the session process, which
- * serves the egress proxy from outside.
+ * serves the egress proxy from outside. Each --api PORT does the same for
+ * one API gateway endpoint, which warren's gateway process serves.
  *
  * Nothing warrend gets from here is trusted: the session process checks each
  * message (sshd-frontend/session.c, on_ctl_ready).
  *
- * usage: warren-init --ctl FD [--pty ROWSxCOLS] [--proxy PORT] -- PROG [ARGS...] */
+ * usage: warren-init --ctl FD [--pty ROWSxCOLS] [--proxy PORT] [--api PORT]... -- PROG [ARGS...] */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,9 +44,26 @@ static int send_msg(int ctl, char type, int value, int fd)
 	return fdpass_send(ctl, &m, sizeof m, fd);
 }
 
+/* a listening socket on 127.0.0.1:port of the sandbox's network namespace */
+static int loopback_listener(int port, const char *what)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 128) < 0)
+		die(what);
+	return fd;
+}
+
+#define MAX_API 8
+
 int main(int argc, char **argv)
 {
 	int ctl = -1, rows = 0, cols = 0, i, proxy_port = 0;
+	int api_port[MAX_API], napi = 0;
 	int pty = 0;
 	/* init runs as the tenant and holds the control socket to warrend: not
 	 * dumpable, so no tenant process can open /proc/1/mem (or take its fds)
@@ -61,6 +79,8 @@ int main(int argc, char **argv)
 				rows = cols = 0;
 		} else if (strcmp(argv[i], "--proxy") == 0 && i + 1 < argc) {
 			proxy_port = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc && napi < MAX_API) {
+			api_port[napi++] = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -89,19 +109,13 @@ int main(int argc, char **argv)
 		}
 	}
 
-	int proxy_fd = -1;
-	if (proxy_port > 0 && proxy_port < 65536) {
-		struct sockaddr_in a = {.sin_family = AF_INET,
-		                        .sin_port = htons((uint16_t)proxy_port),
-		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int one = 1;
-		proxy_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (proxy_fd < 0 ||
-		    setsockopt(proxy_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-		    bind(proxy_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-		    listen(proxy_fd, 128) < 0)
-			die("egress proxy listener");
-	}
+	int proxy_fd = -1, api_fd[MAX_API];
+	if (proxy_port > 0 && proxy_port < 65536)
+		proxy_fd = loopback_listener(proxy_port, "egress proxy listener");
+	for (int k = 0; k < napi; k++)
+		api_fd[k] = api_port[k] > 0 && api_port[k] < 65536
+		                ? loopback_listener(api_port[k], "API gateway listener")
+		                : -1;
 
 	sigset_t all, old;
 	sigfillset(&all);
@@ -148,6 +162,13 @@ int main(int argc, char **argv)
 		if (send_msg(ctl, INIT_MSG_PROXY, proxy_port, proxy_fd) < 0)
 			die("sending the proxy listener");
 		close(proxy_fd);
+	}
+	for (int k = 0; k < napi; k++) {
+		if (api_fd[k] < 0)
+			continue;
+		if (send_msg(ctl, INIT_MSG_API, api_port[k], api_fd[k]) < 0)
+			die("sending an API gateway listener");
+		close(api_fd[k]);
 	}
 	if (send_msg(ctl, INIT_MSG_STARTED, (int)child, -1) < 0)
 		_exit(1);

@@ -12,6 +12,8 @@ enum {
 	INIT_MSG_SIGNAL = 'S',  /* session -> init: deliver signal `value` to the command */
 	INIT_MSG_PROXY = 'L',   /* init -> session: listening socket on 127.0.0.1 inside the
 	                         * sandbox's network namespace (SCM_RIGHTS) */
+	INIT_MSG_API = 'A',     /* init -> session: the same for an API gateway endpoint,
+	                         * value = its port (SANDBOX_API_PORT + index) */
 };
 
 struct init_msg {

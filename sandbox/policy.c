@@ -79,6 +79,7 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	p->uid = id->uid;
 	p->gid = id->gid;
 	p->network = conf->network;
+	p->api_mask = conf->network == NET_HOST ? 0 : conf->api_mask;
 	p->nested_sandbox = conf->nested_sandbox;
 	p->tmp_size = conf->tmp_size;
 	p->seccomp_fd = -1;
@@ -231,6 +232,11 @@ int policy_render(const struct sandbox_policy *p, const struct init_opts *init, 
 		strv_add(o, "--proxy");
 		strv_addf(o, "%d", init->proxy_port);
 	}
+	for (int i = 0; i < SANDBOX_MAX_APIS; i++)
+		if (init->api_mask & (1u << i)) {
+			strv_add(o, "--api");
+			strv_addf(o, "%d", SANDBOX_API_PORT + i);
+		}
 	strv_add(o, "--");
 	for (int i = 0; argv[i]; i++)
 		strv_add(o, argv[i]);

@@ -11,6 +11,11 @@
 
 enum net_mode { NET_NONE = 0, NET_HOST, NET_ALLOWLIST };
 
+/* API gateway endpoints: the i-th [api] section is served on
+ * 127.0.0.1:(SANDBOX_API_PORT + i) in the sandbox's own network namespace */
+#define SANDBOX_MAX_APIS 8
+#define SANDBOX_API_PORT 3130
+
 /* [sandbox] settings: server defaults, overridable in a tenant file. */
 struct sandbox_conf {
 	char profile[64];
@@ -32,6 +37,14 @@ struct sandbox_conf {
 	bool record_input;
 	unsigned long long record_max_bytes;
 	unsigned long long record_total_max; /* all of a tenant's recordings; 0 = no cap */
+	/* `api = NAME`: the server's [api NAME] sections this tenant may use;
+	 * names as written (file:line kept for errors), resolved to api_mask
+	 * (bit i = the server's i-th [api]) once the server's sections are known */
+	char api_names[SANDBOX_MAX_APIS][33];
+	int api_lines[SANDBOX_MAX_APIS];
+	const char *api_file; /* the file that named them */
+	int napi_names;
+	unsigned api_mask;
 };
 
 enum mount_kind {
@@ -97,6 +110,7 @@ struct sandbox_policy {
 	int nfiles;
 	bool nested_sandbox;
 	unsigned long long tmp_size;
+	unsigned api_mask; /* endpoints init opens (see SANDBOX_API_PORT) */
 	int seccomp_fd; /* filled by the spawner; -1 renders no filter (tests only) */
 	bool overflow;  /* too many mounts/files: building failed */
 };
@@ -115,6 +129,7 @@ struct init_opts {
 	bool pty;
 	int rows, cols;
 	int proxy_port; /* 0: none */
+	unsigned api_mask; /* one listener per bit at SANDBOX_API_PORT + bit */
 };
 int policy_render(const struct sandbox_policy *p, const struct init_opts *init, char *const argv[],
                   struct strv *out);

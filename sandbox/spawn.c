@@ -121,7 +121,8 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 	                       .pty = pty,
 	                       .rows = rows,
 	                       .cols = cols,
-	                       .proxy_port = p->network == NET_ALLOWLIST ? EGRESS_PROXY_PORT : 0};
+	                       .proxy_port = p->network == NET_ALLOWLIST ? EGRESS_PROXY_PORT : 0,
+	                       .api_mask = p->api_mask};
 	if (policy_render(p, &io, argv, &args) < 0) {
 		snprintf(err, errlen, "cannot render the sandbox policy");
 		goto out;

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct parse_ctx {
 	const char *path;
@@ -29,8 +31,9 @@ struct parse_ctx {
 	struct server_conf *srv;
 	struct tenant_conf *ten;
 	bool rules_reset; /* a tenant's first allow/deny replaces the defaults */
+	bool apis_reset;  /* a tenant's first api = replaces the defaults */
 	/* which single-valued keys were seen, to refuse duplicates */
-	char seen[32][48];
+	char seen[96][48];
 	int nseen;
 };
 
@@ -265,6 +268,29 @@ static int num_key(struct parse_ctx *c, const struct num_key *keys, size_t n, vo
 	return -1;
 }
 
+/* `api = NAME` (repeatable) or `api = none`; a tenant's first replaces the
+ * server's defaults. Names are checked once the [api] sections are known. */
+static int sandbox_api(struct parse_ctx *c, struct sandbox_conf *sb, const char *v)
+{
+	if (c->ten && !c->apis_reset) {
+		sb->napi_names = 0;
+		sb->api_mask = 0;
+		c->apis_reset = true;
+	}
+	if (!strcmp(v, "none")) {
+		sb->napi_names = 0;
+		return 1;
+	}
+	if (!tenant_name_valid(v))
+		return fail(c, "api: '%s' is not a valid api name", v);
+	if (sb->napi_names == SANDBOX_MAX_APIS)
+		return fail(c, "too many api lines (max %d)", SANDBOX_MAX_APIS);
+	snprintf(sb->api_names[sb->napi_names], sizeof sb->api_names[0], "%s", v);
+	sb->api_lines[sb->napi_names++] = c->line;
+	sb->api_file = c->srv ? c->srv->path : c->ten->path;
+	return 1;
+}
+
 static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char *name,
                        const char *v)
 {
@@ -284,6 +310,8 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		sb->egress.n++;
 		return 1;
 	}
+	if (!strcmp(name, "api"))
+		return sandbox_api(c, sb, v);
 	if (!once(c, "sandbox", name))
 		return 0;
 	int rc = num_key(c, sandbox_nums, sizeof sandbox_nums / sizeof sandbox_nums[0], sb, true,
@@ -364,12 +392,158 @@ static int source_key_of(const char *v, char key[ADMIT_KEY_MAX])
 	return 0;
 }
 
+int config_api_index(const struct server_conf *srv, const char *name)
+{
+	for (int i = 0; i < srv->napis; i++)
+		if (!strcmp(srv->apis[i].name, name))
+			return i;
+	return -1;
+}
+
+/* upstream = https://HOST[:PORT][/PREFIX] */
+static int api_upstream(struct parse_ctx *c, struct api_conf *a, const char *v)
+{
+	if (strncmp(v, "https://", 8) != 0)
+		return fail(c, "upstream: must be an https:// URL (warren sends the key only over "
+		               "TLS), got '%s'", v);
+	const char *hp = v + 8, *slash = strchr(hp, '/');
+	size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
+	const char *port;
+	size_t plen;
+	if (hl == 0 || hostport_split(hp, hl, a->host, sizeof a->host, &port, &plen) < 0 ||
+	    a->host[0] == '\0')
+		return fail(c, "upstream: expected https://HOST[:PORT][/PATH], got '%s'", v);
+	int pn = port ? hostport_port(port, plen) : 443;
+	if (pn <= 0 || pn > 65535)
+		return fail(c, "upstream: bad port in '%s'", v);
+	snprintf(a->port, sizeof a->port, "%d", pn);
+	const char *pre = slash ? slash : "";
+	size_t pl = strlen(pre);
+	while (pl && pre[pl - 1] == '/')
+		pl--;
+	if (pl >= sizeof a->prefix || strpbrk(pre, "?# \t"))
+		return fail(c, "upstream: path must be plain and under %zu characters, got '%s'",
+		            sizeof a->prefix, v);
+	snprintf(a->prefix, sizeof a->prefix, "%.*s", (int)pl, pre);
+	return 1;
+}
+
+/* an environment variable name: [A-Za-z_][A-Za-z0-9_]* */
+static bool env_name_ok(const char *v)
+{
+	if (!v[0] || isdigit((unsigned char)v[0]))
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			return false;
+	return true;
+}
+
+/* a header field name (RFC 9110 token characters) */
+static bool header_name_ok(const char *v)
+{
+	if (!v[0])
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+			return false;
+	return true;
+}
+
+static int copy_checked(struct parse_ctx *c, const char *name, char *dst, size_t len,
+                        const char *v, bool (*ok)(const char *), const char *what)
+{
+	if (strlen(v) >= len || (v[0] && !ok(v)))
+		return fail(c, "%s: expected %s, got '%s'", name, what, v);
+	snprintf(dst, len, "%s", v);
+	return 1;
+}
+
+static bool printable(const char *v)
+{
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int api_key(struct parse_ctx *c, const char *api_name, const char *name, const char *v)
+{
+	struct server_conf *s = c->srv;
+	if (!tenant_name_valid(api_name))
+		return fail(c, "[api %s]: expected a name like [api anthropic]", api_name);
+	int i = config_api_index(s, api_name);
+	if (i < 0) {
+		if (s->napis == SANDBOX_MAX_APIS)
+			return fail(c, "too many [api] sections (max %d)", SANDBOX_MAX_APIS);
+		i = s->napis++;
+		struct api_conf *n = &s->apis[i];
+		snprintf(n->name, sizeof n->name, "%s", api_name);
+		n->line = c->line;
+		snprintf(n->header, sizeof n->header, "x-api-key");
+		snprintf(n->placeholder, sizeof n->placeholder,
+		         "sk-ant-warren-placeholder-the-gateway-holds-the-key");
+	}
+	struct api_conf *a = &s->apis[i];
+	char sec[48];
+	snprintf(sec, sizeof sec, "api %s", api_name);
+	if (!once(c, sec, name))
+		return 0;
+	if (!strcmp(name, "upstream"))
+		return api_upstream(c, a, v);
+	if (!strcmp(name, "key_file")) {
+		a->key_line = c->line;
+		return set_str(c, &a->key_file, v, true);
+	}
+	if (!strcmp(name, "ca_file"))
+		return set_str(c, &a->ca_file, v, true);
+	if (!strcmp(name, "header"))
+		return copy_checked(c, name, a->header, sizeof a->header, v, header_name_ok,
+		                    "a header name");
+	if (!strcmp(name, "base_url_env"))
+		return copy_checked(c, name, a->base_url_env, sizeof a->base_url_env, v,
+		                    env_name_ok, "an environment variable name");
+	if (!strcmp(name, "key_env"))
+		return copy_checked(c, name, a->key_env, sizeof a->key_env, v, env_name_ok,
+		                    "an environment variable name");
+	if (!strcmp(name, "placeholder"))
+		return copy_checked(c, name, a->placeholder, sizeof a->placeholder, v, printable,
+		                    "printable text");
+	if (!strcmp(name, "prefix")) {
+		/* inih trims values: "Bearer " needs quotes; a bare word gets one space */
+		size_t n = strlen(v);
+		char buf[sizeof a->value_prefix];
+		if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+			snprintf(buf, sizeof buf, "%.*s", (int)(n - 2), v + 1);
+		else
+			snprintf(buf, sizeof buf, "%s%s", v, n ? " " : "");
+		if (n + 1 >= sizeof buf || !printable(buf))
+			return fail(c, "prefix: expected short printable text like \"Bearer \", got '%s'",
+			            v);
+		memcpy(a->value_prefix, buf, sizeof buf);
+		return 1;
+	}
+	if (!strcmp(name, "budget_tokens")) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(v, &end, 10);
+		if (errno || end == v || *end || v[0] == '-')
+			return fail(c, "budget_tokens: expected a whole number of tokens (0 = no "
+			               "budget), got '%s'", v);
+		a->budget_tokens = n;
+		return 1;
+	}
+	return fail(c, "unknown key '%s' in [api %s]", name, api_name);
+}
+
 static int server_handler(void *user, const char *section, const char *name, const char *v)
 {
 	struct parse_ctx *c = user;
 	struct server_conf *s = c->srv;
 	if (strcmp(section, "sandbox") == 0)
 		return sandbox_key(c, &s->sandbox, name, v);
+	if (strncmp(section, "api ", 4) == 0)
+		return api_key(c, section + 4, name, v);
 	if (strcmp(section, "server") != 0)
 		return fail(c, "unknown section [%s]", section);
 	if (strcmp(name, "max_startups") == 0) {
@@ -431,6 +605,13 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return set_str(c, &s->cgroup_root, v, true);
 	if (strcmp(name, "sftp_server") == 0)
 		return set_str(c, &s->sftp_server, v, true);
+	if (strcmp(name, "api_uid") == 0) {
+		int uid;
+		if (!parse_int(c, name, v, 1, 0x7ffffffe, &uid))
+			return 0;
+		s->api_uid = (uid_t)uid;
+		return 1;
+	}
 	if (strcmp(name, "uid_range") == 0) {
 		if (parse_uid_range(v, &s->uid_min, &s->uid_max) < 0)
 			return fail(
@@ -514,6 +695,73 @@ static int run_parse(struct parse_ctx *c, ini_handler h, struct cfg_error *err)
 	return 0;
 }
 
+int config_resolve_apis(const struct server_conf *srv, struct sandbox_conf *sb,
+                        struct cfg_error *err)
+{
+	sb->api_mask = 0;
+	for (int i = 0; i < sb->napi_names; i++) {
+		int k = config_api_index(srv, sb->api_names[i]);
+		if (k < 0) {
+			snprintf(err->msg, sizeof err->msg,
+			         "%s:%d: api: no [api %s] section in the server configuration",
+			         sb->api_file ? sb->api_file : "?", sb->api_lines[i],
+			         sb->api_names[i]);
+			return -1;
+		}
+		sb->api_mask |= 1u << k;
+	}
+	return 0;
+}
+
+/* what the gateway will need: an upstream, and a key only root can read */
+static int check_api(const struct server_conf *s, const struct api_conf *a,
+                     struct cfg_error *err)
+{
+	struct stat st;
+	const char *why = NULL, *file = "";
+	int line = a->key_line;
+	if (!a->host[0]) {
+		line = a->line;
+		why = "upstream is required";
+	} else if (!a->key_file) {
+		line = a->line;
+		why = "key_file is required";
+	} else if (stat(a->key_file, &st) < 0) {
+		why = strerror(errno);
+		file = a->key_file;
+	} else if (!S_ISREG(st.st_mode)) {
+		why = "key_file is not a regular file";
+	} else if (st.st_uid != 0 || (st.st_mode & 077)) {
+		why = "key_file must be owned by root and readable by no one else (chmod 600)";
+	} else if (st.st_size == 0) {
+		why = "key_file is empty";
+	} else if (a->ca_file && access(a->ca_file, R_OK) < 0) {
+		why = strerror(errno);
+		file = a->ca_file;
+	}
+	if (why == NULL)
+		return 0;
+	snprintf(err->msg, sizeof err->msg, "%s:%d: [api %s]: %s%s%s", s->path, line, a->name,
+	         file, file[0] ? ": " : "", why);
+	return -1;
+}
+
+static int check_apis(struct server_conf *s, struct cfg_error *err)
+{
+	for (int i = 0; i < s->napis; i++)
+		if (check_api(s, &s->apis[i], err) < 0)
+			return -1;
+	if (s->api_uid == 0)
+		s->api_uid = s->uid_min - 1;
+	if (s->api_uid >= s->uid_min && s->api_uid <= s->uid_max) {
+		snprintf(err->msg, sizeof err->msg,
+		         "%s: [server] api_uid %u is inside uid_range %u-%u (tenants' uids)", s->path,
+		         (unsigned)s->api_uid, (unsigned)s->uid_min, (unsigned)s->uid_max);
+		return -1;
+	}
+	return config_resolve_apis(s, &s->sandbox, err);
+}
+
 static void sandbox_defaults(struct sandbox_conf *sb)
 {
 	memset(sb, 0, sizeof *sb);
@@ -582,6 +830,10 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 		config_free_server(s);
 		return -EINVAL;
 	}
+	if (check_apis(s, err) < 0) {
+		config_free_server(s);
+		return -EINVAL;
+	}
 	if ((s->bwrap == NULL && (s->bwrap = strdup("/usr/bin/bwrap")) == NULL) ||
 	    (s->sftp_server == NULL &&
 	     (s->sftp_server = strdup("/usr/lib/openssh/sftp-server")) == NULL) ||
@@ -610,6 +862,10 @@ void config_free_server(struct server_conf *s)
 	free(s->profiles_dir);
 	free(s->audit_log);
 	free(s->nix);
+	for (int i = 0; i < s->napis; i++) {
+		free(s->apis[i].key_file);
+		free(s->apis[i].ca_file);
+	}
 	memset(s, 0, sizeof *s);
 }
 
@@ -640,7 +896,26 @@ int config_load_tenant(const struct server_conf *srv, const char *name, struct t
 	if ((size_t)snprintf(path, sizeof path, "%s/%s.conf", srv->tenants_dir, name) >=
 	    sizeof path)
 		return -ENOENT;
-	return config_load_tenant_file(path, name, &srv->sandbox, out, err);
+	int rc = config_load_tenant_file(path, name, &srv->sandbox, out, err);
+	if (rc == 0 && config_check_tenant(srv, out, err) < 0) {
+		config_free_tenant(out);
+		return -EINVAL;
+	}
+	return rc;
+}
+
+int config_check_tenant(const struct server_conf *srv, struct tenant_conf *t,
+                        struct cfg_error *err)
+{
+	if (config_resolve_apis(srv, &t->sandbox, err) < 0)
+		return -1;
+	if (t->has_uid && t->uid == srv->api_uid) {
+		snprintf(err->msg, sizeof err->msg,
+		         "%.400s: uid %u is the API gateway's (api_uid); choose another", t->path,
+		         (unsigned)t->uid);
+		return -1;
+	}
+	return 0;
 }
 
 int config_for_each_tenant(const struct server_conf *srv,

@@ -19,6 +19,24 @@ struct listen_addr {
 	char port[8];
 };
 
+/* [api NAME]: an upstream model API served to tenants through warren's
+ * gateway, which holds the key (apigw.c) */
+struct api_conf {
+	char name[CFG_NAME_MAX + 1];
+	int line, key_line;    /* its first key's line, key_file's: for errors */
+	char host[256];        /* from upstream = https://HOST[:PORT][/PREFIX] */
+	char port[8];
+	char prefix[256];      /* path prefix, "" or "/v1" (no trailing slash) */
+	char *key_file;        /* root-only; read by the gateway before it drops root */
+	char header[64];       /* the credential header warren sets */
+	char value_prefix[32]; /* e.g. "Bearer " */
+	char base_url_env[64];
+	char key_env[64];
+	char placeholder[128]; /* what key_env holds inside the sandbox */
+	char *ca_file;         /* extra CA bundle for the upstream; NULL: system store only */
+	unsigned long long budget_tokens; /* per tenant per UTC day, input + output; 0 = none */
+};
+
 struct server_conf {
 	char *path;
 	struct listen_addr listen[CFG_MAX_LISTEN];
@@ -52,6 +70,9 @@ struct server_conf {
 	int client_alive_count_max;
 	char *audit_log; /* file, "stderr", or NULL */
 	int log_level;   /* 0 error .. 3 debug */
+	uid_t api_uid;   /* the API gateway processes' uid: no tenant's, not in uid_range */
+	struct api_conf apis[SANDBOX_MAX_APIS];
+	int napis;
 	struct sandbox_conf sandbox;
 };
 
@@ -90,6 +111,17 @@ void config_free_tenant(struct tenant_conf *t);
  * cannot be read. */
 int config_for_each_tenant(const struct server_conf *srv,
                            void (*fn)(const char *path, const char *name, void *ud), void *ud);
+
+/* Resolves sb's `api =` names against the server's [api] sections into
+ * sb->api_mask; -1 with "FILE:LINE: ..." when one is unknown. */
+int config_resolve_apis(const struct server_conf *srv, struct sandbox_conf *sb,
+                        struct cfg_error *err);
+/* what a tenant file can only be checked against with the server's
+ * configuration at hand (api names, api_uid); -1 with err */
+int config_check_tenant(const struct server_conf *srv, struct tenant_conf *t,
+                        struct cfg_error *err);
+/* index of [api name], or -1 */
+int config_api_index(const struct server_conf *srv, const char *name);
 
 /* A tenant name is a login name and a file name: [a-z_][a-z0-9_-]{0,31}. */
 bool tenant_name_valid(const char *name);

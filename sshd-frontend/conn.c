@@ -33,6 +33,7 @@
 #include "../sandbox/profile.h"
 #include "../sandbox/workspace.h"
 #include "../pam/pam.h"
+#include "apigw.h"
 #include "audit.h"
 #include "authkeys.h"
 #include "record.h"
@@ -589,6 +590,14 @@ void conn_handle(int fd, const struct conn_env *env)
 	if (write(env->notify_fd, note, (size_t)nl) < 0)
 		log_debug("notify master: %s", strerror(errno));
 
+	/* the tenant's APIs: a gateway process of their own holds the keys */
+	struct apigw gw = {.pid = -1, .monitor_fd = -1, .session_fd = -1};
+	if (!sx.fail[0] && cx.tenant.sandbox.api_mask) {
+		if (apigw_start(&gw, srv, cx.tenant.name, cx.tenant.sandbox.api_mask) < 0)
+			log_err("tenant %s: API gateway: %s", cx.tenant.name, strerror(errno));
+		else if (have_cg && cgroup_attach(env->cg, cx.tenant.name, cg_id, gw.pid) < 0)
+			log_warn("tenant %s: API gateway outside the session cgroup", cx.tenant.name);
+	}
 	/* the session process asks the monitor for recording files (root-owned) */
 	int recsock[2] = {-1, -1};
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, recsock) < 0)
@@ -616,14 +625,24 @@ void conn_handle(int fd, const struct conn_env *env)
 		sigaction(SIGUSR2, &sa, NULL);
 		close(ssh_get_fd(session));
 		close(recsock[1]);
+		if (gw.session_fd >= 0)
+			close(gw.session_fd);
 		int status = 0;
 		/* sleep until the session process asks for something or ends */
 		int cfd = signalfd(-1, &chld_mask, SFD_CLOEXEC | SFD_NONBLOCK);
 		int rec_requests = 0;
 		for (;;) {
-			struct pollfd pf[2] = {{.fd = recsock[0], .events = POLLIN},
-			                       {.fd = cfd, .events = POLLIN}};
-			int pr = poll(pf, 2, cfd >= 0 ? -1 : 500);
+			struct pollfd pf[3] = {{.fd = recsock[0], .events = POLLIN},
+			                       {.fd = cfd, .events = POLLIN},
+			                       {.fd = gw.monitor_fd, .events = POLLIN}};
+			int pr = poll(pf, 3, cfd >= 0 ? -1 : 500);
+			if (pr > 0 && (pf[2].revents & POLLIN))
+				apigw_serve_monitor(gw.monitor_fd, srv, cx.tenant.name,
+				                    cx.tenant.sandbox.api_mask);
+			else if (pr > 0 && (pf[2].revents & (POLLHUP | POLLERR))) {
+				close(gw.monitor_fd);
+				gw.monitor_fd = -1;
+			}
 			if (pr > 0 && (pf[0].revents & POLLIN)) {
 				/* bounded: a session asks once per recorded channel */
 				if (++rec_requests > 4 * srv->max_channels + 64) {
@@ -653,6 +672,10 @@ void conn_handle(int fd, const struct conn_env *env)
 		if (WIFSIGNALED(status))
 			log_warn("session process for %s killed by signal %d", cx.tenant.name,
 			         WTERMSIG(status));
+		if (gw.pid > 0) {
+			kill(gw.pid, SIGKILL); /* requests in flight end with the connection */
+			waitpid(gw.pid, NULL, 0);
+		}
 		if (have_cg)
 			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
 		/* the session is over: get its workspace writes to disk */
@@ -686,6 +709,9 @@ void conn_handle(int fd, const struct conn_env *env)
 	          (unsigned)sx.id.gid, sx.id.source);
 	close(recsock[0]);
 	sx.rec_sock = recsock[1];
+	if (gw.monitor_fd >= 0)
+		close(gw.monitor_fd);
+	sx.api_sock = gw.session_fd;
 	sx.notify_fd = env->notify_fd;
 	sx.filter = &env->filters[cx.tenant.sandbox.nested_sandbox ? 1 : 0];
 	fcntl(sx.notify_fd, F_SETFL, fcntl(sx.notify_fd, F_GETFL) | O_NONBLOCK); /* never stall */

@@ -148,10 +148,15 @@ long http_body_feed(struct body_scan *b, const char *p, size_t len)
 {
 	if (b->done)
 		return 0;
-	if (b->kind == BODY_UNTIL_CLOSE)
+	if (b->kind == BODY_UNTIL_CLOSE) {
+		if (b->on_data && len)
+			b->on_data(b->ud, p, len);
 		return (long)len;
+	}
 	if (b->kind == BODY_LENGTH) {
 		size_t n = b->left < len ? (size_t)b->left : len;
+		if (b->on_data && n)
+			b->on_data(b->ud, p, n);
 		b->left -= n;
 		b->done = b->left == 0;
 		return (long)n;
@@ -162,6 +167,8 @@ long http_body_feed(struct body_scan *b, const char *p, size_t len)
 	while (i < len && !b->done) {
 		if (b->cstate == C_DATA) {
 			size_t n = b->left < len - i ? (size_t)b->left : len - i;
+			if (b->on_data && n)
+				b->on_data(b->ud, p + i, n);
 			i += n;
 			b->left -= n;
 			if (b->left == 0)

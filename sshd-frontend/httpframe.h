@@ -22,6 +22,10 @@ struct body_scan {
 	uint64_t left; /* BODY_LENGTH: bytes to go; chunked: of the current chunk */
 	int cstate;    /* chunked: where in the chunk syntax */
 	bool done;
+	/* optional, set after http_body_init: called with the payload bytes
+	 * (chunk syntax removed) as they are fed */
+	void (*on_data)(void *ud, const char *p, size_t n);
+	void *ud;
 };
 
 /* From a head: 0, or -1 when the framing is invalid (two lengths that

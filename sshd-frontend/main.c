@@ -37,6 +37,8 @@
 #include "audit.h"
 #include "log.h"
 #include "status.h"
+#include "apigw.h"
+#include "usage.h"
 
 /* Modern algorithms only: no SHA-1, no CBC, no DSA. */
 #define KEX_ALGOS                                                                                  \
@@ -77,7 +79,7 @@ static void penalise(const char *key);
 static void usage(void)
 {
 	fprintf(stderr, "usage: warrend [-t] [-d] -f CONFIG\n"
-	                "       warrend -f CONFIG --status | --kill ID\n"
+	                "       warrend -f CONFIG --status | --kill ID | --usage[=YYYY-MM-DD]\n"
 	                "  -f CONFIG  server configuration file (INI)\n"
 	                "  -t         check the configuration and tenant files, then exit\n"
 	                "  -d         debug logging\n");
@@ -195,6 +197,10 @@ static void check_tenant(const char *path, const char *name, void *ud)
 		fprintf(stderr, "%s\n", e.msg);
 		cc->bad = 1;
 		return;
+	}
+	if (config_check_tenant(srv, &t, &e) < 0) {
+		fprintf(stderr, "%s\n", e.msg);
+		cc->bad = 1;
 	}
 	if (!srv->use_pam && t.has_auth && (auth_policy_all(&t.auth) & (AM_PASSWORD | AM_KBDINT))) {
 		fprintf(stderr,
@@ -625,13 +631,18 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--api-gateway") == 0)
+		return apigw_exec_main(argc, argv);
 	const char *cfgpath = NULL;
 	bool check = false, debug = false;
 	int opt;
 	const char *status_req = NULL;
 	char killreq[64];
+	bool usage_req = false;
+	const char *usage_date = NULL;
 	static const struct option longopts[] = {{"status", no_argument, NULL, 'S'},
 	                                         {"kill", required_argument, NULL, 'K'},
+	                                         {"usage", optional_argument, NULL, 'U'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
 	while ((opt = getopt_long(argc, argv, "f:tdh", longopts, NULL)) != -1) {
@@ -647,6 +658,10 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			status_req = "list\n";
+			break;
+		case 'U':
+			usage_req = true;
+			usage_date = optarg;
 			break;
 		case 'K':
 			snprintf(killreq, sizeof killreq, "kill %ld\n", strtol(optarg, NULL, 10));
@@ -687,6 +702,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(debug ? LOG_DEBUG_ : srv.log_level);
+	if (usage_req) {
+		int rc = usage_print(srv.state_dir, usage_date, stdout);
+		if (rc < 0)
+			fprintf(stderr, "warrend: usage: %s\n", strerror(-rc));
+		config_free_server(&srv);
+		return rc < 0;
+	}
 	if (status_req) {
 		int rc = status_client(srv.state_dir, status_req);
 		config_free_server(&srv);

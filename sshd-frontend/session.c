@@ -38,6 +38,7 @@
 #include "../sandbox/fdpass.h"
 #include "../sandbox/initproto.h"
 #include "../sandbox/spawn.h"
+#include "apigw.h"
 #include "audit.h"
 #include "evfd.h"
 #include "log.h"
@@ -84,6 +85,7 @@ struct chan {
 	bool ctl_done;
 	int proxy_listen; /* egress proxy listener inside this sandbox's netns */
 	short proxy_reg;
+	bool api_given; /* the gateway holds listeners of this channel's sandbox */
 
 	bool bwrap_exited;
 	int bwrap_status;
@@ -385,6 +387,50 @@ static int start_recording(struct chan *c, const char *command, const char *subs
 }
 
 /* command NULL: login shell; subsystem set: run that program directly. */
+
+/* variables a sandbox gets besides the usual ones: the profile's, the
+ * egress proxy's (network = allowlist), and for each API the tenant may use
+ * the gateway's endpoint and a placeholder key (the real one stays with the
+ * gateway) */
+#define EXTRA_ENV_MAX (PROFILE_MAX_ENV + 8 + 2 * SANDBOX_MAX_APIS)
+static void extra_env(const struct session_ctx *sx, const struct profile *prof,
+                      char (*buf)[600], char **extra)
+{
+	const struct sandbox_conf *sb = &sx->tenant->sandbox;
+	int ne = 0;
+	for (int i = 0; prof && i < prof->nenv; i++)
+		snprintf(buf[ne++], sizeof buf[0], "%s=%s", prof->env_name[i], prof->env_value[i]);
+	/* network = allowlist: everything that honours proxy variables goes
+	 * through warren's proxy (its SOCKS5 too: names resolved by warren,
+	 * socks5h); the rest has no route out */
+	static const char *const proxy_vars[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+	                                         "https_proxy"};
+	if (sb->network == NET_ALLOWLIST) {
+		for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++)
+			snprintf(buf[ne++], sizeof buf[0], "%s=http://127.0.0.1:%d", proxy_vars[i],
+			         EGRESS_PROXY_PORT);
+		snprintf(buf[ne++], sizeof buf[0], "ALL_PROXY=socks5h://127.0.0.1:%d",
+		         EGRESS_PROXY_PORT);
+		snprintf(buf[ne++], sizeof buf[0], "all_proxy=socks5h://127.0.0.1:%d",
+		         EGRESS_PROXY_PORT);
+		snprintf(buf[ne++], sizeof buf[0], "NO_PROXY=localhost,127.0.0.1,::1");
+		snprintf(buf[ne++], sizeof buf[0], "no_proxy=localhost,127.0.0.1,::1");
+	}
+	for (int i = 0; sx->api_sock >= 0 && sb->network != NET_HOST && i < sx->srv->napis; i++) {
+		const struct api_conf *a = &sx->srv->apis[i];
+		if (!(sb->api_mask & (1u << i)))
+			continue;
+		if (a->base_url_env[0])
+			snprintf(buf[ne++], sizeof buf[0], "%s=http://127.0.0.1:%d", a->base_url_env,
+			         SANDBOX_API_PORT + i);
+		if (a->key_env[0])
+			snprintf(buf[ne++], sizeof buf[0], "%s=%s", a->key_env, a->placeholder);
+	}
+	for (int i = 0; i < ne; i++)
+		extra[i] = buf[i];
+	extra[ne] = NULL;
+}
+
 static void start_child(struct chan *c, const char *command, const char *subsystem)
 {
 	struct session_ctx *sx = c->sx;
@@ -414,42 +460,9 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	char path[PATH_MAX + 64];
 	fmt_into(path, sizeof path, "%s/.local/bin:%s%s/usr/local/bin:/usr/bin:/bin", pol.home,
 	         prof ? prof->store : "", prof ? "/bin:" : "");
-	char *extra[PROFILE_MAX_ENV + 9] = {0};
-	char extra_buf[PROFILE_MAX_ENV + 8][600];
-	int ne = 0;
-	for (int i = 0; prof && i < prof->nenv; i++) {
-		snprintf(extra_buf[ne], sizeof extra_buf[ne], "%s=%s", prof->env_name[i],
-		         prof->env_value[i]);
-		extra[ne] = extra_buf[ne];
-		ne++;
-	}
-	/* network = allowlist: everything that honours proxy variables goes
-	 * through warren's proxy; the rest has no route out */
-	static const char *const proxy_vars[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
-	                                         "https_proxy"};
-	if (t->sandbox.network == NET_ALLOWLIST) {
-		for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
-			snprintf(extra_buf[ne], sizeof extra_buf[ne], "%s=http://127.0.0.1:%d",
-			         proxy_vars[i], EGRESS_PROXY_PORT);
-			extra[ne] = extra_buf[ne];
-			ne++;
-		}
-		/* the same port speaks SOCKS5 (names resolved by warren: socks5h) */
-		snprintf(extra_buf[ne], sizeof extra_buf[ne], "ALL_PROXY=socks5h://127.0.0.1:%d",
-		         EGRESS_PROXY_PORT);
-		extra[ne] = extra_buf[ne];
-		ne++;
-		snprintf(extra_buf[ne], sizeof extra_buf[ne], "all_proxy=socks5h://127.0.0.1:%d",
-		         EGRESS_PROXY_PORT);
-		extra[ne] = extra_buf[ne];
-		ne++;
-		snprintf(extra_buf[ne], sizeof extra_buf[ne], "NO_PROXY=localhost,127.0.0.1,::1");
-		extra[ne] = extra_buf[ne];
-		snprintf(extra_buf[ne + 1], sizeof extra_buf[ne + 1],
-		         "no_proxy=localhost,127.0.0.1,::1");
-		extra[ne + 1] = extra_buf[ne + 1];
-		ne += 2;
-	}
+	char *extra[EXTRA_ENV_MAX + 1] = {0};
+	static char extra_buf[EXTRA_ENV_MAX][600];
+	extra_env(sx, prof, extra_buf, extra);
 	struct session_env_info info = {.user = t->name,
 	                                .home = pol.home,
 	                                .shell = t->sandbox.shell,
@@ -689,6 +702,23 @@ static bool is_loopback_listener(int fd)
 	       a.sin_family == AF_INET && a.sin_addr.s_addr == htonl(INADDR_LOOPBACK);
 }
 
+/* an API gateway endpoint init opened: checked like the proxy's, then
+ * handed to the gateway, which serves it (apigw.c) */
+static void give_api_listener(struct chan *c, int port, int fd)
+{
+	struct session_ctx *sx = c->sx;
+	int api = port - SANDBOX_API_PORT;
+	if (sx->api_sock < 0 || api < 0 || api >= SANDBOX_MAX_APIS ||
+	    !(sx->tenant->sandbox.api_mask & (1u << api)) || !is_loopback_listener(fd))
+		return;
+	struct gw_fdmsg m = {.type = GW_LISTEN, .api = api, .channel = c->id};
+	if (fdpass_send(sx->api_sock, &m, sizeof m, fd) < 0)
+		log_warn("channel %d: API gateway endpoint not handed over: %s", c->id,
+		         strerror(errno));
+	else
+		c->api_given = true;
+}
+
 static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 {
 	(void)revents;
@@ -727,6 +757,8 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			fcntl(passed, F_SETFL, fcntl(passed, F_GETFL) | O_NONBLOCK);
 			c->proxy_listen = passed;
 			passed = -1;
+		} else if (m.type == INIT_MSG_API && passed >= 0) {
+			give_api_listener(c, m.value, passed);
 		} else if (m.type == INIT_MSG_EXIT) {
 			c->have_exit = true;
 			c->exit_status = m.value;
@@ -864,6 +896,11 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 	evfd_close(sx->event, &c->err.fd, &c->err.reg);
 	evfd_close(sx->event, &c->proc.ctl_fd, &c->ctl_reg);
 	evfd_close(sx->event, &c->proxy_listen, &c->proxy_reg);
+	if (c->api_given) {
+		struct gw_fdmsg m = {.type = GW_CLOSE, .channel = c->id};
+		if (send(sx->api_sock, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("channel %d: API gateway not told: %s", c->id, strerror(errno));
+	}
 	if (c->proc.pid > 0 && !c->bwrap_exited)
 		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the sandbox down with it */
 	ssh_remove_channel_callbacks(c->ch, &c->cb);

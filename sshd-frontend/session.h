@@ -39,6 +39,7 @@ struct session_ctx {
 	bool draining;
 	int rec_sock;  /* to the monitor: recording files */
 	int notify_fd; /* to the master: status lines */
+	int api_sock;  /* to the API gateway: the sandboxes' endpoints; -1: none */
 	struct timespec last_note;
 	bool have_profile;
 	struct profile profile;

@@ -1,0 +1,65 @@
+/* apigw.h - warren's API gateway: per connection, a process of its own (the
+ * server's api_uid, no capabilities, not dumpable) that holds the operator's
+ * API keys. The session process hands it the listening sockets init opened
+ * in each sandbox (127.0.0.1:SANDBOX_API_PORT+i); it forwards each request
+ * to the upstream over TLS with the tenant's credentials replaced by the
+ * operator's key, streams the response back, and reports every request's
+ * usage to the root monitor, which keeps the tenant's daily totals and
+ * answers whether the tenant is within budget. */
+#ifndef WARREN_APIGW_H
+#define WARREN_APIGW_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* gateway <-> monitor (SOCK_SEQPACKET) */
+enum { GW_BUDGET = 1, GW_USAGE = 2 };
+
+struct gw_msg {
+	int32_t type;
+	int32_t api; /* index of the server's [api] */
+	int32_t status;
+	int32_t duration_ms;
+	int64_t bytes_up, bytes_down;
+	int64_t input, output, cache_read, cache_creation;
+	char model[64];
+	char method[16];
+	char path[160];
+};
+
+struct gw_budget {
+	int64_t used, budget; /* tokens today; budget 0 = none */
+	int32_t ok;
+};
+
+/* session -> gateway: a listener for api `api` (SCM_RIGHTS) from channel
+ * `channel`, or with type GW_CLOSE the end of that channel's listeners */
+enum { GW_LISTEN = 1, GW_CLOSE = 2 };
+struct gw_fdmsg {
+	int32_t type;
+	int32_t api;
+	int32_t channel;
+};
+
+struct apigw {
+	pid_t pid;
+	int monitor_fd; /* kept by the monitor */
+	int session_fd; /* given to the session process */
+};
+
+/* Called by the root monitor: forks the gateway for this tenant's APIs
+ * (mask), which reads the keys, drops to srv->api_uid and serves until the
+ * session process closes its end. 0, or -1 (logged). */
+int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *tenant,
+                unsigned mask);
+
+/* main() of the re-executed gateway (warrend --api-gateway ...) */
+int apigw_exec_main(int argc, char **argv);
+
+/* monitor side: answer one message from the gateway on fd */
+void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tenant,
+                         unsigned mask);
+
+#endif

@@ -1,0 +1,227 @@
+/* usage.c - daily API usage totals per tenant (see usage.h) and the root
+ * monitor's side of the gateway protocol: budget answers and api_usage
+ * audit events. Everything the gateway sends is checked: it parses bytes a
+ * tenant controls. */
+#include "usage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../sandbox/fmt.h"
+#include "../sandbox/workspace.h"
+#include "apigw.h"
+#include "audit.h"
+#include "log.h"
+
+#define USAGE_MAX_APIS 16
+
+struct usage_line {
+	char api[40];
+	struct usage_total t;
+};
+
+static void day_of(time_t now, char *day, size_t len)
+{
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(day, len, "%Y-%m-%d", &tm);
+}
+
+static int read_lines(int dirfd, const char *tenant, struct usage_line *l, int max)
+{
+	int fd = openat(dirfd, tenant, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	FILE *f = fdopen(fd, "r");
+	if (f == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	int n = 0;
+	char line[256];
+	while (n < max && fgets(line, sizeof line, f)) {
+		struct usage_line *u = &l[n];
+		if (sscanf(line, "%39s %lld %lld %lld %lld %lld", u->api, &u->t.requests, &u->t.input,
+		           &u->t.output, &u->t.cache_read, &u->t.cache_creation) == 6)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* state_dir/usage/DAY, made when `make` */
+static int day_dir(const char *state_dir, time_t now, bool make)
+{
+	char top[4096], dir[4200], day[16];
+	day_of(now, day, sizeof day);
+	if (fmt_into(top, sizeof top, "%s/usage", state_dir) < 0 ||
+	    fmt_into(dir, sizeof dir, "%s/%s", top, day) < 0)
+		return -ENAMETOOLONG;
+	if (make && (state_mkdir(top, 0700) < 0 || (mkdir(dir, 0700) < 0 && errno != EEXIST)))
+		return -errno;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+int usage_add(const char *state_dir, const char *tenant, const char *api,
+              const struct usage_total *add, time_t now)
+{
+	int dfd = day_dir(state_dir, now, true);
+	if (dfd < 0)
+		return dfd;
+	flock(dfd, LOCK_EX); /* one writer per day: read, add, replace */
+	struct usage_line l[USAGE_MAX_APIS + 1];
+	int n = read_lines(dfd, tenant, l, USAGE_MAX_APIS), i, rc = 0;
+	if (n < 0)
+		n = 0;
+	for (i = 0; i < n && strcmp(l[i].api, api); i++)
+		;
+	if (i == n) {
+		memset(&l[n], 0, sizeof l[n]);
+		snprintf(l[n].api, sizeof l[n].api, "%s", api);
+		n++;
+	}
+	l[i].t.requests += add->requests;
+	l[i].t.input += add->input;
+	l[i].t.output += add->output;
+	l[i].t.cache_read += add->cache_read;
+	l[i].t.cache_creation += add->cache_creation;
+	char tmp[64];
+	fmt_into(tmp, sizeof tmp, ".%s.tmp", tenant);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+	} else {
+		for (int k = 0; k < n; k++)
+			fprintf(f, "%s %lld %lld %lld %lld %lld\n", l[k].api, l[k].t.requests,
+			        l[k].t.input, l[k].t.output, l[k].t.cache_read, l[k].t.cache_creation);
+		if (fclose(f) != 0 || renameat(dfd, tmp, dfd, tenant) < 0)
+			rc = -errno;
+	}
+	close(dfd); /* drops the lock */
+	return rc;
+}
+
+int usage_get(const char *state_dir, const char *tenant, const char *api, time_t now,
+              struct usage_total *out)
+{
+	memset(out, 0, sizeof *out);
+	int dfd = day_dir(state_dir, now, false);
+	if (dfd < 0)
+		return dfd == -ENOENT ? 0 : dfd;
+	flock(dfd, LOCK_SH);
+	struct usage_line l[USAGE_MAX_APIS];
+	int n = read_lines(dfd, tenant, l, USAGE_MAX_APIS);
+	close(dfd);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(l[i].api, api))
+			*out = l[i].t;
+	return n < 0 ? n : 0;
+}
+
+int usage_print(const char *state_dir, const char *date, FILE *out)
+{
+	char day[16], dir[4200];
+	if (date == NULL)
+		day_of(time(NULL), day, sizeof day);
+	else
+		snprintf(day, sizeof day, "%.10s", date);
+	if (fmt_into(dir, sizeof dir, "%s/usage/%s", state_dir, day) < 0)
+		return -ENAMETOOLONG;
+	fprintf(out, "%-32s %-16s %8s %12s %12s %12s %12s   (UTC day %s)\n", "TENANT", "API",
+	        "REQUESTS", "INPUT", "OUTPUT", "CACHE_READ", "CACHE_WRITE", day);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct usage_line l[USAGE_MAX_APIS];
+		int n = read_lines(dirfd(d), de->d_name, l, USAGE_MAX_APIS);
+		char name[200];
+		fmt_escape(name, sizeof name, de->d_name);
+		for (int i = 0; i < n; i++)
+			fprintf(out, "%-32s %-16s %8lld %12lld %12lld %12lld %12lld\n", name, l[i].api,
+			        l[i].t.requests, l[i].t.input, l[i].t.output, l[i].t.cache_read,
+			        l[i].t.cache_creation);
+	}
+	closedir(d);
+	return 0;
+}
+
+static void budget_answer(int fd, const struct server_conf *srv, const char *tenant, int api)
+{
+	struct usage_total t;
+	struct gw_budget b = {.budget = (int64_t)srv->apis[api].budget_tokens, .ok = 1};
+	if (usage_get(srv->state_dir, tenant, srv->apis[api].name, time(NULL), &t) < 0)
+		log_warn("tenant %s: usage totals unreadable", tenant);
+	b.used = t.input + t.output;
+	if (b.budget > 0 && b.used >= b.budget)
+		b.ok = 0;
+	if (send(fd, &b, sizeof b, MSG_NOSIGNAL) < 0)
+		log_debug("gateway budget answer: %s", strerror(errno));
+}
+
+static long long clamp(int64_t v)
+{
+	return v < 0 ? 0 : v > (int64_t)1 << 40 ? (int64_t)1 << 40 : v;
+}
+
+static void usage_record(const struct server_conf *srv, const char *tenant, struct gw_msg *m)
+{
+	/* strings from the gateway: terminated here, escaped by the audit's JSON */
+	m->model[sizeof m->model - 1] = m->method[sizeof m->method - 1] =
+	    m->path[sizeof m->path - 1] = '\0';
+	struct usage_total t = {.requests = 1,
+	                        .input = clamp(m->input),
+	                        .output = clamp(m->output),
+	                        .cache_read = clamp(m->cache_read),
+	                        .cache_creation = clamp(m->cache_creation)};
+	const char *api = srv->apis[m->api].name;
+	if (usage_add(srv->state_dir, tenant, api, &t, time(NULL)) < 0)
+		log_warn("tenant %s: usage totals not written: %s", tenant, strerror(errno));
+	char num[8][24];
+	long long v[8] = {t.input, t.output, t.cache_read, t.cache_creation, m->status,
+	                  m->duration_ms, clamp(m->bytes_up), clamp(m->bytes_down)};
+	for (int i = 0; i < 8; i++)
+		snprintf(num[i], sizeof num[i], "%lld", v[i]);
+	waudit_event("api_usage", "tenant", tenant, "api", api, "model", m->model, "method",
+	             m->method, "path", m->path, "#input_tokens", num[0], "#output_tokens", num[1],
+	             "#cache_read_input_tokens", num[2], "#cache_creation_input_tokens", num[3],
+	             "#status", num[4], "#duration_ms", num[5], "#bytes_up", num[6],
+	             "#bytes_down", num[7], NULL);
+}
+
+void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tenant,
+                         unsigned mask)
+{
+	struct gw_msg m;
+	ssize_t n = recv(fd, &m, sizeof m, MSG_DONTWAIT);
+	if (n != (ssize_t)sizeof m)
+		return;
+	if (m.api < 0 || m.api >= srv->napis || !(mask & (1u << m.api))) {
+		log_warn("tenant %s: gateway asked about api %d, not one of the tenant's; refused",
+		         tenant, (int)m.api);
+		return;
+	}
+	if (m.type == GW_BUDGET)
+		budget_answer(fd, srv, tenant, m.api);
+	else if (m.type == GW_USAGE)
+		usage_record(srv, tenant, &m);
+	else
+		log_warn("tenant %s: gateway message of unknown type %d refused", tenant,
+		         (int)m.type);
+}
