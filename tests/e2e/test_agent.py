@@ -4,8 +4,10 @@ against a mock Messages API that only the allowlist proxy reaches: streaming
 SSE, one tool_use turn whose Write tool puts a file in the workspace, then a
 final answer. Also the interactive TUI's first start, from the workspace
 template, up to a working prompt."""
+import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -20,6 +22,7 @@ PROFILES = os.path.join(ROOT, "nix-profiles")
 TEMPLATE = os.path.join(PROFILES, "claude-code", "template")
 PLACEHOLDER = "sk-ant-warren-placeholder-the-gateway-holds-the-key"
 MOCK_HOST = "127.0.0.2"  # not in the sandbox's NO_PROXY: the agent must use the proxy
+GUS_BUDGET = 20000  # tokens: the mock counts request bytes / 4, a tool loop is ~50k
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +34,23 @@ def agent():
     except OSError as e:
         pytest.skip(f"cannot listen on {MOCK_HOST}: {e}")
     port = mock.server_address[1]
-    w = Warren(base, tenants=("ann",),
+    # gus reaches the same mock only through warren's API gateway, which
+    # holds the real key (and a budget); his sandbox has no network at all
+    key = "sk-ant-REAL-" + secrets.token_hex(16)
+    key_file = os.path.join(base, "anthropic.key")
+    with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(key + "\n")
+    api = (f"\n[api claude]\nupstream = https://{MOCK_HOST}:{port}\nkey_file = {key_file}\n"
+           f"ca_file = {ca}\nbase_url_env = ANTHROPIC_BASE_URL\nkey_env = ANTHROPIC_API_KEY\n"
+           f"budget_tokens = {GUS_BUDGET}\n")
+    w = Warren(base, tenants=("ann", "gus"),
                server_extra=f"profiles_dir = {PROFILES}\nnix_offline = yes\n"
-                            f"template_dir = {TEMPLATE}",
+                            f"template_dir = {TEMPLATE}" + api,
                tenant_extra={"ann": "[sandbox]\nprofile = claude-code\nnetwork = allowlist\n"
-                                    f"allow = {MOCK_HOST}:{port}\n"})
+                                    f"allow = {MOCK_HOST}:{port}\n",
+                             "gus": "[sandbox]\nprofile = claude-code\nnetwork = none\n"
+                                    "api = claude\n"})
+    w.key = key
     w.start()
     with open(ca, "rb") as f:  # first login: builds the profile (offline)
         r = w.ssh("ann", "cat > ca.pem", input=f.read(), text=False, timeout=300)
@@ -69,6 +84,36 @@ def test_claude_p_tool_loop_through_the_proxy(agent):
     r = agent.ssh("ann", "sort -u agent-note.txt; wc -l < agent-note.txt")
     uniq, lines = r.stdout.split()
     assert uniq == "hello-from-the-agent" and int(lines) > 4000
+
+
+def test_claude_p_through_the_api_gateway_then_over_budget(agent):
+    """The real key is added by warren's gateway: the sandbox only has the
+    placeholder, and no network. Then the budget runs out: the next run
+    gets the gateway's 429, and nothing more reaches the mock."""
+    before = len(agent.mock.requests)
+    r = agent.ssh("gus", 'echo "[$ANTHROPIC_BASE_URL] [$ANTHROPIC_API_KEY]"; cd $HOME && '
+                  'claude -p "please write the file $HOME/gw-note.txt containing via-the-gateway" '
+                  "--permission-mode acceptEdits", timeout=180)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert f"[http://127.0.0.1:3130] [{PLACEHOLDER}]" in r.stdout
+    assert "WARREN-AGENT-DONE" in r.stdout
+    seen = agent.mock.requests[before:]
+    replies = [q.get("reply") for q in seen if q["path"] == "/v1/messages" and q["tools"]]
+    assert replies[:2] == ["tool_use", "text"], seen
+    assert max(q["bytes"] for q in seen) > 100_000
+    for q in seen:
+        h = {k.lower(): v for k, v in q["headers"].items()}
+        assert h.get("x-api-key") == agent.key, h  # the real key, every time
+        assert PLACEHOLDER not in json.dumps(h)
+    r = agent.ssh("gus", "sort -u gw-note.txt")
+    assert r.stdout.strip() == "via-the-gateway"
+    # over budget now (each call above was ~12k+ tokens): refused by warren
+    before = len(agent.mock.requests)
+    r = agent.ssh("gus", 'cd $HOME && claude -p "say hi"', timeout=180)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "429" in out and "budget" in out, out[-2000:]
+    assert len(agent.mock.requests) == before
 
 
 def test_mock_api_reachable_only_through_the_proxy(agent):
