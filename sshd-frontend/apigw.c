@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -508,11 +511,59 @@ static void *client_thread(void *arg)
 	return NULL;
 }
 
-static void accept_one(int lfd, int api)
+/* the owner of the peer's socket of a loopback TCP connection, as the
+ * kernel's sock_diag reports it (as ss -e shows); -1 when unknown */
+static long long peer_socket_uid(int fd)
+{
+	struct sockaddr_in me, peer;
+	socklen_t ml = sizeof me, pl = sizeof peer;
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || me.sin_family != AF_INET ||
+	    peer.sin_family != AF_INET)
+		return -1;
+	struct {
+		struct nlmsghdr nh;
+		struct inet_diag_req_v2 r;
+	} req = {.nh = {.nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+	                .nlmsg_flags = NLM_F_REQUEST},
+	         .r = {.sdiag_family = AF_INET, .sdiag_protocol = IPPROTO_TCP,
+	               .idiag_states = ~0u,
+	               .id = {.idiag_sport = peer.sin_port, .idiag_dport = me.sin_port,
+	                      .idiag_src = {peer.sin_addr.s_addr},
+	                      .idiag_dst = {me.sin_addr.s_addr},
+	                      .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}}};
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -1;
+	long long uid = -1;
+	union {
+		struct nlmsghdr nh;
+		char buf[8192];
+	} ans;
+	ssize_t n;
+	if (send(nl, &req, sizeof req, 0) == (ssize_t)sizeof req &&
+	    (n = recv(nl, &ans, sizeof ans, 0)) > 0 && NLMSG_OK(&ans.nh, (size_t)n) &&
+	    ans.nh.nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+	    ans.nh.nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+		uid = ((struct inet_diag_msg *)NLMSG_DATA(&ans.nh))->idiag_uid;
+	close(nl);
+	return uid;
+}
+
+static void accept_one(int lfd, int api, long long peer_uid)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	if (peer_uid >= 0) {
+		long long got = peer_socket_uid(fd);
+		if (got != peer_uid) {
+			log_warn("gateway for %s: refused a connection from uid %lld on the host's "
+			         "loopback (the tenant's endpoint)", gw_tenant, got);
+			close(fd);
+			return;
+		}
+	}
 	struct timeval tv = {.tv_sec = GW_IDLE_SECONDS};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -546,6 +597,7 @@ static void accept_one(int lfd, int api)
 
 struct listener {
 	int fd, api, channel;
+	long long peer_uid;
 };
 
 static void take_listener(int sess, struct listener *l, int *nl, unsigned mask)
@@ -567,7 +619,7 @@ static void take_listener(int sess, struct listener *l, int *nl, unsigned mask)
 	} else if (msg.type == GW_LISTEN && fd >= 0 && msg.api >= 0 &&
 	           msg.api < SANDBOX_MAX_APIS && (mask & (1u << msg.api)) &&
 	           *nl < GW_MAX_LISTENERS) {
-		l[(*nl)++] = (struct listener){fd, msg.api, msg.channel};
+		l[(*nl)++] = (struct listener){fd, msg.api, msg.channel, msg.peer_uid};
 		fd = -1;
 	}
 	if (fd >= 0)
@@ -590,7 +642,7 @@ static void serve(int sess, unsigned mask)
 		}
 		for (int i = 0; i < nl; i++)
 			if (pf[i + 1].revents & POLLIN)
-				accept_one(l[i].fd, l[i].api);
+				accept_one(l[i].fd, l[i].api, l[i].peer_uid);
 		if (pf[0].revents & POLLIN)
 			take_listener(sess, l, &nl, mask);
 		else if (pf[0].revents & (POLLHUP | POLLERR))

@@ -35,12 +35,16 @@ struct gw_budget {
 };
 
 /* session -> gateway: a listener for api `api` (SCM_RIGHTS) from channel
- * `channel`, or with type GW_CLOSE the end of that channel's listeners */
+ * `channel`, or with type GW_CLOSE the end of that channel's listeners.
+ * A listener on the host's own loopback (network = host) is reachable by
+ * anyone there: each peer's socket owner (sock_diag) must be peer_uid. */
 enum { GW_LISTEN = 1, GW_CLOSE = 2 };
 struct gw_fdmsg {
 	int32_t type;
 	int32_t api;
-	int32_t channel;
+	int32_t channel;  /* -1: the connection's (network = host) */
+	int32_t pad;
+	int64_t peer_uid; /* >= 0: serve only peers whose socket has this uid */
 };
 
 struct apigw {

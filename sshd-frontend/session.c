@@ -416,13 +416,14 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 		snprintf(buf[ne++], sizeof buf[0], "NO_PROXY=localhost,127.0.0.1,::1");
 		snprintf(buf[ne++], sizeof buf[0], "no_proxy=localhost,127.0.0.1,::1");
 	}
-	for (int i = 0; sx->api_sock >= 0 && sb->network != NET_HOST && i < sx->srv->napis; i++) {
+	for (int i = 0; sx->api_sock >= 0 && i < sx->srv->napis; i++) {
 		const struct api_conf *a = &sx->srv->apis[i];
-		if (!(sb->api_mask & (1u << i)))
+		int port = sb->network == NET_HOST ? sx->host_api_port[i] : SANDBOX_API_PORT + i;
+		if (!(sb->api_mask & (1u << i)) || port <= 0)
 			continue;
 		if (a->base_url_env[0])
 			snprintf(buf[ne++], sizeof buf[0], "%s=http://127.0.0.1:%d", a->base_url_env,
-			         SANDBOX_API_PORT + i);
+			         port);
 		if (a->key_env[0])
 			snprintf(buf[ne++], sizeof buf[0], "%s=%s", a->key_env, a->placeholder);
 	}
@@ -711,7 +712,7 @@ static void give_api_listener(struct chan *c, int port, int fd)
 	if (sx->api_sock < 0 || api < 0 || api >= SANDBOX_MAX_APIS ||
 	    !(sx->tenant->sandbox.api_mask & (1u << api)) || !is_loopback_listener(fd))
 		return;
-	struct gw_fdmsg m = {.type = GW_LISTEN, .api = api, .channel = c->id};
+	struct gw_fdmsg m = {.type = GW_LISTEN, .api = api, .channel = c->id, .peer_uid = -1};
 	if (fdpass_send(sx->api_sock, &m, sizeof m, fd) < 0)
 		log_warn("channel %d: API gateway endpoint not handed over: %s", c->id,
 		         strerror(errno));
@@ -1086,8 +1087,38 @@ ssh_channel session_channel_open(struct session_ctx *sx)
 	return c->ch;
 }
 
+/* network = host: the sandbox shares the host's loopback, so the endpoints
+ * are made here, once per connection, on ports the kernel picks; the
+ * gateway serves only connections whose peer socket is the tenant's uid */
+static void host_api_endpoints(struct session_ctx *sx)
+{
+	const struct sandbox_conf *sb = &sx->tenant->sandbox;
+	if (sx->api_sock < 0 || sb->network != NET_HOST)
+		return;
+	for (int i = 0; i < SANDBOX_MAX_APIS; i++) {
+		if (!(sb->api_mask & (1u << i)))
+			continue;
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t al = sizeof a;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 128) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+			log_warn("API gateway endpoint on the host's loopback: %s", strerror(errno));
+		} else {
+			struct gw_fdmsg m = {.type = GW_LISTEN, .api = i, .channel = -1,
+			                     .peer_uid = (int64_t)sx->id.uid};
+			if (fdpass_send(sx->api_sock, &m, sizeof m, fd) == 0)
+				sx->host_api_port[i] = ntohs(a.sin_port);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 int session_run(struct session_ctx *sx)
 {
+	host_api_endpoints(sx);
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
 	sigemptyset(&chld);

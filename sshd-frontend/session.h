@@ -40,6 +40,7 @@ struct session_ctx {
 	int rec_sock;  /* to the monitor: recording files */
 	int notify_fd; /* to the master: status lines */
 	int api_sock;  /* to the API gateway: the sandboxes' endpoints; -1: none */
+	int host_api_port[SANDBOX_MAX_APIS]; /* network = host: the endpoints' ports */
 	struct timespec last_note;
 	bool have_profile;
 	struct profile profile;

@@ -47,11 +47,13 @@ def gw():
         f.write(key + "\n")
     sections = (api_section("anthropic", port, key_file, ca) +
                 api_section("tight", port, key_file, ca, f"budget_tokens = {TIGHT}\n"))
-    w = Warren(base, tenants=("ann", "bea", "cid", "dot"),
+    w = Warren(base, tenants=("ann", "bea", "cid", "dot", "eli", "fay"),
                server_extra=f"audit_log = {base}/audit.jsonl\n" + sections,
                tenant_extra={"ann": "[sandbox]\napi = anthropic\nrecord = all\n",
                              "bea": "[sandbox]\napi = anthropic\nnetwork = allowlist\n",
-                             "dot": "[sandbox]\napi = tight\n"})
+                             "dot": "[sandbox]\napi = tight\n",
+                             "eli": "[sandbox]\napi = anthropic\nnetwork = host\n",
+                             "fay": "[sandbox]\nnetwork = host\n"})
     w.start()
     w.mock, w.key, w.key_file, w.ca, w.mock_port = mock, key, key_file, ca, port
     yield w
@@ -237,6 +239,30 @@ def test_allowlist_tenant_reaches_the_gateway_without_the_proxy(gw):
     r = gw.ssh("bea", "echo $HTTP_PROXY; " + CURL + "--data-binary @-", input=message("hi"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["http://127.0.0.1:3128", "200"]
+
+
+def test_network_host_endpoint_serves_only_its_tenant(gw):
+    """With network = host the endpoint is on the host's loopback, where
+    anyone can connect: only the tenant's own sockets are served."""
+    p = subprocess.Popen(gw.ssh_argv("eli") + ["echo $ANTHROPIC_BASE_URL; sleep 30"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        url = p.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
+        r = gw.ssh("eli", CURL + "--data-binary @-", input=message("mine"))
+        assert r.stdout == "200", r.stdout + r.stderr
+        # another tenant sharing the host's network, and root on the host
+        r = gw.ssh("fay", f"curl -sS --max-time 10 -o /dev/null -w '%{{http_code}}' "
+                          f"-d @- {url}/v1/messages", input=message("theirs"))
+        assert r.stdout == "000", r.stdout
+        before = len(gw.mock.requests)
+        out = subprocess.run(["curl", "-sS", "--max-time", "10", "-d", "{}",
+                              url + "/v1/messages"], capture_output=True, text=True)
+        assert out.returncode != 0 and len(gw.mock.requests) == before
+        assert "refused a connection from uid 0" in gw.log_text()
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_tenant_without_api_has_no_endpoint(gw):
