@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "../sandbox/fdpass.h"
+#include "../sandbox/seccomp.h"
+#include <seccomp.h>
 #include "apimeter.h"
 #include "apireq.h"
 #include "httpframe.h"
@@ -56,6 +58,7 @@ static const char *gw_tenant;
 static int mon_fd = -1;
 static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int nconns;
+static int diag_fd = -1; /* NETLINK_SOCK_DIAG, used by the main thread only */
 
 /* ---- start-up, as root ---- */
 
@@ -532,7 +535,7 @@ static long long peer_socket_uid(int fd)
 	                      .idiag_src = {peer.sin_addr.s_addr},
 	                      .idiag_dst = {me.sin_addr.s_addr},
 	                      .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}}};
-	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int nl = diag_fd; /* opened before the seccomp filter, which refuses new ones */
 	if (nl < 0)
 		return -1;
 	long long uid = -1;
@@ -546,7 +549,6 @@ static long long peer_socket_uid(int fd)
 	    ans.nh.nlmsg_type == SOCK_DIAG_BY_FAMILY &&
 	    ans.nh.nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
 		uid = ((struct inet_diag_msg *)NLMSG_DATA(&ans.nh))->idiag_uid;
-	close(nl);
 	return uid;
 }
 
@@ -674,6 +676,16 @@ static void gateway_main(const struct server_conf *srv, const char *tenant, unsi
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the drop: setuid clears it */
 	if (getppid() == 1)
 		_exit(1);
+	/* the sandboxes' syscall filter too (no ptrace, namespaces, mounts,
+	 * keyrings, bpf...): this process parses bytes a tenant sends */
+	diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	void *filter = NULL;
+	struct seccomp_opts so = {.nested_sandbox = false};
+	if (seccomp_build(&so, &filter) < 0 || seccomp_load(filter) < 0) {
+		log_err("gateway for %s: cannot load the seccomp filter", tenant);
+		_exit(1);
+	}
+	seccomp_free(filter);
 	signal(SIGPIPE, SIG_IGN);
 	serve(sess, mask);
 	_exit(0);

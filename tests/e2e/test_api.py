@@ -200,9 +200,13 @@ def test_gateway_process_is_unprivileged_and_separate(gw):
             assert int(uids[0]) not in range(gw.uid_base, gw.uid_base + 1000)
             assert re.search(r"^CapEff:\s+0+$", status, re.M)
             assert re.search(r"^NoNewPrivs:\s+1$", status, re.M)
-            # only the two sockets to the monitor and the session (and stdio)
-            fds = os.listdir(f"/proc/{pid}/fd")
-            assert len(fds) <= 6, fds
+            assert re.search(r"^Seccomp:\s+2$", status, re.M)
+            # sockets only (monitor, session, sock_diag, the sandbox's
+            # listener): no audit log, no host key, no master's pipe
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}")
+                     for fd in os.listdir(f"/proc/{pid}/fd") if int(fd) > 2]
+            assert links and all(l.startswith("socket:") for l in links), links
+            assert len(links) <= 5, links
     finally:
         p.kill()
         p.wait()
