@@ -117,7 +117,7 @@ bench: deps
 # libFuzzer targets for parsers of untrusted input (clang, libclang-rt-14-dev);
 # not part of `make check`: FUZZ_SECONDS each, corpus-less.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe
+FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe fuzz_apigw
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
