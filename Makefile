@@ -21,7 +21,7 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/admit.c sshd-frontend/slots.c ssh
             sshd-frontend/usage.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
-            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c
+            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
 UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api

@@ -37,6 +37,7 @@ struct sandbox_conf {
 	bool record_input;
 	unsigned long long record_max_bytes;
 	unsigned long long record_total_max; /* all of a tenant's recordings; 0 = no cap */
+	unsigned long long disk_max;         /* the workspace's own filesystem (disk.c); 0 = none */
 	/* `api = NAME`: the server's [api NAME] sections this tenant may use;
 	 * names as written (file:line kept for errors), resolved to api_mask
 	 * (bit i = the server's i-th [api]) once the server's sections are known */

@@ -358,6 +358,12 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		return parse_size(c, name, v, &sb->record_max_bytes);
 	} else if (strcmp(name, "record_total_max") == 0) {
 		return parse_size(c, name, v, &sb->record_total_max);
+	} else if (strcmp(name, "disk_max") == 0) {
+		if (!parse_size(c, name, v, &sb->disk_max))
+			return 0;
+		if (sb->disk_max && sb->disk_max < (16ULL << 20))
+			return fail(c, "disk_max: at least 16M (or none), got '%s'", v);
+		return 1;
 	} else {
 		return fail(c, "unknown key '%s' in [sandbox]", name);
 	}

@@ -30,6 +30,7 @@
 
 #include <libssh/callbacks.h>
 
+#include "../sandbox/disk.h"
 #include "../sandbox/profile.h"
 #include "../sandbox/workspace.h"
 #include "../pam/pam.h"
@@ -387,6 +388,12 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 	                     cx->env->srv->template_dir, sx->workspace, sizeof sx->workspace, err,
 	                     sizeof err) < 0) {
 		log_err("tenant %s: %s", cx->tenant.name, err);
+		return -1;
+	}
+	if (cx->tenant.sandbox.disk_max &&
+	    disk_ensure(cx->env->srv->state_dir, cx->tenant.name, sx->workspace, sx->id.uid,
+	                sx->id.gid, cx->tenant.sandbox.disk_max, err, sizeof err) < 0) {
+		log_err("tenant %s: workspace filesystem (disk_max): %s", cx->tenant.name, err);
 		return -1;
 	}
 	/* running sessions of this tenant, one file each, counted for max_sessions */

@@ -37,6 +37,7 @@
 #include "audit.h"
 #include "log.h"
 #include "status.h"
+#include "../sandbox/disk.h"
 #include "apigw.h"
 #include "usage.h"
 
@@ -210,6 +211,12 @@ static void check_tenant(const char *path, const char *name, void *ud)
 		cc->bad = 1;
 	}
 	check_profile(cc, path, t.sandbox.profile);
+	const char *why;
+	if (t.sandbox.disk_max && !disk_supported(&why)) {
+		fprintf(stderr, "%s: disk_max is set, but %s: tenant %s cannot log in\n", path, why,
+		        name);
+		cc->bad = 1;
+	}
 	if (t.nkeys == 0 && t.authorized_keys == NULL)
 		fprintf(stderr, "%s: warning: no keys; tenant %s cannot log in\n", path, name);
 	config_free_tenant(&t);

@@ -7,7 +7,7 @@ PKGS=(
 	gcc make pkg-config libc6-dev
 	libssh-dev libcap-dev libseccomp-dev libpam0g-dev libinih-dev libcmocka-dev libjson-c-dev libssl-dev
 	bubblewrap nix-bin nix-setup-systemd openssh-client openssh-server openssh-sftp-server
-	python3 python3-pytest python3-pexpect python3-asyncssh rsync git procps busybox-static curl openssl man-db tmux
+	python3 python3-pytest python3-pexpect python3-asyncssh rsync git procps busybox-static curl openssl e2fsprogs man-db tmux
 	libpam-wrapper libnss-wrapper
 )
 
