@@ -6,6 +6,7 @@ tool_use turn of the Write tool (TEXT on ~96 KiB of lines); the turn after the t
 text answer. Anything else (titles, summaries) gets a short text. Every
 request is recorded: path, size, whether tools were offered."""
 import json
+import threading
 import re
 
 from conftest import QuietHandler, serve_http
@@ -108,10 +109,13 @@ class Handler(QuietHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for name, data in sse_events(blocks, stop, model, len(raw) // 4):
+        for i, (name, data) in enumerate(sse_events(blocks, stop, model, len(raw) // 4)):
             chunk = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.flush()
+            if i == 0 and b"WARREN-HOLD" in raw:
+                # the test checks the first event arrived before the rest exists
+                self.server.hold.wait(30)
         self.wfile.write(b"0\r\n\r\n")
 
     def do_GET(self):
@@ -125,4 +129,4 @@ class Handler(QuietHandler):
 
 
 def serve(host="127.0.0.1", port=0, tls_ctx=None):
-    return serve_http(Handler, host, port, tls_ctx, requests=[])
+    return serve_http(Handler, host, port, tls_ctx, requests=[], hold=threading.Event())

@@ -12,7 +12,9 @@ import secrets
 import shutil
 import stat
 import subprocess
+import select
 import threading
+import time
 
 import pytest
 
@@ -132,6 +134,34 @@ def test_streaming_megabyte_request_is_metered(gw):
     assert u.returncode == 0, u.stderr
     row = [l.split() for l in u.stdout.splitlines() if l.startswith("ann ")]
     assert row and row[0][1] == "anthropic" and int(row[0][3]) >= len(body) // 4
+
+
+def test_stream_is_passed_on_as_it_arrives(gw):
+    """The upstream sends message_start, then waits: the client inside the
+    sandbox must already have that event (nothing is buffered whole)."""
+    gw.mock.hold.clear()
+    p = subprocess.Popen(gw.ssh_argv("ann") + [CURL.replace("-o /tmp/out", "-N -o -") +
+                                              "--data-binary @-"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p.stdin.write(message("WARREN-HOLD", stream=True).encode())
+    p.stdin.close()
+    got = b""
+    try:
+        deadline = time.time() + 20
+        while b"event: message_start" not in got and time.time() < deadline:
+            ready, _, _ = select.select([p.stdout], [], [], deadline - time.time())
+            if not ready:
+                break
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            got += chunk
+        assert b"event: message_start" in got and b"message_stop" not in got, got
+    finally:
+        gw.mock.hold.set()
+    rest = p.stdout.read()
+    p.wait(timeout=30)
+    assert b"event: message_stop" in rest
 
 
 def test_parallel_streams_and_a_killed_client(gw):
