@@ -213,6 +213,14 @@ def test_key_is_nowhere_a_tenant_can_read(gw):
                 assert needle.encode() not in f.read(), path
 
 
+def status_uid(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return int(re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1))
+    except OSError:
+        return None
+
+
 def gateway_pids():
     out = subprocess.run(["pgrep", "-f", "^warren-apigw"], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
@@ -221,7 +229,11 @@ def gateway_pids():
 def test_gateway_process_is_unprivileged_and_separate(gw):
     p = subprocess.Popen(gw.ssh_argv("ann") + ["sleep 30"], stdout=subprocess.DEVNULL)
     try:
-        assert wait_until(lambda: gateway_pids(), timeout=10)
+        # root only while it reads the keys at start-up; then it drops
+        def dropped():
+            pids = gateway_pids()
+            return pids and all(status_uid(p) not in (0, None) for p in pids)
+        assert wait_until(dropped, timeout=20)
         for pid in gateway_pids():
             with open(f"/proc/{pid}/status") as f:
                 status = f.read()
