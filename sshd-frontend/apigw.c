@@ -408,6 +408,33 @@ static int relay_response(struct client *c, const struct api_req *r, struct gw_m
 	return rc == 0 && bs.kind != BODY_UNTIL_CLOSE ? 0 : -1;
 }
 
+/* no key, or over budget: the gateway answers itself and nothing goes
+ * upstream (the body is read and dropped). -1 when the request may go on,
+ * else whether the connection can carry another request */
+static int refuse(struct client *c, const struct api_req *r, struct body_scan *bs,
+                  struct gw_msg *m)
+{
+	struct gw_api *a = &apis[c->api];
+	struct gw_budget b;
+	if (!a->key[0]) {
+		m->status = 503;
+		reply_error(c, 503, "warren: the operator's key for this API could not be read",
+		            true);
+		return 0;
+	}
+	if (budget_ok(c->api, &b))
+		return -1;
+	char msg[256];
+	snprintf(msg, sizeof msg,
+	         "warren: tenant %s is over its daily budget for %s: %lld of %lld tokens "
+	         "used today (UTC); budget_tokens is set by the operator",
+	         gw_tenant, a->conf->name, (long long)b.used, (long long)b.budget);
+	m->status = 429;
+	reply_error(c, 429, msg, r->close);
+	struct stream none = {-1, NULL};
+	return !r->close && relay_body(&c->in, &c->cb, bs, &none, &m->bytes_up) != -1;
+}
+
 /* one request of the client's; false when the connection is done */
 static bool serve_request(struct client *c)
 {
@@ -438,31 +465,11 @@ static bool serve_request(struct client *c)
 	struct gw_msg m = {.api = c->api};
 	snprintf(m.method, sizeof m.method, "%s", r.method);
 	snprintf(m.path, sizeof m.path, "%s", r.path);
-	struct gw_budget b;
-	bool go = true;
-	if (!a->key[0]) {
-		m.status = 503;
-		reply_error(c, 503, "warren: the operator's key for this API could not be read",
-		            true);
-		go = false;
-	} else if (!budget_ok(c->api, &b)) {
-		char msg[256];
-		snprintf(msg, sizeof msg,
-		         "warren: tenant %s is over its daily budget for %s: %lld of %lld tokens "
-		         "used today (UTC); budget_tokens is set by the operator",
-		         gw_tenant, a->conf->name, (long long)b.used, (long long)b.budget);
-		m.status = 429;
-		reply_error(c, 429, msg, r.close);
-		go = false;
-	}
-	if (!go) {
-		/* the body is read and dropped; nothing went upstream */
-		struct stream none = {-1, NULL};
-		bool more = !r.close && m.status == 429 &&
-		            relay_body(&c->in, &c->cb, &bs, &none, &m.bytes_up) != -1;
+	int refused = refuse(c, &r, &bs, &m);
+	if (refused >= 0) {
 		m.duration_ms = (int32_t)ms_since(&t0);
 		report(&m);
-		return more;
+		return refused == 1;
 	}
 	if (c->up.fd >= 0 && up_stale(&c->up))
 		up_close(&c->up);
