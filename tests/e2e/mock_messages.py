@@ -6,10 +6,14 @@ tool_use turn of the Write tool (TEXT on ~96 KiB of lines); the turn after the t
 text answer. Anything else (titles, summaries) gets a short text. Every
 request is recorded: path, size, whether tools were offered."""
 import json
-import threading
+import os
 import re
+import secrets
+import threading
 
-from conftest import QuietHandler, serve_http
+import pytest
+
+from conftest import QuietHandler, make_ca, serve_http
 
 WRITE = re.compile(r"write the file (\S+) containing (\S+)")
 
@@ -130,3 +134,21 @@ class Handler(QuietHandler):
 
 def serve(host="127.0.0.1", port=0, tls_ctx=None):
     return serve_http(Handler, host, port, tls_ctx, requests=[], hold=threading.Event())
+
+
+def serve_tls(base, host):
+    """The mock on host over TLS, its certificate from a throw-away CA in
+    base; (CA path, server). Skips when host cannot be listened on."""
+    ca, ctx = make_ca(base, host)
+    try:
+        return ca, serve(host, 0, ctx)
+    except OSError as e:
+        pytest.skip(f"cannot listen on {host}: {e}")
+
+
+def operator_key(path):
+    """A fresh API key written as an operator would: root-only (0600)."""
+    key = "sk-ant-REAL-" + secrets.token_hex(16)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(key + "\n")
+    return key

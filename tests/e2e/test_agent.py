@@ -7,7 +7,6 @@ template, up to a working prompt."""
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import time
@@ -15,7 +14,7 @@ import time
 import pytest
 
 import mock_messages
-from conftest import Warren, make_base, make_ca, wait_until
+from conftest import Warren, make_base, wait_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROFILES = os.path.join(ROOT, "nix-profiles")
@@ -28,18 +27,12 @@ GUS_BUDGET = 20000  # tokens: the mock counts request bytes / 4, a tool loop is 
 @pytest.fixture(scope="module")
 def agent():
     base = make_base()
-    ca, ctx = make_ca(base, MOCK_HOST)
-    try:
-        mock = mock_messages.serve(MOCK_HOST, 0, ctx)
-    except OSError as e:
-        pytest.skip(f"cannot listen on {MOCK_HOST}: {e}")
+    ca, mock = mock_messages.serve_tls(base, MOCK_HOST)
     port = mock.server_address[1]
     # gus reaches the same mock only through warren's API gateway, which
     # holds the real key (and a budget); his sandbox has no network at all
-    key = "sk-ant-REAL-" + secrets.token_hex(16)
     key_file = os.path.join(base, "anthropic.key")
-    with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-        f.write(key + "\n")
+    key = mock_messages.operator_key(key_file)
     api = (f"\n[api claude]\nupstream = https://{MOCK_HOST}:{port}\nkey_file = {key_file}\n"
            f"ca_file = {ca}\nbase_url_env = ANTHROPIC_BASE_URL\nkey_env = ANTHROPIC_API_KEY\n"
            f"budget_tokens = {GUS_BUDGET}\n")

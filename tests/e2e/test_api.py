@@ -8,18 +8,16 @@ tenant can read, and in warren's logs."""
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import subprocess
 import select
-import threading
 import time
 
 import pytest
 
 import mock_messages
-from conftest import WARREND, Warren, make_base, make_ca, wait_until
+from conftest import WARREND, Warren, make_base, wait_until
 
 MOCK_HOST = "127.0.0.2"
 PLACEHOLDER = "sk-ant-warren-placeholder-the-gateway-holds-the-key"
@@ -35,18 +33,12 @@ def api_section(name, port, key_file, ca, extra=""):
 @pytest.fixture(scope="module")
 def gw():
     base = make_base()
-    ca, ctx = make_ca(base, MOCK_HOST)
-    try:
-        mock = mock_messages.serve(MOCK_HOST, 0, ctx)
-    except OSError as e:
-        pytest.skip(f"cannot listen on {MOCK_HOST}: {e}")
+    ca, mock = mock_messages.serve_tls(base, MOCK_HOST)
     port = mock.server_address[1]
     secret_dir = os.path.join(base, "secrets")
     os.mkdir(secret_dir, 0o700)
-    key = "sk-ant-REAL-" + secrets.token_hex(16)
     key_file = os.path.join(secret_dir, "anthropic")
-    with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-        f.write(key + "\n")
+    key = mock_messages.operator_key(key_file)
     sections = (api_section("anthropic", port, key_file, ca) +
                 api_section("tight", port, key_file, ca, f"budget_tokens = {TIGHT}\n"))
     w = Warren(base, tenants=("ann", "bea", "cid", "dot", "eli", "fay"),
