@@ -721,6 +721,8 @@ int apigw_exec_main(int argc, char **argv)
 	fcntl(3, F_SETFD, FD_CLOEXEC);
 	fcntl(4, F_SETFD, FD_CLOEXEC);
 	mon_fd = 3;
+	struct timeval tv = {.tv_sec = 10}; /* a budget answer never takes long */
+	setsockopt(mon_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	gateway_main(&srv, argv[3], (unsigned)mask, 4);
 	return 0;
 }
