@@ -31,7 +31,7 @@ static void child_reset_signals(void)
 }
 
 /* Mark every fd >= 3 close-on-exec, then clear it on the ones to pass. */
-static void child_only_fds(const int *keep, int nkeep)
+void spawn_keep_only_fds(const int *keep, int nkeep)
 {
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		for (int fd = 3; fd < 4096; fd++)
@@ -189,7 +189,7 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 			dup2(o[1], 1);
 		}
 		dup2(e[1], 2);
-		child_only_fds(keep, nkeep);
+		spawn_keep_only_fds(keep, nkeep);
 		/* rlimits as a second line behind the cgroup (nsjail's defaults) */
 		struct rlimit core = {0, 0}, nofile = {65536, 65536};
 		setrlimit(RLIMIT_CORE, &core);
@@ -239,7 +239,7 @@ int spawn_run_as(uid_t uid, gid_t gid, char *const argv[])
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 		}
-		child_only_fds(NULL, 0);
+		spawn_keep_only_fds(NULL, 0);
 		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
 		    setresuid(uid, uid, uid) < 0)
 			_exit(126);
@@ -273,7 +273,7 @@ int spawn_capture(char *const argv[], char *const envp[], char *out, size_t outl
 			dup2(devnull, 0);
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
-		child_only_fds(NULL, 0);
+		spawn_keep_only_fds(NULL, 0);
 		execve(argv[0], argv, envp);
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

@@ -25,6 +25,10 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
                   bool pty, int rows, int cols, char *const argv[], char *const envp[],
                   struct sandbox_proc *out, char *err, size_t errlen);
 
+/* Before an exec: every descriptor from 3 up is marked close-on-exec,
+ * except the nkeep in keep. */
+void spawn_keep_only_fds(const int *keep, int nkeep);
+
 /* Runs argv as uid/gid (no supplementary groups), waits; returns the exit
  * status, or -errno. Used for privileged-side chores done as the tenant. */
 int spawn_run_as(uid_t uid, gid_t gid, char *const argv[]);

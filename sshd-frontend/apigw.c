@@ -5,7 +5,6 @@
 #include "apigw.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -32,6 +31,7 @@
 
 #include "../sandbox/fdpass.h"
 #include "../sandbox/seccomp.h"
+#include "../sandbox/spawn.h"
 #include <seccomp.h>
 #include "apimeter.h"
 #include "apireq.h"
@@ -101,25 +101,6 @@ static SSL_CTX *tls_context(const struct api_conf *a)
 		return NULL;
 	}
 	return ctx;
-}
-
-/* every inherited descriptor but stderr and the two sockets */
-static void close_others(int keep1, int keep2)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
-		return;
-	int self = dirfd(d);
-	struct dirent *de;
-	int fds[1024], n = 0;
-	while ((de = readdir(d)) != NULL && n < 1024) {
-		int fd = atoi(de->d_name);
-		if (de->d_name[0] != '.' && fd > 2 && fd != self && fd != keep1 && fd != keep2)
-			fds[n++] = fd;
-	}
-	closedir(d);
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
 }
 
 /* ---- I/O on the tenant's socket and the upstream's TLS stream ---- */
@@ -747,7 +728,8 @@ int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *ten
 		int m = fcntl(mon[1], F_DUPFD, 10), q = fcntl(sess[1], F_DUPFD, 10);
 		if (m < 0 || q < 0 || dup2(m, 3) < 0 || dup2(q, 4) < 0)
 			_exit(127);
-		close_others(3, 4);
+		static const int keep[] = {3, 4};
+		spawn_keep_only_fds(keep, 2);
 		char maskbuf[16];
 		snprintf(maskbuf, sizeof maskbuf, "%u", mask);
 		char *args[] = {(char *)"warren-apigw", (char *)"--api-gateway", srv->path,
