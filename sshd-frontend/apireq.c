@@ -1,6 +1,7 @@
 /* apireq.c - request head rewriting and error replies for the API gateway
  * (see apireq.h). */
 #include "apireq.h"
+#include "httpframe.h"
 
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -23,12 +24,6 @@ static bool is_dropped(const char *name, size_t n, const char *configured)
 		if (strlen(dropped[i]) == n && !strncasecmp(name, dropped[i], n))
 			return true;
 	return strlen(configured) == n && !strncasecmp(name, configured, n);
-}
-
-static bool tchar(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
 struct out {
@@ -64,7 +59,7 @@ static long start_line(const char *head, size_t len, struct api_req *r, const ch
 	if (sp1 == NULL || sp1 == head || (size_t)(sp1 - head) >= sizeof r->method)
 		return -1;
 	for (const char *p = head; p < sp1; p++)
-		if (!tchar(*p))
+		if (!http_tchar(*p))
 			return -1;
 	const char *t = sp1 + 1, *sp2 = memchr(t, ' ', (size_t)(head + ll - t));
 	if (sp2 == NULL || t[0] != '/' || head + ll - sp2 != 9 || strncmp(sp2 + 1, "HTTP/1.", 7) ||
@@ -127,7 +122,7 @@ long apireq_rewrite(const char *head, size_t len, const struct api_target *t, st
 		const char *colon = memchr(line, ':', ll);
 		size_t nl = colon ? (size_t)(colon - line) : 0;
 		for (size_t i = 0; i < nl; i++)
-			if (!tchar(line[i]))
+			if (!http_tchar(line[i]))
 				nl = 0;
 		if (nl == 0) {
 			*why = "a header line is malformed";

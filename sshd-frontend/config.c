@@ -5,6 +5,7 @@
 #include "../sandbox/fmt.h"
 
 #include "../sandbox/hostport.h"
+#include "httpframe.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -451,7 +452,7 @@ static bool header_name_ok(const char *v)
 	if (!v[0])
 		return false;
 	for (const char *p = v; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+		if (!http_tchar(*p))
 			return false;
 	return true;
 }

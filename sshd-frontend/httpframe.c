@@ -5,6 +5,12 @@
 #include <string.h>
 #include <strings.h>
 
+bool http_tchar(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
 bool http_header(const char *head, size_t len, const char *name, const char **val, size_t *vlen)
 {
 	size_t nl = strlen(name);

@@ -15,6 +15,9 @@
 bool http_header(const char *head, size_t len, const char *name, const char **val,
                  size_t *vlen);
 
+/* a token character (RFC 9110 tchar): what methods and field names are made of */
+bool http_tchar(char ch);
+
 enum body_kind { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE };
 
 struct body_scan {
