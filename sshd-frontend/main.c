@@ -711,7 +711,10 @@ int main(int argc, char **argv)
 	log_set_level(debug ? LOG_DEBUG_ : srv.log_level);
 	if (usage_req) {
 		int rc = usage_print(srv.state_dir, usage_date, stdout);
-		if (rc < 0)
+		if (rc == -EINVAL)
+			fprintf(stderr, "warrend: --usage: expected a UTC day as YYYY-MM-DD, got '%s'\n",
+			        usage_date);
+		else if (rc < 0)
 			fprintf(stderr, "warrend: usage: %s\n", strerror(-rc));
 		config_free_server(&srv);
 		return rc < 0;

@@ -4,6 +4,7 @@
  * tenant controls. */
 #include "usage.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,11 +59,10 @@ static int read_lines(int dirfd, const char *tenant, struct usage_line *l, int m
 	return n;
 }
 
-/* state_dir/usage/DAY, made when `make` */
-static int day_dir(const char *state_dir, time_t now, bool make)
+/* state_dir/usage/DAY (YYYY-MM-DD), made when `make`; an fd or -errno */
+static int day_dir(const char *state_dir, const char *day, bool make)
 {
-	char top[4096], dir[4200], day[16];
-	day_of(now, day, sizeof day);
+	char top[4096], dir[4200];
 	if (fmt_into(top, sizeof top, "%s/usage", state_dir) < 0 ||
 	    fmt_into(dir, sizeof dir, "%s/%s", top, day) < 0)
 		return -ENAMETOOLONG;
@@ -75,7 +75,9 @@ static int day_dir(const char *state_dir, time_t now, bool make)
 int usage_add(const char *state_dir, const char *tenant, const char *api,
               const struct usage_total *add, time_t now)
 {
-	int dfd = day_dir(state_dir, now, true);
+	char day[16];
+	day_of(now, day, sizeof day);
+	int dfd = day_dir(state_dir, day, true);
 	if (dfd < 0)
 		return dfd;
 	flock(dfd, LOCK_EX); /* one writer per day: read, add, replace */
@@ -118,7 +120,9 @@ int usage_get(const char *state_dir, const char *tenant, const char *api, time_t
               struct usage_total *out)
 {
 	memset(out, 0, sizeof *out);
-	int dfd = day_dir(state_dir, now, false);
+	char day[16];
+	day_of(now, day, sizeof day);
+	int dfd = day_dir(state_dir, day, false);
 	if (dfd < 0)
 		return dfd == -ENOENT ? 0 : dfd;
 	flock(dfd, LOCK_SH);
@@ -133,18 +137,29 @@ int usage_get(const char *state_dir, const char *tenant, const char *api, time_t
 
 int usage_print(const char *state_dir, const char *date, FILE *out)
 {
-	char day[16], dir[4200];
-	if (date == NULL)
+	char day[16];
+	if (date == NULL) {
 		day_of(time(NULL), day, sizeof day);
-	else
-		snprintf(day, sizeof day, "%.10s", date);
-	if (fmt_into(dir, sizeof dir, "%s/usage/%s", state_dir, day) < 0)
-		return -ENAMETOOLONG;
+	} else {
+		/* a day is YYYY-MM-DD, never a path */
+		for (int i = 0; i < 10; i++) {
+			bool dash = i == 4 || i == 7;
+			if (dash ? date[i] != '-' : !isdigit((unsigned char)date[i]))
+				return -EINVAL; /* also the terminator, when short */
+		}
+		if (date[10])
+			return -EINVAL;
+		snprintf(day, sizeof day, "%s", date);
+	}
 	fprintf(out, "%-32s %-16s %8s %12s %12s %12s %12s   (UTC day %s)\n", "TENANT", "API",
 	        "REQUESTS", "INPUT", "OUTPUT", "CACHE_READ", "CACHE_WRITE", day);
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : -errno;
+	int dfd = day_dir(state_dir, day, false);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return dfd == -ENOENT ? 0 : dfd < 0 ? dfd : -errno;
+	}
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')

@@ -126,6 +126,13 @@ def test_streaming_megabyte_request_is_metered(gw):
     assert u.returncode == 0, u.stderr
     row = [l.split() for l in u.stdout.splitlines() if l.startswith("ann ")]
     assert row and row[0][1] == "anthropic" and int(row[0][3]) >= len(body) // 4
+    day = subprocess.run([WARREND, "-f", gw.conf, f"--usage={days[0]}"], capture_output=True,
+                         text=True)
+    assert day.stdout == u.stdout
+    bad = subprocess.run([WARREND, "-f", gw.conf, "--usage=../../etc"], capture_output=True,
+                         text=True)
+    assert bad.returncode != 0
+    assert "expected a UTC day as YYYY-MM-DD, got '../../etc'" in bad.stderr
 
 
 def test_stream_is_passed_on_as_it_arrives(gw):
