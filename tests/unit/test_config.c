@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../sshd-frontend/config.h"
 #include "testutil.h"
@@ -269,10 +271,67 @@ static void names_and_parsers(void **state)
 	assert_int_equal(parse_uid_range("2000-x", &lo, &hi), -1);
 }
 
+/* [api NAME] sections: upstream split into host, port and path prefix; a
+ * quoted prefix keeps its space, a bare word gets one; tenants' names
+ * resolved to a mask; bad values named with their line */
+static void api_sections(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* key_file must be root's */
+	const char *key = write_tmp(2, "key", "sk-test\n");
+	chmod(key, 0600);
+	char text[1024];
+	snprintf(text, sizeof text,
+	         "[server]\nlisten = 127.0.0.1:2222\nhost_key = /k\nstate_dir = /s\n"
+	         "tenants_dir = /t\nuid_range = 300000-300010\n"
+	         "[api a]\nupstream = https://api.example.com/v1/\nkey_file = %s\n"
+	         "header = Authorization\nprefix = \"Bearer \"\nbudget_tokens = 500\n"
+	         "[api b]\nupstream = https://[::1]:8443\nkey_file = %s\nprefix = Token\n"
+	         "base_url_env = B_URL\n[sandbox]\napi = b\n",
+	         key, key);
+	struct server_conf s;
+	struct cfg_error e = {{0}};
+	assert_int_equal(config_load_server(write_tmp(0, "api.conf", text), &s, &e), 0);
+	assert_int_equal(s.napis, 2);
+	assert_string_equal(s.apis[0].host, "api.example.com");
+	assert_string_equal(s.apis[0].port, "443");
+	assert_string_equal(s.apis[0].prefix, "/v1");
+	assert_string_equal(s.apis[0].header, "Authorization");
+	assert_string_equal(s.apis[0].value_prefix, "Bearer ");
+	assert_int_equal(s.apis[0].budget_tokens, 500);
+	assert_string_equal(s.apis[1].host, "::1");
+	assert_string_equal(s.apis[1].port, "8443");
+	assert_string_equal(s.apis[1].prefix, "");
+	assert_string_equal(s.apis[1].header, "x-api-key");
+	assert_string_equal(s.apis[1].value_prefix, "Token ");
+	assert_string_equal(s.apis[1].base_url_env, "B_URL");
+	assert_int_equal(s.sandbox.api_mask, 2u);
+	assert_int_equal(s.api_uid, 299999);
+	config_free_server(&s);
+	static const struct {
+		const char *line, *want;
+	} bad[] = {
+	    {"header = bad name", "api.conf:7: header: expected a header name"},
+	    {"base_url_env = 1X", "api.conf:7: base_url_env: expected an environment variable"},
+	    {"budget_tokens = -1", "api.conf:7: budget_tokens: expected a whole number"},
+	    {"upstream = https://", "api.conf:7: upstream: expected https://HOST"},
+	    {"color = red", "api.conf:7: unknown key 'color' in [api a]"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text,
+		         "[server]\nlisten = 127.0.0.1:2222\nhost_key = /k\nstate_dir = /s\n"
+		         "tenants_dir = /t\n[api a]\n%s\nkey_file = %s\n", bad[i].line, key);
+		assert_int_equal(config_load_server(write_tmp(0, "api.conf", text), &s, &e), -22);
+		assert_non_null(strstr(e.msg, bad[i].want));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(server_good),
+	    cmocka_unit_test(api_sections),
 	    cmocka_unit_test(sandbox_keys),
 	    cmocka_unit_test(server_defaults),
 	    cmocka_unit_test(server_bad),
