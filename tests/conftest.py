@@ -137,6 +137,14 @@ network = none
                 time.sleep(0.05)
         raise RuntimeError("warrend did not listen: " + self.log_text())
 
+    # `with w.start():` stops the daemon however the block ends (a fixture
+    # whose set-up fails after start must not leave warrend running)
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             try:

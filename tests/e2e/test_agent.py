@@ -44,17 +44,16 @@ def agent():
                              "gus": "[sandbox]\nprofile = claude-code\nnetwork = none\n"
                                     "api = claude\n"})
     w.key = key
-    w.start()
-    with open(ca, "rb") as f:  # first login: builds the profile (offline)
-        r = w.ssh("ann", "cat > ca.pem", input=f.read(), text=False, timeout=300)
-    assert r.returncode == 0, r.stderr
-    w.mock, w.env = mock, (f"export ANTHROPIC_BASE_URL=https://{MOCK_HOST}:{port} "
-                           f"NODE_EXTRA_CA_CERTS=$HOME/ca.pem ANTHROPIC_API_KEY={PLACEHOLDER}; ")
-    yield w
-    w.stop()
+    with w.start():
+        with open(ca, "rb") as f:  # first login: builds the profile (offline)
+            r = w.ssh("ann", "cat > ca.pem", input=f.read(), text=False, timeout=300)
+        assert r.returncode == 0, r.stderr
+        w.mock, w.env = mock, (f"export ANTHROPIC_BASE_URL=https://{MOCK_HOST}:{port} "
+                               f"NODE_EXTRA_CA_CERTS=$HOME/ca.pem "
+                               f"ANTHROPIC_API_KEY={PLACEHOLDER}; ")
+        yield w
     mock.shutdown()
     shutil.rmtree(base, ignore_errors=True)
-
 
 def test_claude_p_tool_loop_through_the_proxy(agent):
     before = len(agent.mock.requests)

@@ -156,12 +156,11 @@ def tools():
                     for h in (HOST, ADDR))
     w = Warren(base, tenants=("ann",),
                tenant_extra={"ann": "[sandbox]\nnetwork = allowlist\n" + rules})
-    w.start()
-    with open(ca, "rb") as f:
-        assert w.ssh("ann", "cat > ca.pem", input=f.read(), text=False).returncode == 0
-    w.reg, w.reg_url, w.git, w.git_url = reg, reg_url, gsrv, git_url
-    yield w
-    w.stop()
+    with w.start():
+        with open(ca, "rb") as f:
+            assert w.ssh("ann", "cat > ca.pem", input=f.read(), text=False).returncode == 0
+        w.reg, w.reg_url, w.git, w.git_url = reg, reg_url, gsrv, git_url
+        yield w
     reg.shutdown()
     gsrv.shutdown()
     shutil.rmtree(base, ignore_errors=True)

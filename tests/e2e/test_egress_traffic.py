@@ -112,12 +112,11 @@ def net():
     rules += f"allow = 127.0.0.1:{closed}\n"
     w = Warren(base, tenants=("ann",), tenant_extra={
         "ann": "[sandbox]\nnetwork = allowlist\nmemory_max = 1G\n" + rules})
-    w.start()
-    w.srv, w.port_of, w.closed = srv, port, closed
-    with open(ca, "rb") as f:
-        assert w.ssh("ann", "cat > ca.pem", input=f.read(), text=False).returncode == 0
-    yield w
-    w.stop()
+    with w.start():
+        w.srv, w.port_of, w.closed = srv, port, closed
+        with open(ca, "rb") as f:
+            assert w.ssh("ann", "cat > ca.pem", input=f.read(), text=False).returncode == 0
+        yield w
     for s in srv.values():
         s.shutdown()
     shutil.rmtree(base, ignore_errors=True)
