@@ -13,7 +13,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam -pthread
 PYTHON   ?= /usr/bin/python3
 
-FRONTEND := sshd-frontend/main.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
+FRONTEND := sshd-frontend/main.c sshd-frontend/envd.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
@@ -49,8 +49,9 @@ $(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
 		-pie -Wl,-z,relro,-z,now $(PKG_LIBS)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.
-$(BUILD)/warren-init: sandbox/init.c sandbox/initproto.h sandbox/fdpass.c sandbox/fdpass.h | $(BUILD)
-	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(INIT_CFLAGS) -static -o $@ sandbox/init.c sandbox/fdpass.c
+INIT_SRCS := sandbox/init.c sandbox/initenv.c sandbox/fdpass.c
+$(BUILD)/warren-init: $(INIT_SRCS) sandbox/initenv.h sandbox/initproto.h sandbox/fdpass.h | $(BUILD)
+	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(INIT_CFLAGS) -static -o $@ $(INIT_SRCS)
 
 $(BUILD):
 	mkdir -p $(BUILD)

@@ -12,7 +12,11 @@
  * Nothing warrend gets from here is trusted: the session process checks each
  * message (sshd-frontend/session.c, on_ctl_ready).
  *
- * usage: warren-init --ctl FD [--pty ROWSxCOLS] [--proxy PORT] [--api PORT]... -- PROG [ARGS...] */
+ * With --env FD it runs no command of its own: it is pid 1 of the tenant's
+ * environment and serves channels on the listening socket FD (initenv.c).
+ *
+ * usage: warren-init --ctl FD [--pty ROWSxCOLS] [--proxy PORT] [--api PORT]...
+ *                    (-- PROG [ARGS...] | --env FD --linger SECONDS) */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,6 +34,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "initenv.h"
 #include "initproto.h"
 
 static void die(const char *what)
@@ -60,11 +65,31 @@ static int loopback_listener(int port, const char *what)
 
 #define MAX_API 8
 
+/* the egress proxy's and the API endpoints' listeners go to warrend */
+static int send_listeners(int ctl, int proxy_fd, int proxy_port, const int *api_fd,
+                          const int *api_port, int napi)
+{
+	if (proxy_fd >= 0) {
+		if (send_msg(ctl, INIT_MSG_PROXY, proxy_port, proxy_fd) < 0)
+			return -1;
+		close(proxy_fd);
+	}
+	for (int k = 0; k < napi; k++) {
+		if (api_fd[k] < 0)
+			continue;
+		if (send_msg(ctl, INIT_MSG_API, api_port[k], api_fd[k]) < 0)
+			return -1;
+		close(api_fd[k]);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int ctl = -1, rows = 0, cols = 0, i, proxy_port = 0;
 	int api_port[MAX_API], napi = 0;
-	int pty = 0;
+	int pty = 0, env_fd = -1;
+	long linger = 0;
 	/* init runs as the tenant and holds the control socket to warrend: not
 	 * dumpable, so no tenant process can open /proc/1/mem (or take its fds)
 	 * and speak for it. The command gets its own dumpable flag at exec. */
@@ -81,6 +106,10 @@ int main(int argc, char **argv)
 			proxy_port = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc && napi < MAX_API) {
 			api_port[napi++] = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--env") == 0 && i + 1 < argc) {
+			env_fd = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--linger") == 0 && i + 1 < argc) {
+			linger = atol(argv[++i]);
 		} else if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -89,7 +118,7 @@ int main(int argc, char **argv)
 			return 126;
 		}
 	}
-	if (ctl < 0 || i >= argc) {
+	if (ctl < 0 || (i >= argc && env_fd < 0) || linger < 0) {
 		dprintf(2, "usage: warren-init --ctl FD [--pty RxC] -- PROG [ARGS...]\n");
 		return 126;
 	}
@@ -120,6 +149,12 @@ int main(int argc, char **argv)
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
+	if (env_fd >= 0) {
+		if (send_listeners(ctl, proxy_fd, proxy_port, api_fd, api_port, napi) < 0 ||
+		    send_msg(ctl, INIT_MSG_STARTED, 1, -1) < 0)
+			_exit(1);
+		return initenv_run(ctl, env_fd, linger);
+	}
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -158,18 +193,8 @@ int main(int argc, char **argv)
 			die("sending the terminal");
 		close(master);
 	}
-	if (proxy_fd >= 0) {
-		if (send_msg(ctl, INIT_MSG_PROXY, proxy_port, proxy_fd) < 0)
-			die("sending the proxy listener");
-		close(proxy_fd);
-	}
-	for (int k = 0; k < napi; k++) {
-		if (api_fd[k] < 0)
-			continue;
-		if (send_msg(ctl, INIT_MSG_API, api_port[k], api_fd[k]) < 0)
-			die("sending an API gateway listener");
-		close(api_fd[k]);
-	}
+	if (send_listeners(ctl, proxy_fd, proxy_port, api_fd, api_port, napi) < 0)
+		die("sending a listener");
 	if (send_msg(ctl, INIT_MSG_STARTED, (int)child, -1) < 0)
 		_exit(1);
 

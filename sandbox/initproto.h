@@ -21,4 +21,36 @@ struct init_msg {
 	int32_t value;
 };
 
+/* The tenant environment (sandbox_scope = tenant). warren-init --env FD
+ * listens on a SOCK_SEQPACKET unix socket bound outside the sandbox, in a
+ * directory only the tenant's warrend processes reach. Each connection is one
+ * warren connection (MEMBER) or one channel (SPAWN) or one forwarded stream
+ * (CONNECT). init ends `linger` seconds after its last connection closed.
+ * Replies on a channel's connection are the init_msg messages above. */
+enum {
+	INIT_REQ_MEMBER = 'M',  /* a warren connection joins; no reply */
+	INIT_REQ_SPAWN = 'N',   /* fds: a memfd with argc + envc NUL-terminated
+	                         * strings, then stdin, stdout, stderr (no
+	                         * stdio with a pty: init opens one and answers
+	                         * INIT_MSG_PTY) */
+	INIT_REQ_CONNECT = 'T', /* connect to the sandbox's loopback, port `value`,
+	                         * family 4 or 6; answer SOCKET or ERROR */
+	INIT_REQ_KILL = 'Z',    /* signal `value` to the channel's process group */
+	INIT_REQ_LINGER = 'G',  /* env process -> init: linger becomes `value` s */
+	INIT_MSG_SOCKET = 'K',  /* init -> session: the connected socket */
+	INIT_MSG_ERROR = 'E',   /* init -> session: value = errno */
+};
+
+#define INIT_SPAWN_MAX_BLOB (1 << 20) /* argv + environment, bytes */
+#define INIT_SPAWN_MAX_STRS 4096
+
+struct init_req {
+	int32_t type;
+	int32_t value; /* CONNECT: port; KILL/SIGNAL: signal; LINGER: seconds */
+	int32_t pty;   /* SPAWN */
+	int32_t rows, cols;
+	int32_t argc, envc;
+	int32_t family; /* CONNECT: 4 or 6 */
+};
+
 #endif

@@ -237,6 +237,13 @@ int policy_render(const struct sandbox_policy *p, const struct init_opts *init, 
 			strv_add(o, "--api");
 			strv_addf(o, "%d", SANDBOX_API_PORT + i);
 		}
+	if (init->env_fd >= 0) {
+		strv_add(o, "--env");
+		strv_addf(o, "%d", init->env_fd);
+		strv_add(o, "--linger");
+		strv_addf(o, "%ld", init->linger);
+		return o->oom ? -ENOMEM : 0;
+	}
 	strv_add(o, "--");
 	for (int i = 0; argv[i]; i++)
 		strv_add(o, argv[i]);

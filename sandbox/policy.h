@@ -16,6 +16,10 @@ enum net_mode { NET_NONE = 0, NET_HOST, NET_ALLOWLIST };
 #define SANDBOX_MAX_APIS 8
 #define SANDBOX_API_PORT 3130
 
+/* allow_tcp_forwarding, as sshd: local = direct-tcpip (-L, -D, -W),
+ * remote = tcpip-forward (-R) */
+enum { FWD_LOCAL = 1, FWD_REMOTE = 2 };
+
 /* [sandbox] settings: server defaults, overridable in a tenant file. */
 struct sandbox_conf {
 	char profile[64];
@@ -38,6 +42,10 @@ struct sandbox_conf {
 	unsigned long long record_max_bytes;
 	unsigned long long record_total_max; /* all of a tenant's recordings; 0 = no cap */
 	unsigned long long disk_max;         /* the workspace's own filesystem (disk.c); 0 = none */
+	bool scope_channel;  /* sandbox_scope = channel: one sandbox per channel (no environment) */
+	long linger;         /* seconds the environment outlives the tenant's last connection */
+	int tcp_forwarding;  /* FWD_* bits: allow_tcp_forwarding */
+	bool agent_forwarding; /* allow_agent_forwarding */
 	/* `api = NAME`: the server's [api NAME] sections this tenant may use;
 	 * names as written (file:line kept for errors), resolved to api_mask
 	 * (bit i = the server's i-th [api]) once the server's sections are known */
@@ -131,6 +139,8 @@ struct init_opts {
 	int rows, cols;
 	int proxy_port; /* 0: none */
 	unsigned api_mask; /* one listener per bit at SANDBOX_API_PORT + bit */
+	int env_fd;        /* >= 0: environment mode, channels come on this listener */
+	long linger;       /* environment mode: seconds after the last connection */
 };
 int policy_render(const struct sandbox_policy *p, const struct init_opts *init, char *const argv[],
                   struct strv *out);

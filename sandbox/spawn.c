@@ -72,13 +72,14 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
-                  bool pty, int rows, int cols, char *const argv[], char *const envp[],
-                  struct sandbox_proc *out, char *err, size_t errlen)
+static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
+                       struct init_opts *io, char *const argv[], char *const envp[],
+                       struct sandbox_proc *out, char *err, size_t errlen)
 {
+	bool pty = io->pty;
 	int in[2] = {-1, -1}, o[2] = {-1, -1}, e[2] = {-1, -1}, ctl[2] = {-1, -1};
 	int args_fd = -1, rc = -1;
-	int keep[POLICY_MAX_FILES + 3];
+	int keep[POLICY_MAX_FILES + 4];
 	int nkeep = 0;
 	struct strv args = {0};
 
@@ -110,6 +111,8 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 		goto out;
 	}
 	keep[nkeep++] = ctl[1];
+	if (io->env_fd >= 0)
+		keep[nkeep++] = io->env_fd;
 	/* 1 MiB pipes (the unprivileged maximum by default): fewer wake-ups
 	 * per byte for bulk transfers; failures leave the 64 KiB default */
 	int bulk[] = {in[0], o[0], e[0]};
@@ -117,13 +120,10 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 		if (bulk[i] >= 0)
 			fcntl(bulk[i], F_SETPIPE_SZ, 1 << 20);
 
-	struct init_opts io = {.ctl_fd = ctl[1],
-	                       .pty = pty,
-	                       .rows = rows,
-	                       .cols = cols,
-	                       .proxy_port = p->network == NET_ALLOWLIST ? EGRESS_PROXY_PORT : 0,
-	                       .api_mask = p->api_mask};
-	if (policy_render(p, &io, argv, &args) < 0) {
+	io->ctl_fd = ctl[1];
+	io->proxy_port = p->network == NET_ALLOWLIST ? EGRESS_PROXY_PORT : 0;
+	io->api_mask = p->api_mask;
+	if (policy_render(p, io, argv, &args) < 0) {
 		snprintf(err, errlen, "cannot render the sandbox policy");
 		goto out;
 	}
@@ -225,6 +225,23 @@ out:
 		close_fd(all[i]);
 	strv_free(&args);
 	return rc;
+}
+
+int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
+                  bool pty, int rows, int cols, char *const argv[], char *const envp[],
+                  struct sandbox_proc *out, char *err, size_t errlen)
+{
+	struct init_opts io = {.pty = pty, .rows = rows, .cols = cols, .env_fd = -1};
+	return spawn_bwrap(bwrap, p, filter, &io, argv, envp, out, err, errlen);
+}
+
+int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
+                      int listen_fd, long linger, char *const envp[], struct sandbox_proc *out,
+                      char *err, size_t errlen)
+{
+	struct init_opts io = {.env_fd = listen_fd, .linger = linger};
+	char *none[] = {NULL};
+	return spawn_bwrap(bwrap, p, filter, &io, none, envp, out, err, errlen);
 }
 
 int spawn_run_as(uid_t uid, gid_t gid, char *const argv[])

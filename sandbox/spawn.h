@@ -25,6 +25,13 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
                   bool pty, int rows, int cols, char *const argv[], char *const envp[],
                   struct sandbox_proc *out, char *err, size_t errlen);
 
+/* The tenant's environment: warren-init --env, no command; channels arrive
+ * on listen_fd (kept open across the exec). stdin/stdout are /dev/null-like
+ * pipes the caller may close; ctl_fd carries the listeners and linger. */
+int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
+                      int listen_fd, long linger, char *const envp[], struct sandbox_proc *out,
+                      char *err, size_t errlen);
+
 /* Before an exec: every descriptor from 3 up is marked close-on-exec,
  * except the nkeep in keep. */
 void spawn_keep_only_fds(const int *keep, int nkeep);

@@ -232,6 +232,7 @@ static const struct num_key sandbox_nums[] = {
     {"proxy_idle_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, proxy_idle_timeout)},
     {"session_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, session_timeout)},
     {"idle_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, idle_timeout)},
+    {"linger", 0, 7 * 86400, offsetof(struct sandbox_conf, linger)},
 };
 
 static const struct num_key server_nums[] = {
@@ -353,6 +354,24 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 			sb->record = 2;
 		else
 			return fail(c, "record: expected none, pty or all, got '%s'", v);
+	} else if (strcmp(name, "sandbox_scope") == 0) {
+		if (strcmp(v, "tenant") && strcmp(v, "channel"))
+			return fail(c, "sandbox_scope: expected tenant or channel, got '%s'", v);
+		sb->scope_channel = v[0] == 'c';
+	} else if (strcmp(name, "allow_tcp_forwarding") == 0) {
+		static const char *const words[] = {"no", "local", "remote", "yes", "all"};
+		static const int bits[] = {0, FWD_LOCAL, FWD_REMOTE, FWD_LOCAL | FWD_REMOTE,
+		                           FWD_LOCAL | FWD_REMOTE};
+		size_t i = 0;
+		while (i < 5 && strcmp(v, words[i]))
+			i++;
+		if (i == 5)
+			return fail(c,
+			            "allow_tcp_forwarding: expected yes, no, local or remote, got '%s'",
+			            v);
+		sb->tcp_forwarding = bits[i];
+	} else if (strcmp(name, "allow_agent_forwarding") == 0) {
+		return parse_bool(c, name, v, &sb->agent_forwarding);
 	} else if (strcmp(name, "record_input") == 0) {
 		return parse_bool(c, name, v, &sb->record_input);
 	} else if (strcmp(name, "record_max_bytes") == 0) {
@@ -785,6 +804,9 @@ static void sandbox_defaults(struct sandbox_conf *sb)
 	sb->record_max_bytes = 64ULL << 20;
 	sb->record_total_max = 1ULL << 30;
 	sb->proxy_idle_timeout = 300;
+	sb->linger = 600;
+	sb->tcp_forwarding = FWD_LOCAL | FWD_REMOTE;
+	sb->agent_forwarding = true;
 }
 
 int config_load_server(const char *path, struct server_conf *s, struct cfg_error *err)

@@ -37,6 +37,7 @@
 #include "apigw.h"
 #include "audit.h"
 #include "authkeys.h"
+#include "envd.h"
 #include "record.h"
 #include "log.h"
 #include "privdrop.h"
@@ -470,6 +471,46 @@ static void prepare_profile(struct conn *cx, struct session_ctx *sx)
 	         sx->profile.cache_hit ? "cache hit" : "built", us);
 }
 
+/* sandbox_scope = tenant: join the tenant's running environment, or start
+ * it; the master learns of a new one ("E<pid>", right after "A<tenant>"). */
+static void join_environment(struct conn *cx, struct session_ctx *sx, const struct conn_env *env)
+{
+	const struct server_conf *srv = cx->env->srv;
+	char line[32];
+	pid_t started = 0;
+	if (!sx->fail[0] && !cx->tenant.sandbox.scope_channel) {
+		static struct envd_ctx ctx;
+		ctx = (struct envd_ctx){.srv = srv,
+		                        .tenant = &cx->tenant,
+		                        .uid = sx->id.uid,
+		                        .gid = sx->id.gid,
+		                        .workspace = sx->workspace,
+		                        .init_helper = sx->init_helper,
+		                        .facts = &sx->facts,
+		                        .profile = sx->have_profile ? &sx->profile : NULL,
+		                        .filter = sx->filter,
+		                        .cg = env->cg,
+		                        .master_pid = getppid(),
+		                        .close_fds = {env->notify_fd},
+		                        .nclose = 1,
+		                        .session = cx->session,
+		                        .bind = env->bind};
+		char err[PATH_MAX + 100];
+		if (fmt_into(ctx.sock_path, sizeof ctx.sock_path, "%s/envs/%s.sock", srv->state_dir,
+		             cx->tenant.name) < 0 ||
+		    (sx->env_member = envd_join(&ctx, &started, err, sizeof err)) < 0) {
+			log_err("tenant %s: environment: %s", cx->tenant.name, err);
+			snprintf(sx->fail, sizeof sx->fail,
+			         "your environment could not be started; the operator's log has "
+			         "details");
+		}
+		snprintf(sx->env_sock, sizeof sx->env_sock, "%s", ctx.sock_path);
+	}
+	int n = snprintf(line, sizeof line, "E%ld\n", (long)started);
+	if (write(env->notify_fd, line, (size_t)n) < 0)
+		log_debug("notify master: %s", strerror(errno));
+}
+
 void conn_handle(int fd, const struct conn_env *env)
 {
 	struct conn cx = {.env = env};
@@ -596,10 +637,14 @@ void conn_handle(int fd, const struct conn_env *env)
 	int nl = snprintf(note, sizeof note, "A%s\n", cx.tenant.name);
 	if (write(env->notify_fd, note, (size_t)nl) < 0)
 		log_debug("notify master: %s", strerror(errno));
+	sx.filter = &env->filters[cx.tenant.sandbox.nested_sandbox ? 1 : 0];
+	sx.env_member = -1;
+	join_environment(&cx, &sx, env);
 
 	/* the tenant's APIs: a gateway process of their own holds the keys */
 	struct apigw gw = {.pid = -1, .monitor_fd = -1, .session_fd = -1};
-	if (!sx.fail[0] && cx.tenant.sandbox.api_mask) {
+	if (!sx.fail[0] && cx.tenant.sandbox.api_mask &&
+	    (cx.tenant.sandbox.scope_channel || cx.tenant.sandbox.network == NET_HOST)) {
 		if (apigw_start(&gw, srv, cx.tenant.name, cx.tenant.sandbox.api_mask) < 0)
 			log_err("tenant %s: API gateway: %s", cx.tenant.name, strerror(errno));
 		else if (have_cg && cgroup_attach(env->cg, cx.tenant.name, cg_id, gw.pid) < 0)
@@ -632,6 +677,8 @@ void conn_handle(int fd, const struct conn_env *env)
 		sigaction(SIGUSR2, &sa, NULL);
 		close(ssh_get_fd(session));
 		close(recsock[1]);
+		if (sx.env_member >= 0)
+			close(sx.env_member);
 		if (gw.session_fd >= 0)
 			close(gw.session_fd);
 		int status = 0;
@@ -720,7 +767,6 @@ void conn_handle(int fd, const struct conn_env *env)
 		close(gw.monitor_fd);
 	sx.api_sock = gw.session_fd;
 	sx.notify_fd = env->notify_fd;
-	sx.filter = &env->filters[cx.tenant.sandbox.nested_sandbox ? 1 : 0];
 	fcntl(sx.notify_fd, F_SETFL, fcntl(sx.notify_fd, F_GETFL) | O_NONBLOCK); /* never stall */
 	cx.sx = &sx;
 	int rc = session_run(&sx);

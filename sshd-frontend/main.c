@@ -66,6 +66,8 @@ struct child {
 	struct timespec active; /* last traffic the session reported */
 	char line[256];         /* partial status line from the pipe */
 	size_t linelen;
+	bool env;               /* a tenant's environment (envd.c), not a connection */
+	bool env_told;          /* the connection's one "E" line came */
 };
 
 static struct child *children;
@@ -372,6 +374,39 @@ static void leave_preauth(struct child *c)
 }
 
 static void close_status(struct child *c);
+static struct child *child_add(pid_t pid, int notify_fd, const char *source, const char *key);
+
+/* "E<pid>": the connection's root monitor started its tenant's environment,
+ * whose env monitor is now our child (we are a subreaper). Only the line
+ * right after "A" counts: later ones come from the tenant's session. */
+static void add_environment(struct child *c, const char *arg)
+{
+	c->env_told = true;
+	char *end;
+	long pid = strtol(arg, &end, 10);
+	if (pid <= 0 || *end != '\0')
+		return;
+	char path[64], buf[256];
+	fmt_into(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	bool ok = fgets(buf, sizeof buf, f) != NULL;
+	fclose(f);
+	const char *rp = ok ? strrchr(buf, ')') : NULL;
+	long ppid = 0;
+	if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1 || ppid != (long)getpid())
+		return;
+	char tenant[sizeof c->tenant];
+	snprintf(tenant, sizeof tenant, "%s", c->tenant);
+	struct child *e = child_add((pid_t)pid, -1, "-", "");
+	if (e == NULL) /* c may have moved: use the copies */
+		return;
+	leave_preauth(e);
+	e->env = true;
+	snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
+	snprintf(e->command, sizeof e->command, "(environment)");
+}
 
 /* Lines from a connection: "A<tenant>" once authenticated, then from the
  * session process "C<command>" and "T" (traffic). EOF: it is gone. */
@@ -396,6 +431,10 @@ static void read_status(struct child *c)
 			/* only the first: later lines come from the tenant's session process */
 			snprintf(c->tenant, sizeof c->tenant, "%s", c->line + 1);
 			leave_preauth(c);
+		} else if (c->line[0] == 'E' && c->tenant[0] && !c->env_told) {
+			size_t at = (size_t)(c - children);
+			add_environment(c, c->line + 1);
+			c = &children[at]; /* child_add may have moved the array */
 		} else if (c->line[0] == 'C') {
 			/* the tenant's command: escaped before any operator sees it */
 			fmt_escape(c->command, sizeof c->command, c->line + 1);
@@ -460,6 +499,7 @@ static struct child *child_add(pid_t pid, int notify_fd, const char *source, con
 	snprintf(c->key, sizeof c->key, "%s", key);
 	c->tenant[0] = c->command[0] = '\0';
 	c->linelen = 0;
+	c->env = c->env_told = false;
 	c->started = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &c->active);
 	unauth++;
@@ -841,6 +881,10 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	/* tenants' environments outlive the connection that started them: they
+	 * become our children (envd.c), listed, drained and killed like one */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	stfd = status_listen(srv.state_dir);
 	if (stfd < 0)
 		log_warn("status socket in %s: %s (warrend --status will not work)", srv.state_dir,

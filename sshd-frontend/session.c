@@ -40,6 +40,7 @@
 #include "../sandbox/spawn.h"
 #include "apigw.h"
 #include "audit.h"
+#include "envd.h"
 #include "evfd.h"
 #include "log.h"
 #include "record.h"
@@ -87,7 +88,8 @@ struct chan {
 	short proxy_reg;
 	bool api_given; /* the gateway holds listeners of this channel's sandbox */
 
-	bool bwrap_exited;
+	bool in_env;  /* started in the tenant's environment: no bwrap of its own */
+	bool bwrap_exited; /* in_env: the command ended, or the environment did */
 	int bwrap_status;
 	bool have_exit;
 	int exit_status;
@@ -130,9 +132,27 @@ static void ctl_send(struct chan *c, int type, int value)
 {
 	if (c->proc.ctl_fd < 0)
 		return;
+	struct init_req r = {.type = type, .value = value}; /* the environment's format */
 	struct init_msg m = {.type = type, .value = value};
-	if (send(c->proc.ctl_fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	ssize_t n = c->in_env ? send(c->proc.ctl_fd, &r, sizeof r, MSG_NOSIGNAL | MSG_DONTWAIT)
+	                      : send(c->proc.ctl_fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
 		log_debug("channel %d: control message: %s", c->id, strerror(errno));
+}
+
+/* Ends a channel's command: its bwrap (and with it the sandbox), or in the
+ * environment its process group. */
+static void end_child(struct chan *c)
+{
+	if (c->in_env)
+		ctl_send(c, INIT_REQ_KILL, SIGKILL);
+	else if (c->proc.pid > 0)
+		kill(c->proc.pid, SIGKILL);
+}
+
+static bool child_running(const struct chan *c)
+{
+	return c->started && !c->bwrap_exited && (c->in_env || c->proc.pid > 0);
 }
 
 /* ---- libssh channel callbacks: they record state, nothing more ---- */
@@ -416,7 +436,9 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 		snprintf(buf[ne++], sizeof buf[0], "NO_PROXY=localhost,127.0.0.1,::1");
 		snprintf(buf[ne++], sizeof buf[0], "no_proxy=localhost,127.0.0.1,::1");
 	}
-	for (int i = 0; sx->api_sock >= 0 && i < sx->srv->napis; i++) {
+	/* the environment's endpoints (its own gateway), or this connection's */
+	bool apis = sx->api_sock >= 0 || (sx->env_member >= 0 && sb->network != NET_HOST);
+	for (int i = 0; apis && i < sx->srv->napis; i++) {
 		const struct api_conf *a = &sx->srv->apis[i];
 		int port = sb->network == NET_HOST ? sx->host_api_port[i] : SANDBOX_API_PORT + i;
 		if (!(sb->api_mask & (1u << i)) || port <= 0)
@@ -486,8 +508,11 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		release_session_slot(c);
 		return;
 	}
-	if (spawn_sandbox(sx->srv->bwrap, &pol, sx->filter, c->pty, c->rows, c->cols, argv, env.v,
-	                  &c->proc, err, sizeof err) < 0) {
+	c->in_env = sx->env_member >= 0;
+	if (c->in_env ? envd_spawn(sx->env_sock, argv, env.v, c->pty, c->rows, c->cols, &c->proc,
+	                           err, sizeof err) < 0
+	              : spawn_sandbox(sx->srv->bwrap, &pol, sx->filter, c->pty, c->rows, c->cols,
+	                              argv, env.v, &c->proc, err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %.200s", err);
 		strv_free(&env);
 		return;
@@ -691,18 +716,6 @@ static bool is_pty_master(int fd)
 	return ioctl(fd, TIOCGPTN, &n) == 0;
 }
 
-/* a listening TCP socket on 127.0.0.1 (init's proxy port), nothing else */
-static bool is_loopback_listener(int fd)
-{
-	int listening = 0, type = 0;
-	struct sockaddr_in a;
-	socklen_t l = sizeof listening, lt = sizeof type, la = sizeof a;
-	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) == 0 && listening &&
-	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &lt) == 0 && type == SOCK_STREAM &&
-	       getsockname(fd, (struct sockaddr *)&a, &la) == 0 && la == sizeof a &&
-	       a.sin_family == AF_INET && a.sin_addr.s_addr == htonl(INADDR_LOOPBACK);
-}
-
 /* an API gateway endpoint init opened: checked like the proxy's, then
  * handed to the gateway, which serves it (apigw.c) */
 static void give_api_listener(struct chan *c, int port, int fd)
@@ -710,7 +723,7 @@ static void give_api_listener(struct chan *c, int port, int fd)
 	struct session_ctx *sx = c->sx;
 	int api = port - SANDBOX_API_PORT;
 	if (sx->api_sock < 0 || api < 0 || api >= SANDBOX_MAX_APIS ||
-	    !(sx->tenant->sandbox.api_mask & (1u << api)) || !is_loopback_listener(fd))
+	    !(sx->tenant->sandbox.api_mask & (1u << api)) || !envd_loopback_listener(fd))
 		return;
 	struct gw_fdmsg m = {.type = GW_LISTEN, .api = api, .channel = c->id, .peer_uid = -1};
 	if (fdpass_send(sx->api_sock, &m, sizeof m, fd) < 0)
@@ -732,6 +745,11 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			return 0;
 		if (n <= 0) {
 			c->ctl_done = true;
+			if (c->in_env && !c->bwrap_exited) {
+				/* the environment went away under the command */
+				c->bwrap_exited = true;
+				c->bwrap_status = c->have_exit ? c->exit_status : SIGKILL;
+			}
 			return 0;
 		}
 		if (n != (ssize_t)sizeof m) {
@@ -754,7 +772,7 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			          c->id, us);
 		} else if (m.type == INIT_MSG_PROXY && passed >= 0 && c->proxy_listen < 0 &&
 		           c->sx->tenant->sandbox.network == NET_ALLOWLIST &&
-		           is_loopback_listener(passed)) {
+		           envd_loopback_listener(passed)) {
 			fcntl(passed, F_SETFL, fcntl(passed, F_GETFL) | O_NONBLOCK);
 			c->proxy_listen = passed;
 			passed = -1;
@@ -763,6 +781,14 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 		} else if (m.type == INIT_MSG_EXIT) {
 			c->have_exit = true;
 			c->exit_status = m.value;
+			if (c->in_env) {
+				c->bwrap_exited = c->ctl_done = true; /* init keeps no more to say */
+				c->bwrap_status = m.value;
+			}
+		} else if (m.type == INIT_MSG_ERROR && c->in_env) {
+			snprintf(c->fail_msg, sizeof c->fail_msg,
+			         "cannot start the command in your environment: %s",
+			         strerror(m.value > 0 && m.value < 4096 ? m.value : EIO));
 		}
 		if (passed >= 0)
 			close(passed);
@@ -806,8 +832,8 @@ static int on_sigchld_body(socket_t fd, int revents, void *ud)
 		} else if (si.ssi_signo == SIGUSR2) {
 			notify_all(sx, "\r\nwarren: session ended by the operator\r\n");
 			for (struct chan *c = sx->chans; c; c = c->next)
-				if (c->proc.pid > 0 && !c->bwrap_exited) {
-					kill(c->proc.pid, SIGKILL);
+				if (child_running(c)) {
+					end_child(c);
 					c->timed_out = true; /* report the kill, not init's view */
 				}
 		}
@@ -902,7 +928,7 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 		if (send(sx->api_sock, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("channel %d: API gateway not told: %s", c->id, strerror(errno));
 	}
-	if (c->proc.pid > 0 && !c->bwrap_exited)
+	if (child_running(c) && !c->in_env)
 		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the sandbox down with it */
 	ssh_remove_channel_callbacks(c->ch, &c->cb);
 	ssh_channel_free(c->ch);
@@ -928,8 +954,8 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	}
 	if (c->client_closed && !c->close_sent) {
 		/* the client hung up on a running session: end it */
-		if (c->proc.pid > 0 && !c->bwrap_exited)
-			kill(c->proc.pid, SIGKILL);
+		if (child_running(c))
+			end_child(c);
 		ssh_channel_close(c->ch);
 		c->close_sent = true;
 	}
@@ -1005,7 +1031,7 @@ static void enforce_timeouts(struct session_ctx *sx)
 	const struct sandbox_conf *sb = &sx->tenant->sandbox;
 	bool idle = sb->idle_timeout > 0 && elapsed_s(&sx->last_activity) >= sb->idle_timeout;
 	for (struct chan *c = sx->chans; c; c = c->next) {
-		if (!c->started || c->proc.pid <= 0 || c->bwrap_exited || c->timed_out)
+		if (!child_running(c) || c->timed_out)
 			continue;
 		const char *why = NULL;
 		long limit = 0;
@@ -1026,7 +1052,7 @@ static void enforce_timeouts(struct session_ctx *sx)
 		log_info("channel %d: tenant=%s %s (%ld s): ending the sandbox", c->id,
 		         sx->tenant->name, why, limit);
 		waudit_event("timeout", "tenant", sx->tenant->name, "limit", why, NULL);
-		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the whole tree */
+		end_child(c); /* bwrap: --die-with-parent takes the whole tree */
 		c->timed_out = true;
 	}
 }

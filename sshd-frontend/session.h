@@ -44,6 +44,8 @@ struct session_ctx {
 	struct timespec last_note;
 	bool have_profile;
 	struct profile profile;
+	int env_member;                 /* sandbox_scope = tenant: our MEMBER connection */
+	char env_sock[PATH_MAX];        /* ... and where channels connect */
 };
 
 /* libssh's channel-open callback body: a new session channel, or NULL. */

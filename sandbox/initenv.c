@@ -1,0 +1,329 @@
+/* initenv.c - warren-init's environment mode (sandbox_scope = tenant): pid 1
+ * of a tenant's long-lived sandbox. It accepts connections from the tenant's
+ * session processes on a listening socket passed in by warrend, starts each
+ * channel's command inside the running sandbox, connects forwarded streams
+ * from inside its network namespace, reaps everything, and exits `linger`
+ * seconds after its last connection closed (the kernel then ends every
+ * process in the PID namespace).
+ *
+ * Every request comes from a warrend session process running as the tenant;
+ * nothing here trusts more than that: counts and sizes are bounded, and a
+ * bad request only closes its own connection. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdpass.h"
+#include "initenv.h"
+#include "initproto.h"
+
+#define MAX_CLIENTS 1024
+
+struct client {
+	int fd;
+	pid_t child; /* the channel's command, 0 when none (member, or exited) */
+};
+
+static struct client clients[MAX_CLIENTS];
+static int nclients;
+
+static int send_msg(int sock, int type, int value, int fd)
+{
+	struct init_msg m = {.type = type, .value = value};
+	return fdpass_send(sock, &m, sizeof m, fd);
+}
+
+static void drop_client(int i)
+{
+	close(clients[i].fd);
+	clients[i] = clients[--nclients];
+}
+
+/* argv and envp out of the request's memfd: count-checked, NUL-terminated */
+static char **read_strings(int memfd, int argc, int envc, char **blob_out)
+{
+	struct stat st;
+	if (argc < 1 || envc < 0 || argc + envc > INIT_SPAWN_MAX_STRS || fstat(memfd, &st) < 0 ||
+	    st.st_size <= 0 || st.st_size > INIT_SPAWN_MAX_BLOB)
+		return NULL;
+	size_t len = (size_t)st.st_size;
+	char *blob = malloc(len + 1);
+	char **v = calloc((size_t)(argc + envc + 2), sizeof *v);
+	if (blob == NULL || v == NULL || pread(memfd, blob, len, 0) != (ssize_t)len) {
+		free(blob);
+		free(v);
+		return NULL;
+	}
+	blob[len] = '\0';
+	size_t off = 0;
+	for (int i = 0, k = 0; i < argc + envc; i++) {
+		if (off >= len) {
+			free(blob);
+			free(v);
+			return NULL;
+		}
+		v[k++] = blob + off;
+		off += strlen(blob + off) + 1;
+		if (i == argc - 1)
+			v[k++] = NULL; /* argv ends, envp follows */
+	}
+	*blob_out = blob;
+	return v;
+}
+
+/* The channel's command: a session and process group of its own, the pty
+ * slave (opened here, in the sandbox's devpts) or the three passed fds. */
+static void exec_child(char **argv, char **envp, const char *slave, const int *stdio)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setsid();
+	if (slave) {
+		int fd = open(slave, O_RDWR);
+		if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0)
+			_exit(126);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	} else {
+		for (int i = 0; i < 3; i++)
+			if (dup2(stdio[i], i) < 0)
+				_exit(126);
+	}
+	execvpe(argv[0], argv, envp);
+	int e = errno;
+	dprintf(2, "warren: %s: %s\n", argv[0], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+static int open_pty(const struct init_req *r, char *name, size_t len)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+	    ptsname_r(master, name, len) != 0) {
+		if (master >= 0)
+			close(master);
+		return -1;
+	}
+	if (r->rows > 0 && r->cols > 0 && r->rows < 10000 && r->cols < 10000) {
+		struct winsize ws = {.ws_row = (unsigned short)r->rows,
+		                     .ws_col = (unsigned short)r->cols};
+		ioctl(master, TIOCSWINSZ, &ws);
+	}
+	return master;
+}
+
+/* Returns -1 when the connection is to be dropped. */
+static int do_spawn(struct client *cl, const struct init_req *r, const int *fds, int nfds)
+{
+	if (cl->child != 0 || nfds != (r->pty ? 1 : 4))
+		return -1;
+	char *blob = NULL;
+	char **v = read_strings(fds[0], r->argc, r->envc, &blob);
+	if (v == NULL)
+		return -1;
+	char slave[64] = "";
+	int master = r->pty ? open_pty(r, slave, sizeof slave) : -1;
+	pid_t pid = r->pty && master < 0 ? -1 : fork();
+	if (pid == 0)
+		exec_child(v, v + r->argc + 1, r->pty ? slave : NULL, fds + 1);
+	free(v);
+	free(blob);
+	if (pid < 0) {
+		if (master >= 0)
+			close(master);
+		send_msg(cl->fd, INIT_MSG_ERROR, errno ? errno : EIO, -1);
+		return 0;
+	}
+	cl->child = pid;
+	if (master >= 0) {
+		send_msg(cl->fd, INIT_MSG_PTY, 0, master); /* the session holds the only master */
+		close(master);
+	}
+	send_msg(cl->fd, INIT_MSG_STARTED, (int)pid, -1);
+	return 0;
+}
+
+/* A forwarded stream: connect from inside the sandbox's network namespace,
+ * to its loopback only; the session process checked the port already. */
+static void do_connect(struct client *cl, const struct init_req *r)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	if (r->value <= 0 || r->value > 65535) {
+		send_msg(cl->fd, INIT_MSG_ERROR, EINVAL, -1);
+		return;
+	}
+	if (r->family == 6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)r->value);
+		a->sin6_addr = in6addr_loopback;
+		sl = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)r->value);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof *a;
+	}
+	/* a listener with a full backlog must not stall the environment */
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&ss, sl);
+	if (rc < 0 && errno == EINPROGRESS) {
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		int soerr = ETIMEDOUT;
+		socklen_t el = sizeof soerr;
+		if (poll(&pf, 1, 2000) == 1)
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el);
+		errno = soerr;
+		rc = soerr ? -1 : 0;
+	}
+	if (rc < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		send_msg(cl->fd, INIT_MSG_ERROR, e, -1);
+		return;
+	}
+	send_msg(cl->fd, INIT_MSG_SOCKET, 0, fd);
+	close(fd);
+}
+
+/* Returns -1 when the connection is to be dropped. */
+static int serve_client(struct client *cl)
+{
+	struct init_req r;
+	int fds[FDPASS_MAX], nfds = 0;
+	ssize_t n = fdpass_recvv(cl->fd, &r, sizeof r, fds, FDPASS_MAX, &nfds, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	int rc = -1;
+	if (n == (ssize_t)sizeof r) {
+		rc = 0;
+		if (r.type == INIT_REQ_SPAWN)
+			rc = do_spawn(cl, &r, fds, nfds);
+		else if (r.type == INIT_REQ_CONNECT && nfds == 0)
+			do_connect(cl, &r);
+		else if ((r.type == INIT_MSG_SIGNAL || r.type == INIT_REQ_KILL) && cl->child > 0 &&
+		         r.value > 0 && r.value < NSIG)
+			kill(r.type == INIT_REQ_KILL ? -cl->child : cl->child, r.value);
+		else if (r.type == INIT_REQ_MEMBER && cl->child == 0)
+			send_msg(cl->fd, INIT_MSG_STARTED, 0, -1); /* joined */
+		else
+			rc = -1;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return rc;
+}
+
+static void reap(void)
+{
+	int status;
+	pid_t p;
+	while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+		for (int i = 0; i < nclients; i++)
+			if (clients[i].child == p) {
+				send_msg(clients[i].fd, INIT_MSG_EXIT, status, -1);
+				clients[i].child = 0;
+			}
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* Commands from the env process (outside): linger changes. Its going away
+ * ends the environment. */
+static int serve_ctl(int ctl, long *linger_ms)
+{
+	struct init_req r;
+	ssize_t n = recv(ctl, &r, sizeof r, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	if (n == (ssize_t)sizeof r && r.type == INIT_REQ_LINGER && r.value >= 0)
+		*linger_ms = (long)r.value * 1000L;
+	return 0;
+}
+
+int initenv_run(int ctl, int lfd, long linger_s)
+{
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		return 1;
+	fcntl(lfd, F_SETFD, FD_CLOEXEC);
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	long linger_ms = linger_s * 1000L;
+	/* the first member is on its way: give it time even with linger = 0 */
+	long idle_since = now_ms() + 30000;
+	static struct pollfd pf[MAX_CLIENTS + 3];
+	for (;;) {
+		if (nclients == 0 && now_ms() >= idle_since + linger_ms)
+			return 0; /* pid 1 exits: the kernel ends the rest */
+		pf[0] = (struct pollfd){.fd = ctl, .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		pf[2] = (struct pollfd){.fd = nclients < MAX_CLIENTS ? lfd : -1, .events = POLLIN};
+		for (int i = 0; i < nclients; i++)
+			pf[3 + i] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+		long wait = -1;
+		if (nclients == 0) {
+			wait = idle_since + linger_ms - now_ms();
+			wait = wait < 0 ? 0 : wait > 60000 ? 60000 : wait;
+		}
+		int n = nclients;
+		if (poll(pf, (nfds_t)(3 + n), (int)wait) < 0 && errno != EINTR)
+			return 1;
+		if (pf[0].revents && serve_ctl(ctl, &linger_ms) < 0)
+			return 0;
+		if (pf[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) > 0)
+				;
+			reap();
+		}
+		/* back to front: drop_client moves the last entry into the gap */
+		for (int i = n - 1; i >= 0; i--) {
+			if (!pf[3 + i].revents)
+				continue;
+			if (serve_client(&clients[i]) < 0) {
+				drop_client(i);
+				if (nclients == 0)
+					idle_since = now_ms();
+			}
+		}
+		if (pf[2].revents & POLLIN) {
+			int c;
+			while (nclients < MAX_CLIENTS &&
+			       (c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+				clients[nclients++] = (struct client){.fd = c};
+		}
+	}
+}

@@ -1,0 +1,57 @@
+/* envd.h - the tenant's environment (sandbox_scope = tenant): one running
+ * sandbox per tenant, shared by its channels across connections (envd.c). */
+#ifndef WARREN_ENVD_H
+#define WARREN_ENVD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../sandbox/cgroup.h"
+#include "../sandbox/policy.h"
+#include "../sandbox/profile.h"
+#include "../sandbox/spawn.h"
+#include "config.h"
+
+#include <libssh/server.h>
+
+/* What the root monitor knows after login preparation. */
+struct envd_ctx {
+	const struct server_conf *srv;
+	const struct tenant_conf *tenant;
+	uid_t uid;
+	gid_t gid;
+	const char *workspace;
+	const char *init_helper;
+	const struct host_facts *facts;
+	const struct profile *profile; /* NULL: none */
+	const struct bpf_blob *filter;
+	const struct cg *cg;
+	pid_t master_pid;
+	char sock_path[PATH_MAX]; /* state_dir/envs/<tenant>.sock */
+	int close_fds[4];         /* the connection's: the env monitor closes them */
+	int nclose;
+	ssh_session session; /* the env monitor frees these (the host key with them) */
+	ssh_bind bind;
+};
+
+/* Root, at login: joins the tenant's running environment or starts one.
+ * Returns a MEMBER connection to it (held for the connection's lifetime),
+ * or -1 with err; *started is the new env monitor's pid (the master's child
+ * by then), or 0. */
+int envd_join(const struct envd_ctx *ctx, pid_t *started, char *err, size_t errlen);
+
+/* The session process's side (the tenant). */
+int envd_member(const char *sock_path, int timeout_ms);
+/* A channel's command inside the environment: out gets the channel's
+ * connection (ctl_fd) and, without a pty, the stdio pipes; pid is 0. */
+int envd_spawn(const char *sock_path, char *const argv[], char *const envp[], bool pty, int rows,
+               int cols, struct sandbox_proc *out, char *err, size_t errlen);
+/* A TCP connection made inside the environment to its loopback (family 4
+ * or 6), or -1 with errno. */
+int envd_connect(const char *sock_path, int family, int port);
+
+/* a listening TCP socket on 127.0.0.1 (init's proxy or API port), nothing else */
+bool envd_loopback_listener(int fd);
+
+#endif
