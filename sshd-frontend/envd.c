@@ -400,15 +400,10 @@ static void remove_socket(const char *path, const struct stat *mine)
 }
 
 /* Waits for the env process; serves the gateway; passes on drain and kill. */
-static int monitor_loop(const struct envd_ctx *ctx, pid_t child, struct apigw *gw)
+static int monitor_loop(const struct envd_ctx *ctx, pid_t child, struct apigw *gw,
+                        const sigset_t *mask)
 {
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGUSR2);
-	sigaddset(&mask, SIGUSR1);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	int sfd = signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	int status = 0;
 	for (;;) {
 		struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
@@ -438,6 +433,15 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 {
 	const struct tenant_conf *t = ctx->tenant;
 	long id = (long)getpid();
+	/* the master's drain (SIGTERM) and kill (SIGUSR2) come by signalfd */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	prctl(PR_SET_NAME, "warren-env");
 	struct cg_limits lim = {.memory_max = t->sandbox.memory_max,
 	                        .pids_max = t->sandbox.pids_max,
 	                        .cpu_max_milli = t->sandbox.cpu_max_milli};
@@ -465,6 +469,8 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 			_exit(1);
 		if (gw.monitor_fd >= 0)
 			close(gw.monitor_fd);
+		prctl(PR_SET_NAME, "warren-envproxy");
+		sigprocmask(SIG_UNBLOCK, &mask, NULL);
 		_exit(env_process(ctx, listen_fd, gw.session_fd));
 	}
 	close(listen_fd);
@@ -474,7 +480,7 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	snprintf(lg, sizeof lg, "%ld", t->sandbox.linger);
 	log_info("environment for %s started (linger %ld s)", t->name, t->sandbox.linger);
 	waudit_event("env_start", "tenant", t->name, "#linger", lg, NULL);
-	int status = child > 0 ? monitor_loop(ctx, child, &gw) : 0;
+	int status = child > 0 ? monitor_loop(ctx, child, &gw, &mask) : 0;
 	remove_socket(ctx->sock_path, sock_st);
 	if (gw.pid > 0) {
 		kill(gw.pid, SIGKILL);
@@ -491,6 +497,104 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	         WIFSIGNALED(status) ? " (killed)" : "");
 	waudit_event("env_end", "tenant", t->name, NULL);
 	_exit(0);
+}
+
+static void fnv(unsigned long long *h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		*h ^= p[i];
+		*h *= 1099511628211ULL;
+	}
+}
+
+/* What an environment is built from: its bwrap options (mounts, tmpfs
+ * sizes, network, the profile's mappings), its files, linger, limits, the
+ * egress rules its proxy applies, disk_max. A login whose fingerprint
+ * differs (a reload, a new profile) retires the running environment. */
+static unsigned long long fingerprint(const struct envd_ctx *ctx)
+{
+	static struct sandbox_policy pol;
+	const struct sandbox_conf *sb = &ctx->tenant->sandbox;
+	struct sandbox_identity sid = {.tenant = ctx->tenant->name,
+	                               .uid = ctx->uid,
+	                               .gid = ctx->gid,
+	                               .workspace = ctx->workspace,
+	                               .init_helper = ctx->init_helper};
+	unsigned long long h = 1469598103934665603ULL;
+	if (policy_build(&pol, sb, &sid, ctx->facts, ctx->profile) < 0)
+		return h;
+	for (int i = 0; i < pol.nfiles; i++) {
+		pol.files[i].fd = 100 + i;
+		fnv(&h, pol.files[i].content, strlen(pol.files[i].content) + 1);
+	}
+	pol.seccomp_fd = 99;
+	struct init_opts io = {.ctl_fd = 98, .env_fd = 97, .linger = sb->linger,
+	                       .api_mask = pol.api_mask};
+	struct strv args = {0};
+	char *none[] = {NULL};
+	if (policy_render(&pol, &io, none, &args) == 0)
+		for (size_t i = 0; i < args.n; i++)
+			fnv(&h, args.v[i], strlen(args.v[i]) + 1);
+	strv_free(&args);
+	long nums[] = {(long)sb->disk_max, (long)sb->memory_max, sb->pids_max,
+	               sb->cpu_max_milli, sb->proxy_max_connections, sb->proxy_idle_timeout,
+	               sb->nested_sandbox};
+	fnv(&h, nums, sizeof nums);
+	for (int i = 0; i < sb->egress.n; i++) {
+		char rule[300];
+		egress_rule_text(&sb->egress.r[i], rule, sizeof rule);
+		fnv(&h, rule, strlen(rule) + 1);
+	}
+	return h;
+}
+
+static unsigned long long read_number(const char *path, int base)
+{
+	char buf[32] = "";
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	if (!fgets(buf, sizeof buf, f))
+		buf[0] = '\0';
+	fclose(f);
+	return strtoull(buf, NULL, base);
+}
+
+static void write_number(const char *path, int base, unsigned long long v)
+{
+	FILE *f = fopen(path, "we");
+	if (f == NULL)
+		return;
+	fprintf(f, base == 16 ? "%llx\n" : "%llu\n", v);
+	fclose(f);
+}
+
+/* The running environment was built from another configuration: it takes
+ * no new members (its socket goes) and ends with its last connection. */
+static void retire(const struct envd_ctx *ctx, const char *pidfile)
+{
+	long pid = (long)read_number(pidfile, 10);
+	char path[64], buf[256], comm[32] = "";
+	fmt_into(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+	long ppid = 0;
+	if (f) {
+		if (fgets(buf, sizeof buf, f) && strrchr(buf, ')'))
+			sscanf(strrchr(buf, ')') + 1, " %*c %ld", &ppid);
+		fclose(f);
+		fmt_into(path, sizeof path, "/proc/%ld/comm", pid);
+		if ((f = fopen(path, "re"))) {
+			if (!fgets(comm, sizeof comm, f))
+				comm[0] = '\0';
+			fclose(f);
+		}
+	}
+	if (ppid == (long)ctx->master_pid && strncmp(comm, "warren-env\n", 11) == 0)
+		kill((pid_t)pid, SIGTERM);
+	log_info("environment for %s: configuration changed; new logins get a new one, the "
+	         "running one ends with its last connection",
+	         ctx->tenant->name);
 }
 
 /* A listening socket at path, the tenant's uid's alone. */
@@ -561,10 +665,12 @@ static pid_t start_environment(const struct envd_ctx *ctx, int lfd, const struct
 
 int envd_join(const struct envd_ctx *ctx, pid_t *started, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], lock[PATH_MAX];
+	char dir[PATH_MAX], lock[PATH_MAX], fpfile[PATH_MAX], pidfile[PATH_MAX];
 	*started = 0;
 	if (fmt_into(dir, sizeof dir, "%s/envs", ctx->srv->state_dir) < 0 ||
 	    fmt_into(lock, sizeof lock, "%s/%s.lock", dir, ctx->tenant->name) < 0 ||
+	    fmt_into(fpfile, sizeof fpfile, "%s/%s.conf-hash", dir, ctx->tenant->name) < 0 ||
+	    fmt_into(pidfile, sizeof pidfile, "%s/%s.pid", dir, ctx->tenant->name) < 0 ||
 	    state_mkdir(dir, 0711) < 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
@@ -577,7 +683,13 @@ int envd_join(const struct envd_ctx *ctx, pid_t *started, char *err, size_t errl
 		return -1;
 	}
 	/* a running environment answers a member at once */
+	unsigned long long fp = fingerprint(ctx);
 	int member = envd_member(ctx->sock_path, 2000);
+	if (member >= 0 && read_number(fpfile, 16) != fp) {
+		retire(ctx, pidfile);
+		close(member);
+		member = -1;
+	}
 	if (member < 0) {
 		struct stat st;
 		int listen_fd = make_listener(ctx->sock_path, ctx->uid, ctx->gid, &st);
@@ -586,6 +698,8 @@ int envd_join(const struct envd_ctx *ctx, pid_t *started, char *err, size_t errl
 			close(listen_fd);
 		if (pid > 0) {
 			*started = pid;
+			write_number(fpfile, 16, fp);
+			write_number(pidfile, 10, (unsigned long long)pid);
 			member = envd_member(ctx->sock_path, READY_TIMEOUT_MS);
 		}
 		if (member < 0)

@@ -308,8 +308,8 @@ static ssh_bind make_bind(ssh_key hostkey)
 	return b;
 }
 
-/* A session cgroup is named after its monitor's pid: alive if that pid is
- * still a warrend process. */
+/* A session cgroup is named after its monitor's pid (a connection's, or an
+ * environment's): alive if that pid is still a warren process. */
 static bool session_alive(long pid)
 {
 	char path[64], comm[32] = "";
@@ -320,7 +320,7 @@ static bool session_alive(long pid)
 	if (!fgets(comm, sizeof comm, f))
 		comm[0] = '\0';
 	fclose(f);
-	return strncmp(comm, "warrend", 7) == 0;
+	return strncmp(comm, "warren", 6) == 0; /* warrend, warren-env */
 }
 
 /* SIGHUP: a new configuration for new logins; running sessions keep theirs.

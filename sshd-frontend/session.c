@@ -42,6 +42,7 @@
 #include "audit.h"
 #include "envd.h"
 #include "evfd.h"
+#include "forward.h"
 #include "log.h"
 #include "record.h"
 
@@ -89,6 +90,7 @@ struct chan {
 	bool api_given; /* the gateway holds listeners of this channel's sandbox */
 
 	bool in_env;  /* started in the tenant's environment: no bwrap of its own */
+	bool fwd;     /* a direct-tcpip channel: in_fd/out.fd are one socket */
 	bool bwrap_exited; /* in_env: the command ended, or the environment did */
 	int bwrap_status;
 	bool have_exit;
@@ -141,11 +143,13 @@ static void ctl_send(struct chan *c, int type, int value)
 }
 
 /* Ends a channel's command: its bwrap (and with it the sandbox), or in the
- * environment its process group. */
-static void end_child(struct chan *c)
+ * environment its process group: SIGKILL for limits and the operator,
+ * SIGHUP when the client hung up (as a terminal hangup: what nohup, setsid
+ * and tmux shelter keeps running). */
+static void end_child(struct chan *c, int sig)
 {
 	if (c->in_env)
-		ctl_send(c, INIT_REQ_KILL, SIGKILL);
+		ctl_send(c, INIT_REQ_KILL, sig);
 	else if (c->proc.pid > 0)
 		kill(c->proc.pid, SIGKILL);
 }
@@ -833,7 +837,7 @@ static int on_sigchld_body(socket_t fd, int revents, void *ud)
 			notify_all(sx, "\r\nwarren: session ended by the operator\r\n");
 			for (struct chan *c = sx->chans; c; c = c->next)
 				if (child_running(c)) {
-					end_child(c);
+					end_child(c, SIGKILL);
 					c->timed_out = true; /* report the kill, not init's view */
 				}
 		}
@@ -914,8 +918,10 @@ static void audit_session_end(struct chan *c)
 
 static void chan_free(struct session_ctx *sx, struct chan *c)
 {
-	if (c->started && !c->eof_sent)
+	if (c->started && !c->eof_sent && !c->fwd)
 		audit_session_end(c); /* the client left first */
+	if (child_running(c))
+		end_child(c, SIGHUP); /* bwrap: --die-with-parent takes the sandbox down */
 	release_session_slot(c);
 	record_stop(&c->rec);
 	evfd_close(sx->event, &c->in_fd, &c->in_reg);
@@ -928,8 +934,6 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 		if (send(sx->api_sock, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("channel %d: API gateway not told: %s", c->id, strerror(errno));
 	}
-	if (child_running(c) && !c->in_env)
-		kill(c->proc.pid, SIGKILL); /* --die-with-parent takes the sandbox down with it */
 	ssh_remove_channel_callbacks(c->ch, &c->cb);
 	ssh_channel_free(c->ch);
 	env_client_free(&c->env);
@@ -955,7 +959,7 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	if (c->client_closed && !c->close_sent) {
 		/* the client hung up on a running session: end it */
 		if (child_running(c))
-			end_child(c);
+			end_child(c, SIGHUP);
 		ssh_channel_close(c->ch);
 		c->close_sent = true;
 	}
@@ -964,8 +968,11 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 		return false;
 	}
 
-	if (c->client_eof && !c->in_blocked && c->inoff >= c->inlen && c->in_fd >= 0)
+	if (c->client_eof && !c->in_blocked && c->inoff >= c->inlen && c->in_fd >= 0) {
+		if (c->fwd)
+			shutdown(c->in_fd, SHUT_WR); /* the far end sees our half-close */
 		evfd_close(sx->event, &c->in_fd, &c->in_reg); /* child sees EOF on stdin */
+	}
 	uint32_t win = ssh_channel_window_size(c->ch);
 	short in_ev = c->in_blocked ? POLLOUT : 0;
 	evfd_want(sx->event, c->in_fd, &c->in_reg, in_ev, on_in_ready, c);
@@ -996,6 +1003,11 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	bool outputs_done = c->out.fd < 0 && c->err.fd < 0;
 	if (c->started && !c->eof_sent && c->bwrap_exited && c->ctl_done && outputs_done) {
 		ssh_channel_send_eof(c->ch);
+		if (c->fwd) {
+			ssh_channel_close(c->ch);
+			c->eof_sent = c->close_sent = true;
+			return true;
+		}
 		send_exit(c);
 		ssh_channel_close(c->ch);
 		c->eof_sent = c->close_sent = true;
@@ -1052,7 +1064,7 @@ static void enforce_timeouts(struct session_ctx *sx)
 		log_info("channel %d: tenant=%s %s (%ld s): ending the sandbox", c->id,
 		         sx->tenant->name, why, limit);
 		waudit_event("timeout", "tenant", sx->tenant->name, "limit", why, NULL);
-		end_child(c); /* bwrap: --die-with-parent takes the whole tree */
+		end_child(c, SIGKILL); /* bwrap: --die-with-parent takes the whole tree */
 		c->timed_out = true;
 	}
 }
@@ -1070,24 +1082,25 @@ static void reconcile(struct session_ctx *sx)
 	pumping = false;
 }
 
-ssh_channel session_channel_open(struct session_ctx *sx)
+static bool channel_room(struct session_ctx *sx)
 {
 	if (sx->draining)
-		return NULL;
+		return false;
 	if (sx->nchans >= sx->srv->max_channels) {
 		log_info("channel refused: %d channels already open (max_channels)", sx->nchans);
 		waudit_event("limit_refused", "limit", "max_channels", "tenant", sx->tenant->name,
 		             "source", sx->ssh_connection, NULL);
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+static struct chan *chan_new(struct session_ctx *sx, ssh_channel ch)
+{
 	struct chan *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
-	c->ch = ssh_channel_new(sx->session);
-	if (c->ch == NULL) {
-		free(c);
-		return NULL;
-	}
+	c->ch = ch;
 	c->sx = sx;
 	c->id = next_chan_id++;
 	c->in_fd = c->out.fd = c->err.fd = c->proc.ctl_fd = c->proxy_listen = -1;
@@ -1098,6 +1111,23 @@ ssh_channel session_channel_open(struct session_ctx *sx)
 	c->cb.channel_data_function = on_data;
 	c->cb.channel_eof_function = on_eof;
 	c->cb.channel_close_function = on_close;
+	c->next = sx->chans;
+	sx->chans = c;
+	sx->nchans++;
+	return c;
+}
+
+ssh_channel session_channel_open(struct session_ctx *sx)
+{
+	if (!channel_room(sx))
+		return NULL;
+	ssh_channel ch = ssh_channel_new(sx->session);
+	struct chan *c = ch ? chan_new(sx, ch) : NULL;
+	if (c == NULL) {
+		if (ch)
+			ssh_channel_free(ch);
+		return NULL;
+	}
 	c->cb.channel_signal_function = on_signal;
 	c->cb.channel_pty_request_function = on_pty;
 	c->cb.channel_pty_window_change_function = on_window_change;
@@ -1107,10 +1137,80 @@ ssh_channel session_channel_open(struct session_ctx *sx)
 	c->cb.channel_subsystem_request_function = on_subsystem;
 	ssh_callbacks_init(&c->cb);
 	ssh_set_channel_callbacks(c->ch, &c->cb);
-	c->next = sx->chans;
-	sx->chans = c;
-	sx->nchans++;
 	return c->ch;
+}
+
+/* A refused forward: the log, the audit trail, and the reason for the
+ * client (libssh 0.10 cannot put it in the open failure itself: it goes
+ * as an SSH debug message, which `ssh -v` shows). */
+static int refuse_forward(struct session_ctx *sx, const char *kind, const char *dest,
+                          const char *why)
+{
+	char safe[300];
+	fmt_escape(safe, sizeof safe, dest);
+	log_info("tenant=%s: %s to %s refused: %s", sx->tenant->name, kind, safe, why);
+	waudit_event("forward_refused", "tenant", sx->tenant->name, "type", kind, "destination",
+	             dest, "reason", why, NULL);
+	char line[400];
+	snprintf(line, sizeof line, "warren: %s to %s refused: %s", kind, safe, why);
+	ssh_send_debug(sx->session, line, 1);
+	return 1; /* libssh answers "administratively prohibited" */
+}
+
+/* direct-tcpip (ssh -L, -D, -W, ProxyJump): dial, then accept the channel */
+static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
+{
+	const struct sandbox_conf *sb = &sx->tenant->sandbox;
+	const char *host = ssh_message_channel_request_open_destination(msg);
+	int port = ssh_message_channel_request_open_destination_port(msg);
+	char dest[300], why[300];
+	snprintf(dest, sizeof dest, "%.255s:%d", host ? host : "", port);
+	if (!(sb->tcp_forwarding & FWD_LOCAL))
+		return refuse_forward(sx, "direct-tcpip", dest, "allow_tcp_forwarding forbids it");
+	if (sx->fail[0])
+		return refuse_forward(sx, "direct-tcpip", dest, sx->fail);
+	if (host == NULL || !channel_room(sx))
+		return refuse_forward(sx, "direct-tcpip", dest, "too many channels");
+	struct forward_ctx f = {.env_sock = sx->env_member >= 0 ? sx->env_sock : NULL,
+	                        .network = sb->network,
+	                        .rules = &sb->egress,
+	                        .local = &sx->proxy.local};
+	int fd = forward_dial(&f, host, port, why, sizeof why);
+	if (fd < 0)
+		return refuse_forward(sx, "direct-tcpip", dest, why);
+	int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	ssh_channel ch = fd2 < 0 ? NULL : ssh_message_channel_request_open_reply_accept(msg);
+	struct chan *c = ch ? chan_new(sx, ch) : NULL;
+	if (c == NULL) {
+		close(fd);
+		if (fd2 >= 0)
+			close(fd2);
+		if (ch)
+			ssh_channel_free(ch);
+		log_warn("tenant=%s: direct-tcpip to %s: out of resources", sx->tenant->name, dest);
+		return 0;
+	}
+	ssh_callbacks_init(&c->cb);
+	ssh_set_channel_callbacks(c->ch, &c->cb);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	c->fwd = c->started = c->bwrap_exited = c->ctl_done = true;
+	snprintf(c->kind, sizeof c->kind, "direct-tcpip");
+	c->in_fd = fd;
+	c->out.fd = fd2;
+	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
+	char id[16];
+	snprintf(id, sizeof id, "%d", c->id);
+	log_info("tenant=%s channel=%d: direct-tcpip to %s", sx->tenant->name, c->id, dest);
+	waudit_event("forward_open", "tenant", sx->tenant->name, "#channel", id, "type",
+	             "direct-tcpip", "destination", dest, NULL);
+	return 0;
+}
+
+int session_channel_request(struct session_ctx *sx, ssh_message msg)
+{
+	if (ssh_message_subtype(msg) == SSH_CHANNEL_DIRECT_TCPIP)
+		return direct_tcpip(sx, msg);
+	return 1;
 }
 
 /* network = host: the sandbox shares the host's loopback, so the endpoints

@@ -51,6 +51,10 @@ struct session_ctx {
 /* libssh's channel-open callback body: a new session channel, or NULL. */
 ssh_channel session_channel_open(struct session_ctx *sx);
 
+/* A channel-open message other than "session" (direct-tcpip): 0 when
+ * handled, 1 to let libssh refuse it. */
+int session_channel_request(struct session_ctx *sx, ssh_message msg);
+
 /* Runs the connection until the client goes away; returns an exit code. */
 int session_run(struct session_ctx *sx);
 

@@ -166,9 +166,11 @@ def test_stream_is_passed_on_as_it_arrives(gw):
 def test_parallel_streams_and_a_killed_client(gw):
     """Ten 1 MiB requests at once from one sandbox, while another client is
     killed mid-request: every answer arrives whole."""
-    script = ("for i in $(seq 10); do " + CURL.replace("/tmp/out", "/tmp/out$i") +
-              "--data-binary @/tmp/body > /tmp/code$i & done; wait; cat /tmp/code*; echo; "
-              "cat /tmp/out* | grep -c '^event: message_stop'")
+    # its own directory: /tmp is the tenant environment's, shared by connections
+    script = ("rm -rf /tmp/par; mkdir /tmp/par; for i in $(seq 10); do " +
+              CURL.replace("/tmp/out", "/tmp/par/out$i") +
+              "--data-binary @/tmp/body > /tmp/par/code$i & done; wait; cat /tmp/par/code*; "
+              "echo; cat /tmp/par/out* | grep -c '^event: message_stop'")
     body = message("y" * (1 << 20), stream=True)
     killed = subprocess.Popen(gw.ssh_argv("ann") + [CURL +
                                                    "--data-binary @- "],

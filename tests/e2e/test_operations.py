@@ -67,7 +67,8 @@ def test_max_connections_per_source(make_warren):
     w = make_warren(tenants=("alice",), server_extra="max_connections_per_source = 2")
     w.start()
     uid = w.uid("alice")
-    assert wait_until(lambda: not [p for p in procs() if p[1] == w.proc.pid])
+    assert wait_until(lambda: not [p for p in procs()
+                                   if p[1] == w.proc.pid and p[4] == "warrend"])
     held = [subprocess.Popen(w.ssh_argv("alice") + ["sleep 30"], stdin=subprocess.DEVNULL)
             for _ in range(2)]
     try:

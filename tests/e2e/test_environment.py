@@ -1,0 +1,276 @@
+"""test_environment.py - a tenant's environment outlives one channel: all of
+its channels and connections share one running sandbox (processes, /tmp,
+loopback), which ends `linger` after the last connection; forwarded streams
+(ssh -L, -D, -W) reach the sandbox's loopback. Driven with the real OpenSSH
+client, curl and tmux."""
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import WARREND, free_port, procs, wait_until
+
+# a small server inside the sandbox: prints its port, serves /blob (4 MiB)
+# and /hello; started over ssh, found again from another connection
+SERVER = r'''
+import http.server, os, sys
+blob = bytes(range(256)) * (4 * 4096)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = blob if self.path == "/blob" else b"hello from the sandbox\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+'''
+BLOB_SHA = hashlib.sha256(bytes(range(256)) * (4 * 4096)).hexdigest()
+
+
+def tenant_procs(uid):
+    return [p for p in procs() if p[2] == uid]
+
+
+def start_server(w, user="alice", port=0):
+    """An exec channel starts the server in the background (nohup) and
+    prints its port, as VS Code's remote server does; returns the port."""
+    r = w.ssh(user, "cat > /tmp/srv.py && "
+              f"(nohup /usr/bin/python3 /tmp/srv.py {port} > /tmp/srv.port 2>/tmp/srv.err &) ; "
+              "for i in $(seq 100); do [ -s /tmp/srv.port ] && break; sleep 0.1; done; "
+              "cat /tmp/srv.port /tmp/srv.err", input=SERVER)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[0])
+
+
+@pytest.fixture
+def env_warren(make_warren):
+    w = make_warren(tenants=("alice", "bob"))
+    with w.start():
+        yield w
+
+
+def test_processes_and_tmp_are_shared_across_connections(env_warren):
+    w = env_warren
+    r = w.ssh("alice", "echo $$ > /tmp/first; (nohup sleep 321 >/dev/null 2>&1 &); echo ok")
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    # another connection: the same /tmp, the same PID namespace
+    r = w.ssh("alice", "cat /tmp/first; pgrep -x sleep; ps -o pid=,args= -p 1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0].strip().isdigit() and lines[1].strip().isdigit(), r.stdout
+    assert "init" in r.stdout and "--env" in r.stdout
+    uid = w.uid("alice")
+    assert [p for p in tenant_procs(uid) if p[4] == "sleep"]
+    # bob's environment is his own: none of alice's processes or files
+    r = w.ssh("bob", "cat /tmp/first; pgrep -x sleep; echo rc=$?")
+    assert "No such file" in r.stderr and "rc=1" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_nohup_job_survives_logout(env_warren):
+    w = env_warren
+    r = w.ssh("alice", "(nohup sh -c 'sleep 1; echo finished > /tmp/job.out' >/dev/null 2>&1 &)")
+    assert r.returncode == 0, r.stderr
+    # the connection is gone; the job finishes in the environment
+    assert wait_until(lambda: w.ssh("alice", "cat /tmp/job.out").stdout == "finished\n",
+                      timeout=15)
+
+
+def test_tmux_detach_and_reattach_across_logins(env_warren):
+    w = env_warren
+    r = w.ssh("alice", "tmux new-session -d -s work 'echo tmux-says-hi; read x; echo got-$x; "
+              "sleep 600'")
+    assert r.returncode == 0, r.stderr
+    assert wait_until(lambda: "tmux-says-hi" in
+                      w.ssh("alice", "tmux capture-pane -p -t work").stdout)
+    r = w.ssh("alice", "tmux send-keys -t work again Enter")
+    assert r.returncode == 0, r.stderr
+    assert wait_until(lambda: "got-again" in
+                      w.ssh("alice", "tmux capture-pane -p -t work").stdout)
+    # a terminal attaches to it (ssh -t, tmux attach), and detaches again
+    import pexpect
+    child = pexpect.spawn(" ".join(w.ssh_argv("alice", extra=("-tt",))) + " tmux attach -t work",
+                          timeout=20, dimensions=(30, 100))
+    child.expect("got-again")
+    child.sendcontrol("b")
+    child.send("d")
+    child.expect(pexpect.EOF)
+    assert "work" in w.ssh("alice", "tmux ls").stdout
+
+
+def fetch_through(port, path, timeout=30):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        return r.read()
+
+
+def wait_listening(port):
+    def ok():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    assert wait_until(ok)
+
+
+def test_local_forward_to_a_server_started_from_another_connection(env_warren):
+    w = env_warren
+    port = start_server(w)
+    local = free_port()
+    fwd = subprocess.Popen(w.ssh_argv("alice", extra=("-N", "-L", f"{local}:127.0.0.1:{port}",
+                                                      "-o", "ExitOnForwardFailure=yes")),
+                           stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_listening(local)
+        assert fetch_through(local, "/hello") == b"hello from the sandbox\n"
+        # MiB bodies, four at once
+        results = []
+
+        def one():
+            results.append(hashlib.sha256(fetch_through(local, "/blob")).hexdigest())
+        ts = [threading.Thread(target=one) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        assert results == [BLOB_SHA] * 4
+    finally:
+        fwd.kill()
+        fwd.wait()
+    # the killed client took nothing else down: the server still answers
+    r = w.ssh("alice", f"curl -s http://127.0.0.1:{port}/hello")
+    assert r.stdout == "hello from the sandbox\n", r.stderr
+
+
+def test_vscode_style_exec_then_direct_tcpip(env_warren):
+    """One connection's exec starts a server and prints its port; a second
+    connection opens a direct-tcpip channel to it (ssh -W)."""
+    w = env_warren
+    port = start_server(w)
+    req = b"GET /blob HTTP/1.0\r\nHost: x\r\n\r\n"
+    r = subprocess.run(w.ssh_argv("alice", extra=("-W", f"127.0.0.1:{port}")), input=req,
+                       capture_output=True, timeout=60)
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200"), (head[:200], r.stderr)
+    assert hashlib.sha256(body).hexdigest() == BLOB_SHA
+
+
+def test_dynamic_forward_with_curl_socks5h(env_warren):
+    w = env_warren
+    port = start_server(w)
+    local = free_port()
+    fwd = subprocess.Popen(w.ssh_argv("alice", extra=("-N", "-D", f"127.0.0.1:{local}")),
+                           stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(local)
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "-x",
+                            f"socks5h://127.0.0.1:{local}", f"http://localhost:{port}/blob"],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert hashlib.sha256(r.stdout).hexdigest() == BLOB_SHA
+    finally:
+        fwd.kill()
+        fwd.wait()
+
+
+def test_forward_refusals_are_explained_and_audited(make_warren):
+    w = make_warren(tenants=("alice", "bob"), server_extra="audit_log = @AUDIT@",
+                    tenant_extra={"bob": "[sandbox]\nallow_tcp_forwarding = no\n"})
+    audit = os.path.join(w.base, "audit.jsonl")
+    with open(w.conf) as f:
+        conf = f.read().replace("@AUDIT@", audit)
+    with open(w.conf, "w") as f:
+        f.write(conf)
+    with w.start():
+        port = start_server(w, "bob")
+        # nothing listens there: refused, with the reason for ssh -v
+        closed = free_port()
+        r = subprocess.run(w.ssh_argv("alice", extra=("-v", "-W", f"127.0.0.1:{closed}")),
+                           input=b"", capture_output=True, timeout=30)
+        assert r.returncode != 0
+        assert b"Connection refused" in r.stderr and b"warren: direct-tcpip" in r.stderr
+        # network = none: nothing beyond the sandbox
+        r = subprocess.run(w.ssh_argv("alice", extra=("-v", "-W", "192.0.2.1:80")),
+                           input=b"", capture_output=True, timeout=30)
+        assert r.returncode != 0 and b"network = none" in r.stderr
+        # allow_tcp_forwarding = no
+        r = subprocess.run(w.ssh_argv("bob", extra=("-v", "-W", f"127.0.0.1:{port}")),
+                           input=b"", capture_output=True, timeout=30)
+        assert r.returncode != 0 and b"allow_tcp_forwarding" in r.stderr
+        # alice's loopback is not bob's: his server is not reachable from hers
+        r = subprocess.run(w.ssh_argv("alice", extra=("-W", f"127.0.0.1:{port}")),
+                           input=b"GET /hello HTTP/1.0\r\n\r\n", capture_output=True, timeout=30)
+        assert b"hello from the sandbox" not in r.stdout
+        assert wait_until(lambda: os.path.exists(audit) and
+                          sum('"forward_refused"' in line for line in open(audit)) >= 4)
+        events = [json.loads(line) for line in open(audit) if '"forward_refused"' in line]
+        assert {e["tenant"] for e in events} == {"alice", "bob"}
+        assert any("allow_tcp_forwarding" in e["reason"] for e in events)
+
+
+def test_linger_expiry_ends_everything(make_warren):
+    w = make_warren(tenants=("alice",), sandbox_extra="linger = 2")
+    with w.start():
+        uid = w.uid("alice")
+        r = w.ssh("alice", "(nohup sleep 600 >/dev/null 2>&1 &); echo started")
+        assert r.returncode == 0, r.stderr
+        assert [p for p in tenant_procs(uid) if p[4] == "sleep"]
+        # after the last connection, linger (2 s): nothing of the tenant's is left
+        assert wait_until(lambda: not tenant_procs(uid), timeout=20), tenant_procs(uid)
+        assert "environment for alice ended" in w.log_text()
+        assert not os.path.exists(os.path.join(w.state, "envs", "alice.sock"))
+        # the next login starts a fresh environment
+        r = w.ssh("alice", "pgrep -x sleep; echo rc=$?")
+        assert "rc=1" in r.stdout
+
+
+def test_a_held_connection_keeps_the_environment(make_warren):
+    w = make_warren(tenants=("alice",), sandbox_extra="linger = 0")
+    with w.start():
+        held = subprocess.Popen(w.ssh_argv("alice") + ["sleep 30"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            uid = w.uid("alice")
+            r = w.ssh("alice", "(nohup sleep 555 >/dev/null 2>&1 &); echo ok")
+            assert r.returncode == 0
+            time.sleep(0.5)  # linger 0 would have ended it by now, were nobody holding it
+            assert [p for p in tenant_procs(uid) if p[4] == "sleep"]
+        finally:
+            held.kill()
+            held.wait()
+        assert wait_until(lambda: not tenant_procs(uid), timeout=20)
+
+
+def test_status_lists_the_environment_and_kill_ends_it(env_warren):
+    w = env_warren
+    uid = w.uid("alice")
+    w.ssh("alice", "(nohup sleep 444 >/dev/null 2>&1 &)")
+    r = subprocess.run([WARREND, "-f", w.conf, "--status"], capture_output=True, text=True)
+    rows = [line.split(None, 5) for line in r.stdout.splitlines()[1:]]
+    envs = [row for row in rows if row[1] == "alice" and "(environment)" in row[5]]
+    assert len(envs) == 1, r.stdout
+    r = subprocess.run([WARREND, "-f", w.conf, "--kill", envs[0][0]], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert wait_until(lambda: not tenant_procs(uid), timeout=20)
+
+
+def test_channel_scope_keeps_one_sandbox_per_channel(make_warren):
+    w = make_warren(tenants=("alice",), sandbox_extra="sandbox_scope = channel")
+    with w.start():
+        w.ssh("alice", "echo x > /tmp/mine; (nohup sleep 333 >/dev/null 2>&1 &)")
+        r = w.ssh("alice", "cat /tmp/mine; pgrep -x sleep; echo rc=$?")
+        assert "No such file" in r.stderr and "rc=1" in r.stdout
+        # no environment to forward into
+        r = subprocess.run(w.ssh_argv("alice", extra=("-v", "-W", "127.0.0.1:80")),
+                           input=b"", capture_output=True, timeout=30)
+        assert r.returncode != 0 and b"sandbox_scope = channel" in r.stderr
