@@ -23,6 +23,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,11 +36,14 @@
 
 struct client {
 	int fd;
-	pid_t child; /* the channel's command, 0 when none (member, or exited) */
+	pid_t child;    /* the channel's command, 0 when none (member, or exited) */
+	unsigned agent; /* > 0: forwards an agent; the highest is the latest */
 };
 
 static struct client clients[MAX_CLIENTS];
 static int nclients;
+static int agent_fd = -1; /* listening at INIT_AGENT_SOCK once a member asked */
+static unsigned agent_seq;
 
 static int send_msg(int sock, int type, int value, int fd)
 {
@@ -163,16 +167,10 @@ static int do_spawn(struct client *cl, const struct init_req *r, const int *fds,
 	return 0;
 }
 
-/* A forwarded stream: connect from inside the sandbox's network namespace,
- * to its loopback only; the session process checked the port already. */
-static void do_connect(struct client *cl, const struct init_req *r)
+static socklen_t loopback(const struct init_req *r, struct sockaddr_storage *out)
 {
 	struct sockaddr_storage ss = {0};
 	socklen_t sl;
-	if (r->value <= 0 || r->value > 65535) {
-		send_msg(cl->fd, INIT_MSG_ERROR, EINVAL, -1);
-		return;
-	}
 	if (r->family == 6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 		a->sin6_family = AF_INET6;
@@ -186,6 +184,75 @@ static void do_connect(struct client *cl, const struct init_req *r)
 		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		sl = sizeof *a;
 	}
+	*out = ss;
+	return sl;
+}
+
+/* ssh -R: a listener on the sandbox's loopback, for the session to serve */
+static void do_listen(struct client *cl, const struct init_req *r)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = loopback(r, &ss);
+	int one = 1;
+	int fd = r->value < 0 || r->value > 65535
+	             ? -1
+	             : socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+		int e = r->value < 0 || r->value > 65535 ? EINVAL : errno;
+		if (fd >= 0)
+			close(fd);
+		send_msg(cl->fd, INIT_MSG_ERROR, e, -1);
+		return;
+	}
+	send_msg(cl->fd, INIT_MSG_SOCKET, 0, fd);
+	close(fd);
+}
+
+/* ssh -A: one socket at a fixed path for the whole environment */
+static void do_agent(struct client *cl)
+{
+	cl->agent = ++agent_seq;
+	if (agent_fd >= 0)
+		return;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", INIT_AGENT_SOCK);
+	mkdir(INIT_AGENT_DIR, 0700);
+	unlink(INIT_AGENT_SOCK);
+	agent_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (agent_fd < 0 || bind(agent_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    chmod(INIT_AGENT_SOCK, 0600) < 0 || listen(agent_fd, 64) < 0) {
+		if (agent_fd >= 0)
+			close(agent_fd);
+		agent_fd = -1;
+	}
+}
+
+/* a connection to the agent socket goes to the latest member that forwards */
+static void agent_accept(void)
+{
+	int c;
+	while ((c = accept4(agent_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		struct client *best = NULL;
+		for (int i = 0; i < nclients; i++)
+			if (clients[i].agent && (!best || clients[i].agent > best->agent))
+				best = &clients[i];
+		if (best)
+			send_msg(best->fd, INIT_MSG_AGENT, 0, c);
+		close(c); /* none: the client sees the agent go away */
+	}
+}
+
+/* A forwarded stream: connect from inside the sandbox's network namespace,
+ * to its loopback only; the session process checked the port already. */
+static void do_connect(struct client *cl, const struct init_req *r)
+{
+	struct sockaddr_storage ss;
+	if (r->value <= 0 || r->value > 65535) {
+		send_msg(cl->fd, INIT_MSG_ERROR, EINVAL, -1);
+		return;
+	}
+	socklen_t sl = loopback(r, &ss);
 	/* a listener with a full backlog must not stall the environment */
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&ss, sl);
@@ -224,6 +291,10 @@ static int serve_client(struct client *cl)
 			rc = do_spawn(cl, &r, fds, nfds);
 		else if (r.type == INIT_REQ_CONNECT && nfds == 0)
 			do_connect(cl, &r);
+		else if (r.type == INIT_REQ_LISTEN && nfds == 0)
+			do_listen(cl, &r);
+		else if (r.type == INIT_REQ_AGENT && cl->child == 0)
+			do_agent(cl);
 		else if ((r.type == INIT_MSG_SIGNAL || r.type == INIT_REQ_KILL) && cl->child > 0 &&
 		         r.value > 0 && r.value < NSIG)
 			kill(r.type == INIT_REQ_KILL ? -cl->child : cl->child, r.value);
@@ -284,7 +355,7 @@ int initenv_run(int ctl, int lfd, long linger_s)
 	long linger_ms = linger_s * 1000L;
 	/* the first member is on its way: give it time even with linger = 0 */
 	long idle_since = now_ms() + 30000;
-	static struct pollfd pf[MAX_CLIENTS + 3];
+	static struct pollfd pf[MAX_CLIENTS + 4];
 	for (;;) {
 		if (nclients == 0 && now_ms() >= idle_since + linger_ms)
 			return 0; /* pid 1 exits: the kernel ends the rest */
@@ -293,14 +364,17 @@ int initenv_run(int ctl, int lfd, long linger_s)
 		pf[2] = (struct pollfd){.fd = nclients < MAX_CLIENTS ? lfd : -1, .events = POLLIN};
 		for (int i = 0; i < nclients; i++)
 			pf[3 + i] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+		pf[3 + nclients] = (struct pollfd){.fd = agent_fd, .events = POLLIN};
 		long wait = -1;
 		if (nclients == 0) {
 			wait = idle_since + linger_ms - now_ms();
 			wait = wait < 0 ? 0 : wait > 60000 ? 60000 : wait;
 		}
 		int n = nclients;
-		if (poll(pf, (nfds_t)(3 + n), (int)wait) < 0 && errno != EINTR)
+		if (poll(pf, (nfds_t)(4 + n), (int)wait) < 0 && errno != EINTR)
 			return 1;
+		if (pf[3 + n].revents & POLLIN)
+			agent_accept();
 		if (pf[0].revents && serve_ctl(ctl, &linger_ms) < 0)
 			return 0;
 		if (pf[1].revents) {

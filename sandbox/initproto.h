@@ -37,10 +37,18 @@ enum {
 	                         * family 4 or 6; answer SOCKET or ERROR */
 	INIT_REQ_KILL = 'Z',    /* signal `value` to the channel's process group */
 	INIT_REQ_LINGER = 'G',  /* env process -> init: linger becomes `value` s */
+	INIT_REQ_LISTEN = 'B',  /* listen on the sandbox's loopback, port `value` (0: any),
+	                         * family 4 or 6; answer SOCKET (the listener) or ERROR */
+	INIT_REQ_AGENT = 'Y',   /* on a MEMBER connection: this connection forwards the
+	                         * client's agent; init listens on INIT_AGENT_SOCK and hands
+	                         * each connection to the latest such member (INIT_MSG_AGENT) */
+	INIT_MSG_AGENT = 'a',   /* init -> member: a connection to the agent socket */
 	INIT_MSG_SOCKET = 'K',  /* init -> session: the connected socket */
 	INIT_MSG_ERROR = 'E',   /* init -> session: value = errno */
 };
 
+#define INIT_AGENT_DIR  "/tmp/ssh-warren"
+#define INIT_AGENT_SOCK INIT_AGENT_DIR "/agent.sock"
 #define INIT_SPAWN_MAX_BLOB (1 << 20) /* argv + environment, bytes */
 #define INIT_SPAWN_MAX_STRS 4096
 

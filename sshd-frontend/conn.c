@@ -304,6 +304,8 @@ static int on_message(ssh_session s, ssh_message msg, void *ud)
 	struct conn *cx = ud;
 	if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL_OPEN && cx->sx)
 		return session_channel_request(cx->sx, msg);
+	if (ssh_message_type(msg) == SSH_REQUEST_GLOBAL && cx->sx)
+		return session_global_request(cx->sx, msg);
 	if (ssh_message_type(msg) != SSH_REQUEST_AUTH ||
 	    ssh_message_subtype(msg) != SSH_AUTH_METHOD_INTERACTIVE)
 		return 1; /* libssh answers with a failure */

@@ -198,9 +198,9 @@ int envd_spawn(const char *path, char *const argv[], char *const envp[], bool pt
 	return 0;
 }
 
-int envd_connect(const char *path, int family, int port)
+static int request_socket(const char *path, int type, int family, int port)
 {
-	struct init_req r = {.type = INIT_REQ_CONNECT, .value = port, .family = family};
+	struct init_req r = {.type = type, .value = port, .family = family};
 	int sock = dial(path, &r, NULL, 0);
 	if (sock < 0)
 		return -1;
@@ -216,6 +216,22 @@ int envd_connect(const char *path, int family, int port)
 		close(fd);
 	errno = m.type == INIT_MSG_ERROR && m.value > 0 ? m.value : EPROTO;
 	return -1;
+}
+
+int envd_connect(const char *path, int family, int port)
+{
+	return request_socket(path, INIT_REQ_CONNECT, family, port);
+}
+
+int envd_listen(const char *path, int family, int port)
+{
+	return request_socket(path, INIT_REQ_LISTEN, family, port);
+}
+
+int envd_agent(int member_fd)
+{
+	struct init_req r = {.type = INIT_REQ_AGENT};
+	return send(member_fd, &r, sizeof r, MSG_NOSIGNAL) == (ssize_t)sizeof r ? 0 : -1;
 }
 
 bool envd_loopback_listener(int fd)

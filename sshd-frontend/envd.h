@@ -51,6 +51,12 @@ int envd_spawn(const char *sock_path, char *const argv[], char *const envp[], bo
  * or 6), or -1 with errno. */
 int envd_connect(const char *sock_path, int family, int port);
 
+/* A listening socket on the environment's loopback (ssh -R), or -1. */
+int envd_listen(const char *sock_path, int family, int port);
+/* This connection forwards the client's agent: init's agent socket
+ * (INIT_AGENT_SOCK) sends its connections here (INIT_MSG_AGENT). */
+int envd_agent(int member_fd);
+
 /* a listening TCP socket on 127.0.0.1 (init's proxy or API port), nothing else */
 bool envd_loopback_listener(int fd);
 

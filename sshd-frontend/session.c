@@ -25,6 +25,7 @@
 #include <sys/signalfd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -90,7 +91,10 @@ struct chan {
 	bool api_given; /* the gateway holds listeners of this channel's sandbox */
 
 	bool in_env;  /* started in the tenant's environment: no bwrap of its own */
-	bool fwd;     /* a direct-tcpip channel: in_fd/out.fd are one socket */
+	bool fwd;     /* a forwarded stream: in_fd/out.fd are one socket */
+	int opening;  /* OPEN_*: a channel we open to the client, not yet confirmed */
+	char o_host[64], o_src[64];
+	int o_port, o_srcport;
 	bool bwrap_exited; /* in_env: the command ended, or the environment did */
 	int bwrap_status;
 	bool have_exit;
@@ -105,6 +109,8 @@ struct chan {
 	uint64_t bytes_in, bytes_out;
 	bool client_closed;
 };
+
+enum { OPEN_NONE, OPEN_FORWARDED, OPEN_AGENT };
 
 static int next_chan_id;
 static void activity(struct session_ctx *sx);
@@ -270,6 +276,31 @@ static int on_window_change(ssh_session s, ssh_channel ch, int w, int h, int pw,
 	return 0;
 }
 
+/* ssh -A: the environment's agent socket (one path for the tenant) now
+ * leads to this connection's client, the latest that forwards one */
+static void on_agent_req(ssh_session s, ssh_channel ch, void *ud)
+{
+	(void)s;
+	(void)ch;
+	struct chan *c = ud;
+	struct session_ctx *sx = c->sx;
+	if (sx->agent_fwd)
+		return;
+	const char *why = !sx->tenant->sandbox.agent_forwarding ? "allow_agent_forwarding forbids it"
+	                  : sx->env_member < 0 ? "no environment (sandbox_scope = channel)"
+	                                       : NULL;
+	if (why == NULL && envd_agent(sx->env_member) < 0)
+		why = "the environment did not answer";
+	if (why) {
+		log_info("tenant=%s: agent forwarding refused: %s", sx->tenant->name, why);
+		waudit_event("forward_refused", "tenant", sx->tenant->name, "type", "auth-agent",
+		             "reason", why, NULL);
+		return;
+	}
+	sx->agent_fwd = true;
+	log_info("tenant=%s: agent forwarding", sx->tenant->name);
+}
+
 static int on_env(ssh_session s, ssh_channel ch, const char *name, const char *value, void *ud)
 {
 	(void)s;
@@ -416,7 +447,7 @@ static int start_recording(struct chan *c, const char *command, const char *subs
  * egress proxy's (network = allowlist), and for each API the tenant may use
  * the gateway's endpoint and a placeholder key (the real one stays with the
  * gateway) */
-#define EXTRA_ENV_MAX (PROFILE_MAX_ENV + 8 + 2 * SANDBOX_MAX_APIS)
+#define EXTRA_ENV_MAX (PROFILE_MAX_ENV + 9 + 2 * SANDBOX_MAX_APIS)
 static void extra_env(const struct session_ctx *sx, const struct profile *prof,
                       char (*buf)[600], char **extra)
 {
@@ -453,6 +484,8 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 		if (a->key_env[0])
 			snprintf(buf[ne++], sizeof buf[0], "%s=%s", a->key_env, a->placeholder);
 	}
+	if (sx->agent_fwd)
+		snprintf(buf[ne++], sizeof buf[0], "SSH_AUTH_SOCK=%s", INIT_AGENT_SOCK);
 	for (int i = 0; i < ne; i++)
 		extra[i] = buf[i];
 	extra[ne] = NULL;
@@ -869,6 +902,11 @@ static void on_proxy_listen_body(socket_t fd, int revents, void *ud)
 	proxy_accept(&c->sx->proxy, fd);
 }
 GUARDED(on_proxy_listen)
+static void on_rfwd_body(socket_t fd, int revents, void *ud);
+static void on_member_body(socket_t fd, int revents, void *ud);
+static bool reconcile_opening(struct chan *c);
+GUARDED(on_rfwd)
+GUARDED(on_member)
 
 /* ---- registration and channel lifecycle, outside dopoll ---- */
 
@@ -949,6 +987,8 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 /* Returns false when the channel was freed. */
 static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 {
+	if (c->opening && !c->client_closed && !reconcile_opening(c) && !c->client_closed)
+		return true; /* nothing flows until the client confirms */
 	if (c->fail_msg[0] && !c->eof_sent && !c->client_closed) {
 		char line[300];
 		int n = snprintf(line, sizeof line, "warren: %s\r\n", c->fail_msg);
@@ -1078,6 +1118,11 @@ static void reconcile(struct session_ctx *sx)
 		reconcile_chan(sx, c);
 	}
 	evfd_want(sx->event, sx->sigfd, &sx->sig_reg, POLLIN, on_sigchld, sx);
+	for (int i = 0; i < sx->nrfwd; i++)
+		evfd_want(sx->event, sx->rfwd[i].fd, &sx->rfwd[i].reg, POLLIN, on_rfwd,
+		          &sx->rfwd[i]);
+	if (sx->env_member >= 0)
+		evfd_want(sx->event, sx->env_member, &sx->member_reg, POLLIN, on_member, sx);
 	proxy_reconcile(&sx->proxy);
 	pumping = false;
 }
@@ -1135,6 +1180,7 @@ ssh_channel session_channel_open(struct session_ctx *sx)
 	c->cb.channel_exec_request_function = on_exec;
 	c->cb.channel_env_request_function = on_env;
 	c->cb.channel_subsystem_request_function = on_subsystem;
+	c->cb.channel_auth_agent_req_function = on_agent_req;
 	ssh_callbacks_init(&c->cb);
 	ssh_set_channel_callbacks(c->ch, &c->cb);
 	return c->ch;
@@ -1204,6 +1250,150 @@ static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
 	waudit_event("forward_open", "tenant", sx->tenant->name, "#channel", id, "type",
 	             "direct-tcpip", "destination", dest, NULL);
 	return 0;
+}
+
+/* A stream that arrived in the sandbox (ssh -R, ssh -A): a channel we open
+ * to the client; pumped once the client confirms it (reconcile_opening). */
+static void open_to_client(struct session_ctx *sx, int fd, int kind, const char *host, int port,
+                           const char *src, int srcport)
+{
+	int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	ssh_channel ch = fd2 < 0 || !channel_room(sx) ? NULL : ssh_channel_new(sx->session);
+	struct chan *c = ch ? chan_new(sx, ch) : NULL;
+	if (c == NULL) {
+		close(fd);
+		if (fd2 >= 0)
+			close(fd2);
+		if (ch)
+			ssh_channel_free(ch);
+		return;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	c->fwd = c->started = c->bwrap_exited = c->ctl_done = true;
+	c->opening = kind;
+	snprintf(c->kind, sizeof c->kind, "%s", kind == OPEN_AGENT ? "auth-agent" : "forwarded");
+	snprintf(c->o_host, sizeof c->o_host, "%s", host);
+	snprintf(c->o_src, sizeof c->o_src, "%s", src);
+	c->o_port = port;
+	c->o_srcport = srcport;
+	c->in_fd = fd;
+	c->out.fd = fd2;
+	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
+	ssh_callbacks_init(&c->cb);
+	ssh_set_channel_callbacks(c->ch, &c->cb);
+}
+
+/* Returns false while the client has not answered (or refused: then the
+ * channel is marked closed and freed by the caller's next pass). */
+static bool reconcile_opening(struct chan *c)
+{
+	int rc = c->opening == OPEN_AGENT
+	             ? ssh_channel_open_auth_agent(c->ch)
+	             : ssh_channel_open_reverse_forward(c->ch, c->o_host, c->o_port, c->o_src,
+	                                                c->o_srcport);
+	if (rc == SSH_AGAIN)
+		return false;
+	if (rc != SSH_OK) {
+		log_info("tenant=%s: the client refused a %s channel", c->sx->tenant->name,
+		         c->kind);
+		c->client_closed = c->close_sent = true;
+		return false;
+	}
+	c->opening = OPEN_NONE;
+	return true;
+}
+
+static void on_rfwd_body(socket_t fd, int revents, void *ud)
+{
+	(void)revents;
+	struct rfwd *r = ud;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	char src[64] = "127.0.0.1", sp[8] = "0";
+	getnameinfo((struct sockaddr *)&ss, sl, src, sizeof src, sp, sizeof sp,
+	            NI_NUMERICHOST | NI_NUMERICSERV);
+	open_to_client(r->sx, c, OPEN_FORWARDED, r->addr, r->port, src, atoi(sp));
+}
+
+/* init's messages on our MEMBER connection: agent connections */
+static void on_member_body(socket_t fd, int revents, void *ud)
+{
+	(void)revents;
+	struct session_ctx *sx = ud;
+	struct init_msg m;
+	int passed = -1;
+	ssize_t n = fdpass_recv(fd, &m, sizeof m, &passed, MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		evfd_close(sx->event, &sx->env_member, &sx->member_reg);
+		return;
+	}
+	if (n == (ssize_t)sizeof m && m.type == INIT_MSG_AGENT && passed >= 0 && sx->agent_fwd) {
+		open_to_client(sx, passed, OPEN_AGENT, "", 0, "", 0);
+		passed = -1;
+	}
+	if (passed >= 0)
+		close(passed);
+}
+
+static int tcpip_forward(struct session_ctx *sx, ssh_message msg)
+{
+	const struct sandbox_conf *sb = &sx->tenant->sandbox;
+	const char *addr = ssh_message_global_request_address(msg);
+	int port = ssh_message_global_request_port(msg);
+	char dest[100];
+	snprintf(dest, sizeof dest, "%.63s:%d", addr ? addr : "", port);
+	if (!(sb->tcp_forwarding & FWD_REMOTE))
+		return refuse_forward(sx, "tcpip-forward", dest, "allow_tcp_forwarding forbids it");
+	if (sx->env_member < 0)
+		return refuse_forward(sx, "tcpip-forward", dest,
+		                      "no environment to listen in (sandbox_scope = channel)");
+	if (sx->nrfwd == SESSION_MAX_RFWD)
+		return refuse_forward(sx, "tcpip-forward", dest, "too many remote forwards");
+	/* loopback only, like sshd's GatewayPorts no: the sandbox's own */
+	int family = addr && (!strcmp(addr, "::1") || !strcmp(addr, "[::1]")) ? 6 : 4;
+	int fd = envd_listen(sx->env_sock, family, port);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		char why[160];
+		snprintf(why, sizeof why, "cannot listen in your sandbox: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return refuse_forward(sx, "tcpip-forward", dest, why);
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	struct rfwd *r = &sx->rfwd[sx->nrfwd++];
+	*r = (struct rfwd){.fd = fd, .sx = sx};
+	snprintf(r->addr, sizeof r->addr, "%s", addr ? addr : "");
+	r->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	ssh_message_global_request_reply_success(msg, (uint16_t)r->port);
+	log_info("tenant=%s: tcpip-forward on the sandbox's loopback port %d", sx->tenant->name,
+	         r->port);
+	waudit_event("forward_open", "tenant", sx->tenant->name, "type", "tcpip-forward",
+	             "destination", dest, NULL);
+	return 0;
+}
+
+int session_global_request(struct session_ctx *sx, ssh_message msg)
+{
+	int type = ssh_message_subtype(msg);
+	if (type == SSH_GLOBAL_REQUEST_TCPIP_FORWARD)
+		return tcpip_forward(sx, msg);
+	if (type != SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD)
+		return 1;
+	int port = ssh_message_global_request_port(msg);
+	for (int i = 0; i < sx->nrfwd; i++)
+		if (sx->rfwd[i].port == port) {
+			evfd_close(sx->event, &sx->rfwd[i].fd, &sx->rfwd[i].reg);
+			sx->rfwd[i] = sx->rfwd[--sx->nrfwd];
+			ssh_message_global_request_reply_success(msg, 0);
+			return 0;
+		}
+	return 1;
 }
 
 int session_channel_request(struct session_ctx *sx, ssh_message msg)

@@ -17,6 +17,16 @@
 
 struct chan;
 
+/* ssh -R: a listener init opened on the environment's loopback */
+#define SESSION_MAX_RFWD 16
+struct rfwd {
+	int fd;
+	short reg;
+	char addr[64]; /* as the client asked for it */
+	int port;      /* as bound */
+	struct session_ctx *sx;
+};
+
 struct session_ctx {
 	ssh_session session;
 	ssh_event event;
@@ -45,15 +55,21 @@ struct session_ctx {
 	bool have_profile;
 	struct profile profile;
 	int env_member;                 /* sandbox_scope = tenant: our MEMBER connection */
+	short member_reg;
 	char env_sock[PATH_MAX];        /* ... and where channels connect */
+	bool agent_fwd;                 /* the client forwards its agent (ssh -A) */
+	struct rfwd rfwd[SESSION_MAX_RFWD];
+	int nrfwd;
 };
 
 /* libssh's channel-open callback body: a new session channel, or NULL. */
 ssh_channel session_channel_open(struct session_ctx *sx);
 
-/* A channel-open message other than "session" (direct-tcpip): 0 when
- * handled, 1 to let libssh refuse it. */
+/* A channel-open message other than "session" (direct-tcpip), or a global
+ * request (tcpip-forward, cancel-tcpip-forward): 0 when handled, 1 to let
+ * libssh refuse it. */
 int session_channel_request(struct session_ctx *sx, ssh_message msg);
+int session_global_request(struct session_ctx *sx, ssh_message msg);
 
 /* Runs the connection until the client goes away; returns an exit code. */
 int session_run(struct session_ctx *sx);

@@ -274,3 +274,76 @@ def test_channel_scope_keeps_one_sandbox_per_channel(make_warren):
         r = subprocess.run(w.ssh_argv("alice", extra=("-v", "-W", "127.0.0.1:80")),
                            input=b"", capture_output=True, timeout=30)
         assert r.returncode != 0 and b"sandbox_scope = channel" in r.stderr
+
+
+def test_remote_forward_reaches_the_client(env_warren, tmp_path):
+    """ssh -R: a listener on the sandbox's loopback; what connects there
+    reaches a server on the client's side, from this connection and others."""
+    from conftest import QuietHandler, serve_http
+    big = os.urandom(2 << 20)
+
+    class H(QuietHandler):
+        def do_GET(self):
+            self.reply(big if self.path == "/big" else b"hello from the client\n")
+    srv = serve_http(H)
+    w = env_warren
+    cport = srv.server_address[1]
+    try:
+        r = subprocess.run(w.ssh_argv("alice", extra=("-o", "ExitOnForwardFailure=yes", "-R",
+                                                      f"18080:127.0.0.1:{cport}")) +
+                           ["curl -s http://127.0.0.1:18080/hello && "
+                            "curl -s http://127.0.0.1:18080/big | sha256sum"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("hello from the client\n")
+        assert hashlib.sha256(big).hexdigest() in r.stdout
+        # port 0: the server picks; another connection uses the forward
+        fwd = subprocess.Popen(w.ssh_argv("alice", extra=("-N", "-o", "LogLevel=INFO", "-R",
+                                                          f"0:127.0.0.1:{cport}")),
+                               stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            line = ""
+            for _ in range(5):  # ssh's own warnings may come first
+                line = fwd.stderr.readline()
+                if "Allocated port" in line:
+                    break
+            assert "Allocated port" in line, line
+            port = int(line.split("Allocated port")[1].split()[0])
+            r = w.ssh("alice", f"curl -s http://127.0.0.1:{port}/hello")
+            assert r.stdout == "hello from the client\n", r.stderr
+        finally:
+            fwd.kill()
+            fwd.wait()
+    finally:
+        srv.shutdown()
+
+
+def test_agent_forwarding(make_warren, tmp_path):
+    w = make_warren(tenants=("alice", "bob"),
+                    tenant_extra={"bob": "[sandbox]\nallow_agent_forwarding = no\n"})
+    sock = str(tmp_path / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: os.path.exists(sock))
+        env = dict(os.environ, SSH_AUTH_SOCK=sock)
+        subprocess.run(["ssh-add", "-q", w.keys["bob"]], env=env, check=True)
+        fp = subprocess.run(["ssh-add", "-l"], env=env, capture_output=True,
+                            text=True).stdout.split()[1]
+        with w.start():
+            argv = w.ssh_argv("alice", extra=("-A",)) + ['echo "$SSH_AUTH_SOCK"; ssh-add -l']
+            r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.startswith("/tmp/ssh-warren/agent.sock\n") and fp in r.stdout
+            # tmux started earlier keeps the same path: it reaches the latest agent
+            r = w.ssh("alice", "SSH_AUTH_SOCK=/tmp/ssh-warren/agent.sock ssh-add -l; echo rc=$?")
+            assert "rc=2" in r.stdout or "rc=1" in r.stdout  # nobody forwards now
+            # without -A there is no agent; bob may not forward one
+            r = w.ssh("alice", "echo \"[$SSH_AUTH_SOCK]\"")
+            assert r.stdout == "[]\n"
+            argv = w.ssh_argv("bob", extra=("-A",)) + ['echo "[$SSH_AUTH_SOCK]"; ssh-add -l']
+            r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            assert r.stdout.startswith("[]") and fp not in r.stdout
+            assert "agent forwarding refused: allow_agent_forwarding" in w.log_text()
+    finally:
+        agent.kill()
+        agent.wait()
