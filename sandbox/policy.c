@@ -237,7 +237,7 @@ int policy_render(const struct sandbox_policy *p, const struct init_opts *init, 
 			strv_add(o, "--api");
 			strv_addf(o, "%d", SANDBOX_API_PORT + i);
 		}
-	if (init->env_fd >= 0) {
+	if (init->env) {
 		strv_add(o, "--env");
 		strv_addf(o, "%d", init->env_fd);
 		strv_add(o, "--linger");

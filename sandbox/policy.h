@@ -139,7 +139,8 @@ struct init_opts {
 	int rows, cols;
 	int proxy_port; /* 0: none */
 	unsigned api_mask; /* one listener per bit at SANDBOX_API_PORT + bit */
-	int env_fd;        /* >= 0: environment mode, channels come on this listener */
+	bool env;          /* environment mode: no command, channels come on env_fd */
+	int env_fd;
 	long linger;       /* environment mode: seconds after the last connection */
 };
 int policy_render(const struct sandbox_policy *p, const struct init_opts *init, char *const argv[],

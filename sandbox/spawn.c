@@ -111,7 +111,7 @@ static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct
 		goto out;
 	}
 	keep[nkeep++] = ctl[1];
-	if (io->env_fd >= 0)
+	if (io->env)
 		keep[nkeep++] = io->env_fd;
 	/* 1 MiB pipes (the unprivileged maximum by default): fewer wake-ups
 	 * per byte for bulk transfers; failures leave the 64 KiB default */
@@ -231,7 +231,7 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
                   bool pty, int rows, int cols, char *const argv[], char *const envp[],
                   struct sandbox_proc *out, char *err, size_t errlen)
 {
-	struct init_opts io = {.pty = pty, .rows = rows, .cols = cols, .env_fd = -1};
+	struct init_opts io = {.pty = pty, .rows = rows, .cols = cols};
 	return spawn_bwrap(bwrap, p, filter, &io, argv, envp, out, err, errlen);
 }
 
@@ -239,7 +239,7 @@ int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct 
                       int listen_fd, long linger, char *const envp[], struct sandbox_proc *out,
                       char *err, size_t errlen)
 {
-	struct init_opts io = {.env_fd = listen_fd, .linger = linger};
+	struct init_opts io = {.env = true, .env_fd = listen_fd, .linger = linger};
 	char *none[] = {NULL};
 	return spawn_bwrap(bwrap, p, filter, &io, none, envp, out, err, errlen);
 }

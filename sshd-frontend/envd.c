@@ -545,7 +545,7 @@ static unsigned long long fingerprint(const struct envd_ctx *ctx)
 		fnv(&h, pol.files[i].content, strlen(pol.files[i].content) + 1);
 	}
 	pol.seccomp_fd = 99;
-	struct init_opts io = {.ctl_fd = 98, .env_fd = 97, .linger = sb->linger,
+	struct init_opts io = {.ctl_fd = 98, .env = true, .env_fd = 97, .linger = sb->linger,
 	                       .api_mask = pol.api_mask};
 	struct strv args = {0};
 	char *none[] = {NULL};

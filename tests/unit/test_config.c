@@ -154,6 +154,12 @@ static void server_bad(void **state)
 	    {"[sandbox]\ncpu_max = inf\n", 2, "cpu_max: expected a number of cores"},
 	    {"[sandbox]\nmax_sessions = -1\n", 2, "max_sessions"},
 	    {"[sandbox]\nnested_sandbox = perhaps\n", 2, "nested_sandbox: expected yes or no"},
+	    {"[sandbox]\nsandbox_scope = host\n", 2, "sandbox_scope: expected tenant or channel"},
+	    {"[sandbox]\nlinger = -5\n", 2, "linger"},
+	    {"[sandbox]\nlinger = 9999999\n", 2, "linger"},
+	    {"[sandbox]\nallow_tcp_forwarding = sometimes\n", 2,
+	     "allow_tcp_forwarding: expected yes, no, local or remote"},
+	    {"[sandbox]\nallow_agent_forwarding = 2\n", 2, "allow_agent_forwarding: expected yes"},
 	    {"[server]\nlisten=127.0.0.1:22\nhost_key=/k\nstate_dir=/s\ntenants_dir=/t\n"
 	     "auth = password\n",
 	     0, "need use_pam = yes"},
@@ -222,6 +228,47 @@ static void tenant_good_and_override(void **state)
 	assert_int_equal(t.sandbox.network, NET_HOST);
 	assert_string_equal(t.sandbox.shell, "/bin/bash"); /* inherited */
 	config_free_tenant(&t);
+}
+
+/* the tenant environment's keys: defaults, and each value a tenant may set */
+static void environment_keys(void **state)
+{
+	(void)state;
+	struct server_conf s;
+	struct cfg_error e = {{0}};
+	const char *p = write_tmp(0, "env.conf",
+	                          "[server]\nlisten = 127.0.0.1:2222\nhost_key = /k\n"
+	                          "state_dir = /s\ntenants_dir = /t\n");
+	assert_int_equal(config_load_server(p, &s, &e), 0);
+	assert_false(s.sandbox.scope_channel);
+	assert_int_equal(s.sandbox.linger, 600);
+	assert_int_equal(s.sandbox.tcp_forwarding, FWD_LOCAL | FWD_REMOTE);
+	assert_true(s.sandbox.agent_forwarding);
+	static const struct {
+		const char *lines;
+		bool channel;
+		long linger;
+		int fwd;
+		bool agent;
+	} cases[] = {
+	    {"sandbox_scope = channel\nlinger = 0\n", true, 0, 3, true},
+	    {"allow_tcp_forwarding = local\nallow_agent_forwarding = no\n", false, 600, 1, false},
+	    {"allow_tcp_forwarding = remote\nlinger = 30\n", false, 30, 2, true},
+	    {"allow_tcp_forwarding = no\nsandbox_scope = tenant\n", false, 600, 0, true},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char text[256];
+		snprintf(text, sizeof text, "[tenant]\nuid = 20001\n[sandbox]\n%s", cases[i].lines);
+		struct tenant_conf t;
+		assert_int_equal(
+		    config_load_tenant_file(write_tmp(1, "t.conf", text), "t", &s.sandbox, &t, &e), 0);
+		assert_int_equal(t.sandbox.scope_channel, cases[i].channel);
+		assert_int_equal(t.sandbox.linger, cases[i].linger);
+		assert_int_equal(t.sandbox.tcp_forwarding, cases[i].fwd);
+		assert_int_equal(t.sandbox.agent_forwarding, cases[i].agent);
+		config_free_tenant(&t);
+	}
+	config_free_server(&s);
 }
 
 static void tenant_bad(void **state)
@@ -340,6 +387,7 @@ int main(void)
 	    cmocka_unit_test(tenant_good_and_override),
 	    cmocka_unit_test(tenant_bad),
 	    cmocka_unit_test(names_and_parsers),
+	    cmocka_unit_test(environment_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

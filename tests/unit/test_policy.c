@@ -72,6 +72,30 @@ static void render(const struct sandbox_conf *conf, bool nix, bool pty, struct s
 	render_prof(conf, nix, pty, NULL, p, out);
 }
 
+/* sandbox_scope = tenant: init serves channels, no command of its own */
+static void environment_mode(void **state)
+{
+	(void)state;
+	struct sandbox_conf conf = {.profile = "default", .network = NET_NONE, .shell = "/bin/bash"};
+	struct sandbox_policy p;
+	struct strv v = {0};
+	struct host_facts f = merged_usr(false);
+	assert_int_equal(policy_build(&p, &conf, &alice, &f, NULL), 0);
+	fake_fds(&p);
+	struct init_opts io = {.ctl_fd = 7, .env = true, .env_fd = 9, .linger = 30};
+	char *none[] = {NULL};
+	assert_int_equal(policy_render(&p, &io, none, &v), 0);
+	int at = find3(&v, "--", SANDBOX_INIT_PATH, "--ctl");
+	assert_true(at >= 0);
+	assert_int_equal(find3(&v, "--env", "9", "--linger"), at + 4);
+	assert_string_equal(v.v[v.n - 1], "30");
+	assert_int_equal(find1(&v, "--pty"), -1);
+	/* no second "--": nothing after init's own options */
+	for (size_t i = (size_t)at + 1; i < v.n; i++)
+		assert_string_not_equal(v.v[i], "--");
+	strv_free(&v);
+}
+
 static void default_plan(void **state)
 {
 	(void)state;
@@ -201,6 +225,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(default_plan),
+	    cmocka_unit_test(environment_mode),
 	    cmocka_unit_test(network_host_and_pty),
 	    cmocka_unit_test(unset_fds_and_overflow),
 	    cmocka_unit_test(profile_mappings),
