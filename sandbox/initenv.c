@@ -10,11 +10,13 @@
  * nothing here trusts more than that: counts and sizes are bounded, and a
  * bad request only closes its own connection. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@
 struct client {
 	int fd;
 	pid_t child;    /* the channel's command, 0 when none (member, or exited) */
+	pid_t sid;      /* its session, kept after it exited: what KILL reaches */
 	unsigned agent; /* > 0: forwards an agent; the highest is the latest */
 };
 
@@ -158,13 +161,24 @@ static int do_spawn(struct client *cl, const struct init_req *r, const int *fds,
 		send_msg(cl->fd, INIT_MSG_ERROR, errno ? errno : EIO, -1);
 		return 0;
 	}
-	cl->child = pid;
+	cl->child = cl->sid = pid;
 	if (master >= 0) {
 		send_msg(cl->fd, INIT_MSG_PTY, 0, master); /* the session holds the only master */
 		close(master);
 	}
 	send_msg(cl->fd, INIT_MSG_STARTED, (int)pid, -1);
 	return 0;
+}
+
+/* rc 0: the socket goes to the session; else ERROR with err (fd closed) */
+static void reply_socket(struct client *cl, int fd, int err, int rc)
+{
+	if (rc == 0)
+		send_msg(cl->fd, INIT_MSG_SOCKET, 0, fd);
+	else
+		send_msg(cl->fd, INIT_MSG_ERROR, err, -1);
+	if (fd >= 0)
+		close(fd);
 }
 
 static socklen_t loopback(const struct init_req *r, struct sockaddr_storage *out)
@@ -198,15 +212,10 @@ static void do_listen(struct client *cl, const struct init_req *r)
 	             ? -1
 	             : socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
-		int e = r->value < 0 || r->value > 65535 ? EINVAL : errno;
-		if (fd >= 0)
-			close(fd);
-		send_msg(cl->fd, INIT_MSG_ERROR, e, -1);
-		return;
-	}
-	send_msg(cl->fd, INIT_MSG_SOCKET, 0, fd);
-	close(fd);
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0)
+		reply_socket(cl, fd, r->value < 0 || r->value > 65535 ? EINVAL : errno, -1);
+	else
+		reply_socket(cl, fd, 0, 0);
 }
 
 /* ssh -A: one socket at a fixed path for the whole environment */
@@ -265,15 +274,95 @@ static void do_connect(struct client *cl, const struct init_req *r)
 		errno = soerr;
 		rc = soerr ? -1 : 0;
 	}
-	if (rc < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		send_msg(cl->fd, INIT_MSG_ERROR, e, -1);
-		return;
+	reply_socket(cl, fd, errno, rc);
+}
+
+static void reap(void);
+
+/* Does pid not ignore SIGHUP (nohup's mark)? */
+static bool hup_default(long pid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	unsigned long long ign = 0, cgt = 0;
+	while (fgets(line, sizeof line, f)) {
+		sscanf(line, "SigIgn: %llx", &ign);
+		sscanf(line, "SigCgt: %llx", &cgt);
 	}
-	send_msg(cl->fd, INIT_MSG_SOCKET, 0, fd);
-	close(fd);
+	fclose(f);
+	(void)cgt; /* a handler is no shelter: bash's, blocked while fork fails, never runs */
+	return !(ign & 1ULL); /* bit 0: SIGHUP */
+}
+
+/* Every process of the channel's session (its command called setsid; what
+ * it started stays in that session unless it left it, as tmux's server and
+ * `setsid` do): the hangup of a terminal, applied to pipes as well.
+ * only_default: just those that take SIGHUP's default action. Repeated
+ * while SIGKILL still finds some, so a fork bomb cannot outrun it. */
+static void signal_session(pid_t sid, int sig, bool only_default)
+{
+	for (int pass = 0; pass < (sig == SIGKILL ? 50 : 1); pass++) {
+		int hit = 0;
+		DIR *d = opendir("/proc");
+		if (d == NULL)
+			break;
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			char path[64], buf[512];
+			long pid = strtol(e->d_name, NULL, 10);
+			if (pid <= 1)
+				continue;
+			snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+			if (fd >= 0)
+				close(fd);
+			if (n <= 0)
+				continue;
+			buf[n] = '\0';
+			char *rp = strrchr(buf, ')');
+			long psid = 0;
+			if (rp && sscanf(rp + 1, " %*c %*d %*d %ld", &psid) == 1 && psid == sid &&
+			    (!only_default || hup_default(pid)) && kill((pid_t)pid, sig) == 0)
+				hit++;
+		}
+		closedir(d);
+		if (!hit)
+			break;
+		reap();
+	}
+}
+
+/* A hangup: SIGHUP now; a second later SIGKILL for what should have died of
+ * it and did not (a process that blocks signals while fork keeps failing at
+ * pids_max would otherwise hold the environment's process slots forever).
+ * What ignores SIGHUP (nohup) or left the session (setsid, tmux) is spared. */
+#define MAX_HANGUPS 64
+static struct {
+	pid_t sid;
+	long at;
+} hangups[MAX_HANGUPS];
+static int nhangups;
+
+static long now_ms(void);
+
+static void hang_up(pid_t sid)
+{
+	signal_session(sid, SIGHUP, false);
+	if (nhangups < MAX_HANGUPS)
+		hangups[nhangups++] = (typeof(hangups[0])){sid, now_ms() + 1000};
+}
+
+static void finish_hangups(void)
+{
+	for (int i = nhangups - 1; i >= 0; i--)
+		if (now_ms() >= hangups[i].at) {
+			signal_session(hangups[i].sid, SIGKILL, true);
+			hangups[i] = hangups[--nhangups];
+		}
 }
 
 /* Returns -1 when the connection is to be dropped. */
@@ -295,9 +384,12 @@ static int serve_client(struct client *cl)
 			do_listen(cl, &r);
 		else if (r.type == INIT_REQ_AGENT && cl->child == 0)
 			do_agent(cl);
-		else if ((r.type == INIT_MSG_SIGNAL || r.type == INIT_REQ_KILL) && cl->child > 0 &&
-		         r.value > 0 && r.value < NSIG)
-			kill(r.type == INIT_REQ_KILL ? -cl->child : cl->child, r.value);
+		else if (r.type == INIT_MSG_SIGNAL && cl->child > 0 && r.value > 0 && r.value < NSIG)
+			kill(cl->child, r.value);
+		else if (r.type == INIT_REQ_KILL && cl->sid > 0 && r.value == SIGHUP)
+			hang_up(cl->sid);
+		else if (r.type == INIT_REQ_KILL && cl->sid > 0 && r.value > 0 && r.value < NSIG)
+			signal_session(cl->sid, r.value, false);
 		else if (r.type == INIT_REQ_MEMBER && cl->child == 0)
 			send_msg(cl->fd, INIT_MSG_STARTED, 0, -1); /* joined */
 		else
@@ -365,11 +457,14 @@ int initenv_run(int ctl, int lfd, long linger_s)
 		for (int i = 0; i < nclients; i++)
 			pf[3 + i] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
 		pf[3 + nclients] = (struct pollfd){.fd = agent_fd, .events = POLLIN};
+		finish_hangups();
 		long wait = -1;
 		if (nclients == 0) {
 			wait = idle_since + linger_ms - now_ms();
 			wait = wait < 0 ? 0 : wait > 60000 ? 60000 : wait;
 		}
+		if (nhangups && (wait < 0 || wait > 200))
+			wait = 200;
 		int n = nclients;
 		if (poll(pf, (nfds_t)(4 + n), (int)wait) < 0 && errno != EINTR)
 			return 1;

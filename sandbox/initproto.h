@@ -35,7 +35,8 @@ enum {
 	                         * INIT_MSG_PTY) */
 	INIT_REQ_CONNECT = 'T', /* connect to the sandbox's loopback, port `value`,
 	                         * family 4 or 6; answer SOCKET or ERROR */
-	INIT_REQ_KILL = 'Z',    /* signal `value` to the channel's process group */
+	INIT_REQ_KILL = 'Z',    /* signal `value` to every process of the channel's
+	                         * session (those that left it with setsid are spared) */
 	INIT_REQ_LINGER = 'G',  /* env process -> init: linger becomes `value` s */
 	INIT_REQ_LISTEN = 'B',  /* listen on the sandbox's loopback, port `value` (0: any),
 	                         * family 4 or 6; answer SOCKET (the listener) or ERROR */

@@ -149,12 +149,12 @@ static void ctl_send(struct chan *c, int type, int value)
 }
 
 /* Ends a channel's command: its bwrap (and with it the sandbox), or in the
- * environment its process group: SIGKILL for limits and the operator,
- * SIGHUP when the client hung up (as a terminal hangup: what nohup, setsid
- * and tmux shelter keeps running). */
+ * environment every process of its session: SIGKILL for limits and the
+ * operator, SIGHUP when the client hung up (as a terminal hangup: what nohup,
+ * setsid and tmux shelter keeps running). */
 static void end_child(struct chan *c, int sig)
 {
-	if (c->in_env)
+	if (c->in_env) /* init knows the session even after the command exited */
 		ctl_send(c, INIT_REQ_KILL, sig);
 	else if (c->proc.pid > 0)
 		kill(c->proc.pid, SIGKILL);
@@ -822,6 +822,11 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 				c->bwrap_exited = c->ctl_done = true; /* init keeps no more to say */
 				c->bwrap_status = m.value;
 			}
+		} else if (m.type == INIT_MSG_ERROR && c->in_env && m.value == EAGAIN) {
+			snprintf(c->fail_msg, sizeof c->fail_msg,
+			         "cannot start the command: your environment is at its process limit "
+			         "(pids_max = %ld)",
+			         c->sx->tenant->sandbox.pids_max);
 		} else if (m.type == INIT_MSG_ERROR && c->in_env) {
 			snprintf(c->fail_msg, sizeof c->fail_msg,
 			         "cannot start the command in your environment: %s",
@@ -958,7 +963,7 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 {
 	if (c->started && !c->eof_sent && !c->fwd)
 		audit_session_end(c); /* the client left first */
-	if (child_running(c))
+	if (c->in_env ? c->started && !c->eof_sent : child_running(c))
 		end_child(c, SIGHUP); /* bwrap: --die-with-parent takes the sandbox down */
 	release_session_slot(c);
 	record_stop(&c->rec);
@@ -998,7 +1003,7 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	}
 	if (c->client_closed && !c->close_sent) {
 		/* the client hung up on a running session: end it */
-		if (child_running(c))
+		if (c->in_env ? !c->eof_sent : child_running(c))
 			end_child(c, SIGHUP);
 		ssh_channel_close(c->ch);
 		c->close_sent = true;
@@ -1035,7 +1040,9 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 		evfd_close(sx->event, &c->proxy_listen, &c->proxy_reg);
 	else
 		evfd_want(sx->event, c->proxy_listen, &c->proxy_reg, POLLIN, on_proxy_listen, c);
-	if (c->ctl_done)
+	if (c->ctl_done && c->in_env)
+		evfd_want(sx->event, c->proc.ctl_fd, &c->ctl_reg, 0, on_ctl_ready, c); /* kept */
+	else if (c->ctl_done)
 		evfd_close(sx->event, &c->proc.ctl_fd, &c->ctl_reg);
 	else
 		evfd_want(sx->event, c->proc.ctl_fd, &c->ctl_reg, POLLIN, on_ctl_ready, c);
