@@ -54,8 +54,16 @@ static int send_msg(int sock, int type, int value, int fd)
 	return fdpass_send(sock, &m, sizeof m, fd);
 }
 
+/* sessions of channels that have ended: what they left behind is reclaimed
+ * when the environment runs out of processes (reclaim_ended) */
+#define MAX_ENDED 256
+static pid_t ended[MAX_ENDED];
+static unsigned nended;
+
 static void drop_client(int i)
 {
+	if (clients[i].sid > 0)
+		ended[nended++ % MAX_ENDED] = clients[i].sid;
 	close(clients[i].fd);
 	clients[i] = clients[--nclients];
 }
@@ -139,6 +147,21 @@ static int open_pty(const struct init_req *r, char *name, size_t len)
 	return master;
 }
 
+/* The environment is at pids_max: the leftovers of ended channels' sessions
+ * (not nohup'd, not setsid'd: a fork bomb that outlived its channel, say) go,
+ * so that the tenant can work again. True when something was killed. */
+static void signal_session(pid_t sid, int sig, bool only_default);
+static void reap(void);
+
+static bool reclaim_ended(void)
+{
+	unsigned n = nended < MAX_ENDED ? nended : MAX_ENDED;
+	for (unsigned i = 0; i < n; i++)
+		signal_session(ended[i], SIGKILL, true);
+	reap();
+	return n > 0;
+}
+
 /* Returns -1 when the connection is to be dropped. */
 static int do_spawn(struct client *cl, const struct init_req *r, const int *fds, int nfds)
 {
@@ -151,6 +174,8 @@ static int do_spawn(struct client *cl, const struct init_req *r, const int *fds,
 	char slave[64] = "";
 	int master = r->pty ? open_pty(r, slave, sizeof slave) : -1;
 	pid_t pid = r->pty && master < 0 ? -1 : fork();
+	if (pid < 0 && errno == EAGAIN && reclaim_ended())
+		pid = fork();
 	if (pid == 0)
 		exec_child(v, v + r->argc + 1, r->pty ? slave : NULL, fds + 1);
 	free(v);
