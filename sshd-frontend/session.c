@@ -1240,7 +1240,7 @@ static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
 			close(fd2);
 		if (ch)
 			ssh_channel_free(ch);
-		log_warn("tenant=%s: direct-tcpip to %s: out of resources", sx->tenant->name, dest);
+		log_warn("tenant=%s: direct-tcpip: out of resources", sx->tenant->name);
 		return 0;
 	}
 	ssh_callbacks_init(&c->cb);
@@ -1253,7 +1253,9 @@ static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
 	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
 	char id[16];
 	snprintf(id, sizeof id, "%d", c->id);
-	log_info("tenant=%s channel=%d: direct-tcpip to %s", sx->tenant->name, c->id, dest);
+	char safe[300];
+	fmt_escape(safe, sizeof safe, dest); /* the client's words */
+	log_info("tenant=%s channel=%d: direct-tcpip to %s", sx->tenant->name, c->id, safe);
 	waudit_event("forward_open", "tenant", sx->tenant->name, "#channel", id, "type",
 	             "direct-tcpip", "destination", dest, NULL);
 	return 0;
