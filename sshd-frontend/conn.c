@@ -648,7 +648,7 @@ void conn_handle(int fd, const struct conn_env *env)
 	/* the tenant's APIs: a gateway process of their own holds the keys */
 	struct apigw gw = {.pid = -1, .monitor_fd = -1, .session_fd = -1};
 	if (!sx.fail[0] && cx.tenant.sandbox.api_mask &&
-	    (cx.tenant.sandbox.scope_channel || cx.tenant.sandbox.network == NET_HOST)) {
+	    !envd_serves_apis(&cx.tenant.sandbox)) {
 		if (apigw_start(&gw, srv, cx.tenant.name, cx.tenant.sandbox.api_mask) < 0)
 			log_err("tenant %s: API gateway: %s", cx.tenant.name, strerror(errno));
 		else if (have_cg && cgroup_attach(env->cg, cx.tenant.name, cg_id, gw.pid) < 0)

@@ -45,6 +45,7 @@
 #include "evfd.h"
 #include "log.h"
 #include "privdrop.h"
+#include "procinfo.h"
 #include "proxy.h"
 
 #define READY_TIMEOUT_MS 30000
@@ -468,7 +469,7 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	else
 		have_cg = ctx->cg->mode != CG_NONE;
 	struct apigw gw = {.pid = -1, .monitor_fd = -1, .session_fd = -1};
-	if (t->sandbox.api_mask && t->sandbox.network != NET_HOST) {
+	if (t->sandbox.api_mask && envd_serves_apis(&t->sandbox)) {
 		if (apigw_start(&gw, ctx->srv, t->name, t->sandbox.api_mask) < 0)
 			log_err("environment %s: API gateway: %s", t->name, strerror(errno));
 		else if (have_cg && cgroup_attach(ctx->cg, t->name, id, gw.pid) < 0)
@@ -591,22 +592,9 @@ static void write_number(const char *path, int base, unsigned long long v)
 static void retire(const struct envd_ctx *ctx, const char *pidfile)
 {
 	long pid = (long)read_number(pidfile, 10);
-	char path[64], buf[256], comm[32] = "";
-	fmt_into(path, sizeof path, "/proc/%ld/stat", pid);
-	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
-	long ppid = 0;
-	if (f) {
-		if (fgets(buf, sizeof buf, f) && strrchr(buf, ')'))
-			sscanf(strrchr(buf, ')') + 1, " %*c %ld", &ppid);
-		fclose(f);
-		fmt_into(path, sizeof path, "/proc/%ld/comm", pid);
-		if ((f = fopen(path, "re"))) {
-			if (!fgets(comm, sizeof comm, f))
-				comm[0] = '\0';
-			fclose(f);
-		}
-	}
-	if (ppid == (long)ctx->master_pid && strncmp(comm, "warren-env\n", 11) == 0)
+	char comm[32];
+	if (procinfo_ppid(pid) == (long)ctx->master_pid &&
+	    procinfo_comm(pid, comm, sizeof comm) == 0 && strcmp(comm, "warren-env") == 0)
 		kill((pid_t)pid, SIGTERM);
 	log_info("environment for %s: configuration changed; new logins get a new one, the "
 	         "running one ends with its last connection",

@@ -35,6 +35,15 @@ struct envd_ctx {
 	ssh_bind bind;
 };
 
+/* Who serves a tenant's API endpoints: the environment's gateway when they
+ * are inside its network namespace; with network = host (endpoints on the
+ * host's loopback, per connection) or one sandbox per channel, each
+ * connection's own. */
+static inline bool envd_serves_apis(const struct sandbox_conf *sb)
+{
+	return !sb->scope_channel && sb->network != NET_HOST;
+}
+
 /* Root, at login: joins the tenant's running environment or starts one.
  * Returns a MEMBER connection to it (held for the connection's lifetime),
  * or -1 with err; *started is the new env monitor's pid (the master's child

@@ -36,6 +36,7 @@
 #include "hostkey.h"
 #include "audit.h"
 #include "log.h"
+#include "procinfo.h"
 #include "status.h"
 #include "../sandbox/disk.h"
 #include "apigw.h"
@@ -312,15 +313,9 @@ static ssh_bind make_bind(ssh_key hostkey)
  * environment's): alive if that pid is still a warren process. */
 static bool session_alive(long pid)
 {
-	char path[64], comm[32] = "";
-	fmt_into(path, sizeof path, "/proc/%ld/comm", pid);
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
-		return false;
-	if (!fgets(comm, sizeof comm, f))
-		comm[0] = '\0';
-	fclose(f);
-	return strncmp(comm, "warren", 6) == 0; /* warrend, warren-env */
+	char comm[32];
+	return procinfo_comm(pid, comm, sizeof comm) == 0 &&
+	       strncmp(comm, "warren", 6) == 0; /* warrend, warren-env */
 }
 
 /* SIGHUP: a new configuration for new logins; running sessions keep theirs.
@@ -384,18 +379,7 @@ static void add_environment(struct child *c, const char *arg)
 	c->env_told = true;
 	char *end;
 	long pid = strtol(arg, &end, 10);
-	if (pid <= 0 || *end != '\0')
-		return;
-	char path[64], buf[256];
-	fmt_into(path, sizeof path, "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
-		return;
-	bool ok = fgets(buf, sizeof buf, f) != NULL;
-	fclose(f);
-	const char *rp = ok ? strrchr(buf, ')') : NULL;
-	long ppid = 0;
-	if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1 || ppid != (long)getpid())
+	if (pid <= 0 || *end != '\0' || procinfo_ppid(pid) != (long)getpid())
 		return;
 	char tenant[sizeof c->tenant];
 	snprintf(tenant, sizeof tenant, "%s", c->tenant);

@@ -472,7 +472,7 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 		snprintf(buf[ne++], sizeof buf[0], "no_proxy=localhost,127.0.0.1,::1");
 	}
 	/* the environment's endpoints (its own gateway), or this connection's */
-	bool apis = sx->api_sock >= 0 || (sx->env_member >= 0 && sb->network != NET_HOST);
+	bool apis = sx->api_sock >= 0 || (sx->env_member >= 0 && envd_serves_apis(sb));
 	for (int i = 0; apis && i < sx->srv->napis; i++) {
 		const struct api_conf *a = &sx->srv->apis[i];
 		int port = sb->network == NET_HOST ? sx->host_api_port[i] : SANDBOX_API_PORT + i;
@@ -1210,6 +1210,32 @@ static int refuse_forward(struct session_ctx *sx, const char *kind, const char *
 	return 1; /* libssh answers "administratively prohibited" */
 }
 
+/* A channel that carries one socket both ways (forwarded streams): fd for
+ * input, a duplicate for output (each has its place in the event loop). On
+ * failure the socket and the channel are closed and NULL is returned. */
+static struct chan *socket_chan(struct session_ctx *sx, ssh_channel ch, int fd, const char *kind)
+{
+	int fd2 = ch ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+	struct chan *c = fd2 >= 0 ? chan_new(sx, ch) : NULL;
+	if (c == NULL) {
+		close(fd);
+		if (fd2 >= 0)
+			close(fd2);
+		if (ch)
+			ssh_channel_free(ch);
+		return NULL;
+	}
+	ssh_callbacks_init(&c->cb);
+	ssh_set_channel_callbacks(c->ch, &c->cb);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	c->fwd = c->started = c->bwrap_exited = c->ctl_done = true;
+	snprintf(c->kind, sizeof c->kind, "%s", kind);
+	c->in_fd = fd;
+	c->out.fd = fd2;
+	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
+	return c;
+}
+
 /* direct-tcpip (ssh -L, -D, -W, ProxyJump): dial, then accept the channel */
 static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
 {
@@ -1231,26 +1257,12 @@ static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
 	int fd = forward_dial(&f, host, port, why, sizeof why);
 	if (fd < 0)
 		return refuse_forward(sx, "direct-tcpip", dest, why);
-	int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	ssh_channel ch = fd2 < 0 ? NULL : ssh_message_channel_request_open_reply_accept(msg);
-	struct chan *c = ch ? chan_new(sx, ch) : NULL;
+	struct chan *c =
+	    socket_chan(sx, ssh_message_channel_request_open_reply_accept(msg), fd, "direct-tcpip");
 	if (c == NULL) {
-		close(fd);
-		if (fd2 >= 0)
-			close(fd2);
-		if (ch)
-			ssh_channel_free(ch);
 		log_warn("tenant=%s: direct-tcpip: out of resources", sx->tenant->name);
 		return 0;
 	}
-	ssh_callbacks_init(&c->cb);
-	ssh_set_channel_callbacks(c->ch, &c->cb);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	c->fwd = c->started = c->bwrap_exited = c->ctl_done = true;
-	snprintf(c->kind, sizeof c->kind, "direct-tcpip");
-	c->in_fd = fd;
-	c->out.fd = fd2;
-	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
 	char id[16];
 	snprintf(id, sizeof id, "%d", c->id);
 	char safe[300];
@@ -1266,30 +1278,15 @@ static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
 static void open_to_client(struct session_ctx *sx, int fd, int kind, const char *host, int port,
                            const char *src, int srcport)
 {
-	int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	ssh_channel ch = fd2 < 0 || !channel_room(sx) ? NULL : ssh_channel_new(sx->session);
-	struct chan *c = ch ? chan_new(sx, ch) : NULL;
-	if (c == NULL) {
-		close(fd);
-		if (fd2 >= 0)
-			close(fd2);
-		if (ch)
-			ssh_channel_free(ch);
+	ssh_channel ch = channel_room(sx) ? ssh_channel_new(sx->session) : NULL;
+	struct chan *c = socket_chan(sx, ch, fd, kind == OPEN_AGENT ? "auth-agent" : "forwarded");
+	if (c == NULL)
 		return;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	c->fwd = c->started = c->bwrap_exited = c->ctl_done = true;
 	c->opening = kind;
-	snprintf(c->kind, sizeof c->kind, "%s", kind == OPEN_AGENT ? "auth-agent" : "forwarded");
 	snprintf(c->o_host, sizeof c->o_host, "%s", host);
 	snprintf(c->o_src, sizeof c->o_src, "%s", src);
 	c->o_port = port;
 	c->o_srcport = srcport;
-	c->in_fd = fd;
-	c->out.fd = fd2;
-	clock_gettime(CLOCK_MONOTONIC, &c->t_request);
-	ssh_callbacks_init(&c->cb);
-	ssh_set_channel_callbacks(c->ch, &c->cb);
 }
 
 /* Returns false while the client has not answered (or refused: then the

@@ -54,10 +54,10 @@ struct session_ctx {
 	struct timespec last_note;
 	bool have_profile;
 	struct profile profile;
-	int env_member;                 /* sandbox_scope = tenant: our MEMBER connection */
+	int env_member; /* sandbox_scope = tenant: our MEMBER connection */
 	short member_reg;
-	char env_sock[PATH_MAX];        /* ... and where channels connect */
-	bool agent_fwd;                 /* the client forwards its agent (ssh -A) */
+	char env_sock[PATH_MAX]; /* ... and where channels connect */
+	bool agent_fwd;          /* the client forwards its agent (ssh -A) */
 	struct rfwd rfwd[SESSION_MAX_RFWD];
 	int nrfwd;
 };
