@@ -686,9 +686,18 @@ int envd_join(const struct envd_ctx *ctx, pid_t *started, char *err, size_t errl
 			close(lfd);
 		return -1;
 	}
-	/* a running environment answers a member at once */
 	unsigned long long fp = fingerprint(ctx);
-	int member = envd_member(ctx->sock_path, 2000);
+	/* a running environment answers a member; one that is only slow (a
+	 * burst of logins on a busy host) is waited for, never replaced: only
+	 * a refused connection or a closing init means there is none */
+	int member = envd_member(ctx->sock_path, READY_TIMEOUT_MS);
+	if (member < 0 && errno == ETIMEDOUT) {
+		snprintf(err, errlen, "%s: the environment did not answer within %d s",
+		         ctx->sock_path, READY_TIMEOUT_MS / 1000);
+		flock(lfd, LOCK_UN);
+		close(lfd);
+		return -1;
+	}
 	if (member >= 0 && read_number(fpfile, 16) != fp) {
 		retire(ctx, pidfile);
 		close(member);
