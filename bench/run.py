@@ -124,15 +124,21 @@ ForceCommand {self.wrap}
 
 
 class WarrenTarget:
-    def __init__(self, base, tenants):
+    def __init__(self, base, tenants, per_source_defaults=False):
         names = tuple(f"t{i:03d}" for i in range(tenants))
         pdir = os.path.join(base, "profiles")
         os.makedirs(pdir)
         shutil.copytree(os.path.join(ROOT, "nix-profiles", "offline"), os.path.join(pdir, "offline"))
         self.pdir = pdir
         extra = {"pon": "[sandbox]\nprofile = offline\n", "poff": "[sandbox]\nprofile = none\n"}
+        # as the baseline's sshd (MaxStartups 1000, no per-source limit): every
+        # bench client comes from 127.0.0.1; the flood keeps warren's defaults,
+        # which are what lets a client from another address in
+        per_source = ("" if per_source_defaults else
+                      "max_startups_per_source = 0\nmax_connections_per_source = 0\n")
         self.w = Warren(base, tenants=names + ("pon", "poff"), tenant_extra=extra,
-                        server_extra=f"max_startups = 1000\nprofiles_dir = {pdir}\nnix_offline = yes",
+                        server_extra=f"max_startups = 1000\n{per_source}"
+                                     f"profiles_dir = {pdir}\nnix_offline = yes",
                         sandbox_extra="profile = none")
         self.w.start()
         self.names = names
@@ -349,7 +355,7 @@ def flood_text(quick):
     """both servers under the same flood, one after the other"""
     logins = 5 if quick else 20
     base = make_base()
-    w = WarrenTarget(base, 2)
+    w = WarrenTarget(base, 2, per_source_defaults=True)
     bl = Baseline(tempfile.mkdtemp(prefix="warren-bench-sshd-"))
     try:
         rw = flood.login_under_flood(w.ssh_argv(extra=("-o", "ConnectTimeout=10")), w.w.port,
