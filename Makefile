@@ -21,16 +21,17 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/envd.c sshd-frontend/forward.c ss
             sshd-frontend/usage.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
-            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c
+            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
              sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \
-             sshd-frontend/httpframe.c sshd-frontend/relay.c sshd-frontend/apireq.c sshd-frontend/apimeter.c
+             sshd-frontend/httpframe.c sshd-frontend/relay.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
+             sandbox/ring.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps profiles check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check
@@ -49,8 +50,8 @@ $(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
 		-pie -Wl,-z,relro,-z,now $(PKG_LIBS)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.
-INIT_SRCS := sandbox/init.c sandbox/initenv.c sandbox/fdpass.c
-$(BUILD)/warren-init: $(INIT_SRCS) sandbox/initenv.h sandbox/initproto.h sandbox/fdpass.h | $(BUILD)
+INIT_SRCS := sandbox/init.c sandbox/initenv.c sandbox/initdetach.c sandbox/fdpass.c sandbox/ring.c
+$(BUILD)/warren-init: $(INIT_SRCS) sandbox/initenv.h sandbox/initproto.h sandbox/fdpass.h sandbox/ring.h sandbox/initdetach.h | $(BUILD)
 	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(INIT_CFLAGS) -static -o $@ $(INIT_SRCS)
 
 $(BUILD):

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "initdetach.h"
 #include "initenv.h"
 #include "initproto.h"
 
@@ -111,6 +112,17 @@ static void exec_child(char **argv, char **envp, const char *slave, const int *s
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
 	if (slave) {
+		char id[48];
+		snprintf(id, sizeof id, "%s=%d", INIT_SESSION_ENV, (int)getpid());
+		size_t n = 0;
+		while (envp[n])
+			n++;
+		char **e = calloc(n + 2, sizeof *e);
+		if (e) { /* the command learns its id: warren-attach ID reaches it */
+			memcpy(e, envp, n * sizeof *e);
+			e[n] = id;
+			envp = e;
+		}
 		int fd = open(slave, O_RDWR);
 		if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0)
 			_exit(126);
@@ -390,6 +402,50 @@ static void finish_hangups(void)
 		}
 }
 
+/* The client's connection dropped with its PTY command running: fds are the
+ * master and the screen so far. The command keeps running, detached. */
+static int do_detach(struct client *cl, int *fds, int nfds)
+{
+	pid_t evicted = 0;
+	if (cl->child <= 0 || nfds != 2 ||
+	    detach_add(cl->child, cl->sid, fds[0], fds[1], &evicted) < 0)
+		return -1; /* dropped: the session is hung up as usual */
+	if (evicted > 0)
+		hang_up(evicted);
+	cl->child = cl->sid = 0; /* no longer this connection's: not hung up with it */
+	return 0;
+}
+
+static void do_attach(struct client *cl, const struct init_req *r)
+{
+	int master, screen;
+	pid_t child, sid;
+	if (detach_take(r->value, r->rows, r->cols, &master, &screen, &child, &sid) < 0) {
+		send_msg(cl->fd, INIT_MSG_ERROR, ESRCH, -1);
+		return;
+	}
+	cl->child = child;
+	cl->sid = sid;
+	if (screen >= 0) {
+		send_msg(cl->fd, INIT_MSG_REPLAY, 0, screen);
+		close(screen);
+	}
+	send_msg(cl->fd, INIT_MSG_PTY, 0, master);
+	close(master);
+	send_msg(cl->fd, INIT_MSG_STARTED, (int)child, -1);
+}
+
+static void do_list(struct client *cl)
+{
+	int fd = detach_list();
+	if (fd < 0)
+		send_msg(cl->fd, INIT_MSG_ERROR, errno, -1);
+	else
+		send_msg(cl->fd, INIT_MSG_LIST, 0, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Returns -1 when the connection is to be dropped. */
 static int serve_client(struct client *cl)
 {
@@ -409,12 +465,19 @@ static int serve_client(struct client *cl)
 			do_listen(cl, &r);
 		else if (r.type == INIT_REQ_AGENT && cl->child == 0)
 			do_agent(cl);
-		else if (r.type == INIT_MSG_SIGNAL && cl->child > 0 && r.value > 0 && r.value < NSIG)
+		else if (r.type == INIT_MSG_SIGNAL && cl->child > 0 && r.value > 0 &&
+		         r.value < NSIG)
 			kill(cl->child, r.value);
 		else if (r.type == INIT_REQ_KILL && cl->sid > 0 && r.value == SIGHUP)
 			hang_up(cl->sid);
 		else if (r.type == INIT_REQ_KILL && cl->sid > 0 && r.value > 0 && r.value < NSIG)
 			signal_session(cl->sid, r.value, false);
+		else if (r.type == INIT_REQ_DETACH)
+			rc = do_detach(cl, fds, nfds);
+		else if (r.type == INIT_REQ_ATTACH && nfds == 0 && cl->child == 0 && cl->sid == 0)
+			do_attach(cl, &r);
+		else if (r.type == INIT_REQ_LIST && nfds == 0)
+			do_list(cl);
 		else if (r.type == INIT_REQ_MEMBER && cl->child == 0)
 			send_msg(cl->fd, INIT_MSG_STARTED, 0, -1); /* joined */
 		else
@@ -428,13 +491,16 @@ static int serve_client(struct client *cl)
 static void reap(void)
 {
 	int status;
-	pid_t p;
-	while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+	pid_t p, sid;
+	while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (detach_reaped(p, &sid))
+			ended[nended++ % MAX_ENDED] = sid; /* its leftovers, as for any channel */
 		for (int i = 0; i < nclients; i++)
 			if (clients[i].child == p) {
 				send_msg(clients[i].fd, INIT_MSG_EXIT, status, -1);
 				clients[i].child = 0;
 			}
+	}
 }
 
 static long now_ms(void)
@@ -472,7 +538,7 @@ int initenv_run(int ctl, int lfd, long linger_s)
 	long linger_ms = linger_s * 1000L;
 	/* the first member is on its way: give it time even with linger = 0 */
 	long idle_since = now_ms() + 30000;
-	static struct pollfd pf[MAX_CLIENTS + 4];
+	static struct pollfd pf[MAX_CLIENTS + 4 + MAX_DETACHED];
 	for (;;) {
 		if (nclients == 0 && now_ms() >= idle_since + linger_ms)
 			return 0; /* pid 1 exits: the kernel ends the rest */
@@ -482,6 +548,7 @@ int initenv_run(int ctl, int lfd, long linger_s)
 		for (int i = 0; i < nclients; i++)
 			pf[3 + i] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
 		pf[3 + nclients] = (struct pollfd){.fd = agent_fd, .events = POLLIN};
+		int nd = detach_pollfds(pf + 4 + nclients);
 		finish_hangups();
 		long wait = -1;
 		if (nclients == 0) {
@@ -491,8 +558,9 @@ int initenv_run(int ctl, int lfd, long linger_s)
 		if (nhangups && (wait < 0 || wait > 200))
 			wait = 200;
 		int n = nclients;
-		if (poll(pf, (nfds_t)(4 + n), (int)wait) < 0 && errno != EINTR)
+		if (poll(pf, (nfds_t)(4 + n + nd), (int)wait) < 0 && errno != EINTR)
 			return 1;
+		detach_service(pf + 4 + n, nd);
 		if (pf[3 + n].revents & POLLIN)
 			agent_accept();
 		if (pf[0].revents && serve_ctl(ctl, &linger_ms) < 0)

@@ -44,13 +44,23 @@ enum {
 	                         * client's agent; init listens on INIT_AGENT_SOCK and hands
 	                         * each connection to the latest such member (INIT_MSG_AGENT) */
 	INIT_MSG_AGENT = 'a',   /* init -> member: a connection to the agent socket */
-	INIT_MSG_SOCKET = 'K',  /* init -> session: the connected socket */
-	INIT_MSG_ERROR = 'E',   /* init -> session: value = errno */
+	INIT_REQ_DETACH = 'D',  /* on a channel's connection whose PTY command runs: fds
+	                         * its PTY master and a memfd with the screen so far;
+	                         * init keeps the command running, detached; no reply */
+	INIT_REQ_ATTACH = 'J',  /* take over detached session `value` (its command's
+	                         * pid; 0: the latest) at rows x cols: answer REPLAY,
+	                         * PTY, STARTED, then EXIT as for SPAWN; or ERROR */
+	INIT_REQ_LIST = 'Q',    /* answer LIST: a memfd, "ID SECONDS COMMAND\n" each */
+	INIT_MSG_REPLAY = 'r',  /* init -> session: memfd with the screen to replay */
+	INIT_MSG_LIST = 'l',
+	INIT_MSG_SOCKET = 'K', /* init -> session: the connected socket */
+	INIT_MSG_ERROR = 'E',  /* init -> session: value = errno */
 };
 
-#define INIT_AGENT_DIR  "/tmp/ssh-warren"
-#define INIT_AGENT_SOCK INIT_AGENT_DIR "/agent.sock"
-#define INIT_SPAWN_MAX_BLOB (1 << 20) /* argv + environment, bytes */
+#define INIT_AGENT_DIR      "/tmp/ssh-warren"
+#define INIT_AGENT_SOCK     INIT_AGENT_DIR "/agent.sock"
+#define INIT_SESSION_ENV    "WARREN_SESSION" /* a PTY command's id for warren-attach */
+#define INIT_SPAWN_MAX_BLOB (1 << 20)        /* argv + environment, bytes */
 #define INIT_SPAWN_MAX_STRS 4096
 
 struct init_req {

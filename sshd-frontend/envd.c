@@ -199,6 +199,56 @@ int envd_spawn(const char *path, char *const argv[], char *const envp[], bool pt
 	return 0;
 }
 
+int envd_attach(const char *path, int id, int rows, int cols, struct sandbox_proc *out)
+{
+	struct init_req r = {.type = INIT_REQ_ATTACH, .value = id, .rows = rows, .cols = cols};
+	int sock = dial(path, &r, NULL, 0);
+	if (sock < 0)
+		return -1;
+	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+	*out = (struct sandbox_proc){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
+	                             .ctl_fd = sock};
+	return 0;
+}
+
+int envd_detach(int ctl_fd, int master, const char *screen, size_t len)
+{
+	int mfd = memfd_create("warren-screen", MFD_CLOEXEC);
+	if (mfd < 0)
+		return -1;
+	struct init_req r = {.type = INIT_REQ_DETACH};
+	int fds[2] = {master, mfd};
+	int rc = write(mfd, screen, len) == (ssize_t)len
+	             ? fdpass_sendv(ctl_fd, &r, sizeof r, fds, 2)
+	             : -1;
+	close(mfd);
+	return rc;
+}
+
+ssize_t envd_list(const char *path, char *buf, size_t len)
+{
+	struct init_req r = {.type = INIT_REQ_LIST};
+	int sock = dial(path, &r, NULL, 0);
+	if (sock < 0)
+		return -1;
+	struct init_msg m;
+	int fd = -1;
+	int rc = await(sock, &m, &fd, 5000);
+	close(sock);
+	if (rc < 0)
+		return -1;
+	struct stat st;
+	ssize_t n = -1; /* a regular file (memfd) only: a pipe could hold us */
+	if (m.type == INIT_MSG_LIST && fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = pread(fd, buf, len - 1, 0);
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
 static int request_socket(const char *path, int type, int family, int port)
 {
 	struct init_req r = {.type = type, .value = port, .family = family};

@@ -56,6 +56,13 @@ int envd_member(const char *sock_path, int timeout_ms);
  * connection (ctl_fd) and, without a pty, the stdio pipes; pid is 0. */
 int envd_spawn(const char *sock_path, char *const argv[], char *const envp[], bool pty, int rows,
                int cols, struct sandbox_proc *out, char *err, size_t errlen);
+/* Resumable PTY sessions. attach: take over detached session id (0: the
+ * latest) on a new channel connection (ctl_fd); init answers REPLAY, PTY,
+ * STARTED or ERROR. detach: the connection dropped; hand init the master and
+ * the screen so far. list: "ID SECONDS COMMAND\n" lines, NUL-terminated. */
+int envd_attach(const char *sock_path, int id, int rows, int cols, struct sandbox_proc *out);
+int envd_detach(int ctl_fd, int master, const char *screen, size_t len);
+ssize_t envd_list(const char *sock_path, char *buf, size_t len);
 /* A TCP connection made inside the environment to its loopback (family 4
  * or 6), or -1 with errno. */
 int envd_connect(const char *sock_path, int family, int port);

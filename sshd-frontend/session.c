@@ -25,6 +25,7 @@
 #include <sys/signalfd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/wait.h>
@@ -38,6 +39,7 @@
 #include "../sandbox/env.h"
 #include "../sandbox/fdpass.h"
 #include "../sandbox/initproto.h"
+#include "../sandbox/ring.h"
 #include "../sandbox/spawn.h"
 #include "apigw.h"
 #include "audit.h"
@@ -91,6 +93,10 @@ struct chan {
 	bool api_given; /* the gateway holds listeners of this channel's sandbox */
 
 	bool in_env;  /* started in the tenant's environment: no bwrap of its own */
+	int attach_id;      /* warren-attach: the detached session to take over; -1: not */
+	pid_t env_pid;      /* in_env: the command's pid in the environment (its session id) */
+	struct ring screen; /* in_env with a pty: the last output, for reattaching */
+	bool detached;      /* the connection dropped; init keeps the command running */
 	bool fwd;     /* a forwarded stream: in_fd/out.fd are one socket */
 	int opening;  /* OPEN_*: a channel we open to the client, not yet confirmed */
 	char o_host[64], o_src[64];
@@ -491,6 +497,9 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 	extra[ne] = NULL;
 }
 
+static void announce_start(struct chan *c, const char *command, const char *subsystem);
+static void detached_notice(struct chan *c);
+
 static void start_child(struct chan *c, const char *command, const char *subsystem)
 {
 	struct session_ctx *sx = c->sx;
@@ -555,6 +564,18 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		return;
 	}
 	strv_free(&env);
+	if (c->pty && !command)
+		detached_notice(c);
+	announce_start(c, command, subsystem);
+}
+
+/* The channel's command started: audit, the master's status line, the pipes
+ * registered, the log. */
+static void announce_start(struct chan *c, const char *command, const char *subsystem)
+{
+	struct session_ctx *sx = c->sx;
+	const struct tenant_conf *t = sx->tenant;
+	const struct profile *prof = sx->have_profile ? &sx->profile : NULL;
 	char chan_id[16];
 	snprintf(chan_id, sizeof chan_id, "%d", c->id);
 	waudit_event("session_start", "tenant", t->name, "source", sx->ssh_connection, "#channel",
@@ -574,11 +595,107 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	}
 	c->err.fd = c->proc.stderr_fd;
 	log_info("session start: tenant=%s channel=%d pid=%d type=%s pty=%s", t->name, c->id,
-	         (int)c->proc.pid,
-	         subsystem ? "subsystem"
-	         : command ? "exec"
-	                   : "shell",
-	         c->pty ? "yes" : "no");
+	         (int)c->proc.pid, c->kind, c->pty ? "yes" : "no");
+}
+
+/* ---- resumable PTY sessions: warren-attach [ID | -l] (README) ---- */
+
+/* The detached sessions, escaped (their commands are the tenant's), one per
+ * line with prefix; the count, or -1 when the environment did not answer. */
+static int detached_lines(struct session_ctx *sx, const char *prefix, char *out, size_t len)
+{
+	char list[2048];
+	ssize_t n = envd_list(sx->env_sock, list, sizeof list);
+	if (n < 0)
+		return -1;
+	int count = 0;
+	size_t used = 0;
+	out[0] = '\0';
+	for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
+		char esc[160];
+		fmt_escape(esc, sizeof esc, line);
+		int w = snprintf(out + used, len - used, "%s%s\r\n", prefix, esc);
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+		count++;
+	}
+	return count;
+}
+
+/* A login shell on a terminal: tell the tenant what is waiting for them. */
+static void detached_notice(struct chan *c)
+{
+	char lines[sizeof c->err.buf - 200];
+	int n = detached_lines(c->sx, "  ", lines, sizeof lines);
+	if (n > 0)
+		c->err.len = (size_t)snprintf(c->err.buf, sizeof c->err.buf,
+		                              "warren: %d detached session%s (ID SECONDS COMMAND); "
+		                              "reattach with warren-attach [ID]:\r\n%s",
+		                              n, n == 1 ? "" : "s", lines);
+}
+
+/* warren-attach -l: the list on stdout, exit 0, no command run */
+static void list_detached(struct chan *c)
+{
+	int n = detached_lines(c->sx, "", c->out.buf, sizeof c->out.buf);
+	if (n < 0) {
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "warren-attach: your environment is not reachable (%s)", strerror(errno));
+		return;
+	}
+	c->out.len = strlen(c->out.buf);
+	c->ctl_done = c->bwrap_exited = c->out.eof = c->err.eof = true;
+	c->bwrap_status = 0;
+}
+
+static void start_attach(struct chan *c, const char *command, const char *arg)
+{
+	struct session_ctx *sx = c->sx;
+	char *end;
+	long id = *arg ? strtol(arg, &end, 10) : 0;
+	begin(c, "attach");
+	if (sx->fail[0])
+		snprintf(c->fail_msg, sizeof c->fail_msg, "%s", sx->fail);
+	else if (sx->env_member < 0)
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "warren-attach: sessions are kept only in a tenant environment "
+		         "(sandbox_scope = tenant)");
+	else if (strcmp(arg, "-l") == 0)
+		list_detached(c);
+	else if (*arg && (*end != '\0' || id <= 0 || id > 1 << 22))
+		snprintf(c->fail_msg, sizeof c->fail_msg, "usage: warren-attach [ID | -l]");
+	else if (!c->pty)
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "warren-attach: needs a terminal (ssh -t)");
+	if (c->fail_msg[0] || c->bwrap_exited)
+		return;
+	c->attach_id = (int)id;
+	if (claim_session_slot(c) < 0 || start_recording(c, command, NULL) < 0) {
+		release_session_slot(c);
+		return;
+	}
+	c->in_env = true;
+	if (envd_attach(sx->env_sock, c->attach_id, c->rows, c->cols, &c->proc) < 0) {
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "warren-attach: your environment is not reachable (%s)", strerror(errno));
+		return;
+	}
+	announce_start(c, command, NULL);
+}
+
+/* "warren-attach" alone or followed by a space: handled here, not run */
+static const char *attach_arg(const char *command)
+{
+	static const char verb[] = "warren-attach";
+	if (strncmp(command, verb, sizeof verb - 1) != 0)
+		return NULL;
+	const char *p = command + sizeof verb - 1;
+	if (*p != '\0' && *p != ' ')
+		return NULL;
+	while (*p == ' ')
+		p++;
+	return p;
 }
 
 static int on_shell(ssh_session s, ssh_channel ch, void *ud)
@@ -605,7 +722,11 @@ static int on_exec(ssh_session s, ssh_channel ch, const char *command, void *ud)
 		         MAX_COMMAND);
 		return 0;
 	}
-	start_child(c, command, NULL);
+	const char *arg = attach_arg(command);
+	if (arg)
+		start_attach(c, command, arg);
+	else
+		start_child(c, command, NULL);
 	return 0;
 }
 
@@ -710,6 +831,8 @@ static void pump_out(struct chan *c, struct stream *st, bool is_err)
 		activity(c->sx);
 		c->bytes_out += (uint64_t)n;
 		record_event(&c->rec, "o", st->buf, (size_t)n);
+		if (c->in_env && c->pty && st == &c->out && ring_put(&c->screen, st->buf, (size_t)n) < 0)
+			log_debug("channel %d: no memory for the reattach screen", c->id);
 		st->len = (size_t)n;
 		st->off = 0;
 		flush_stream(c, st, is_err);
@@ -770,6 +893,37 @@ static void give_api_listener(struct chan *c, int port, int fd)
 		c->api_given = true;
 }
 
+/* warren-attach: the screen init kept (a memfd: a regular file, bounded),
+ * sent to the client after a clear, ahead of anything the terminal prints */
+static void load_replay(struct chan *c, int fd)
+{
+	static const char clear[] = "\033[H\033[2J";
+	struct stat st;
+	size_t room = sizeof c->out.buf - (sizeof clear - 1);
+	ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+	                ? pread(fd, c->out.buf + sizeof clear - 1,
+	                        (size_t)st.st_size < room ? (size_t)st.st_size : room, 0)
+	                : -1;
+	if (n < 0)
+		return;
+	memcpy(c->out.buf, clear, sizeof clear - 1);
+	ring_put(&c->screen, c->out.buf + sizeof clear - 1, (size_t)n);
+	c->out.off = 0;
+	c->out.len = sizeof clear - 1 + (size_t)n;
+}
+
+static void attach_failed(struct chan *c, int err)
+{
+	if (err != ESRCH)
+		snprintf(c->fail_msg, sizeof c->fail_msg, "warren-attach: %s", strerror(err));
+	else if (c->attach_id == 0)
+		snprintf(c->fail_msg, sizeof c->fail_msg, "warren-attach: no detached session");
+	else
+		snprintf(c->fail_msg, sizeof c->fail_msg,
+		         "warren-attach: no detached session %d (warren-attach -l lists them)",
+		         c->attach_id);
+}
+
 static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 {
 	(void)revents;
@@ -800,7 +954,12 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 		    is_pty_master(passed)) {
 			got_master(c, passed);
 			passed = -1;
+		} else if (m.type == INIT_MSG_REPLAY && passed >= 0 && c->attach_id >= 0 &&
+		           c->out.fd < 0) {
+			load_replay(c, passed);
 		} else if (m.type == INIT_MSG_STARTED) {
+			if (c->in_env)
+				c->env_pid = m.value;
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long us = (now.tv_sec - c->t_request.tv_sec) * 1000000L +
@@ -822,6 +981,8 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 				c->bwrap_exited = c->ctl_done = true; /* init keeps no more to say */
 				c->bwrap_status = m.value;
 			}
+		} else if (m.type == INIT_MSG_ERROR && c->attach_id >= 0) {
+			attach_failed(c, m.value);
 		} else if (m.type == INIT_MSG_ERROR && c->in_env && m.value == EAGAIN) {
 			snprintf(c->fail_msg, sizeof c->fail_msg,
 			         "cannot start the command: your environment is at its process limit "
@@ -954,16 +1115,39 @@ static void audit_session_end(struct chan *c)
 	             sig ? "signal" : "#exit_status", sig ? sig : status, "#duration_ms", ms,
 	             "#bytes_in", in, "#bytes_out", out, "reason",
 	             c->timed_out     ? "timeout"
+	             : c->detached    ? "detached"
 	             : c->fail_msg[0] ? c->fail_msg
 	                              : NULL,
 	             NULL);
 }
 
+/* The connection dropped under a running PTY command in the environment:
+ * init keeps it, with its terminal and screen, for warren-attach. */
+static bool detach(struct session_ctx *sx, struct chan *c)
+{
+	if (!sx->ending || !c->in_env || !c->pty || !c->started || c->eof_sent || c->timed_out ||
+	    c->bwrap_exited || c->out.fd < 0 || c->env_pid <= 0)
+		return false;
+	static char snap[RING_SIZE];
+	size_t n = ring_snapshot(&c->screen, snap);
+	if (envd_detach(c->proc.ctl_fd, c->out.fd, snap, n) < 0) {
+		log_warn("channel %d: cannot detach: %s", c->id, strerror(errno));
+		return false;
+	}
+	char id[16];
+	snprintf(id, sizeof id, "%d", (int)c->env_pid);
+	log_info("channel %d: tenant=%s connection dropped; session %d detached", c->id,
+	         sx->tenant->name, (int)c->env_pid);
+	waudit_event("session_detach", "tenant", sx->tenant->name, "#session", id, NULL);
+	return c->detached = true;
+}
+
 static void chan_free(struct session_ctx *sx, struct chan *c)
 {
+	bool detached = detach(sx, c);
 	if (c->started && !c->eof_sent && !c->fwd)
 		audit_session_end(c); /* the client left first */
-	if (c->in_env ? c->started && !c->eof_sent : child_running(c))
+	if (!detached && (c->in_env ? c->started && !c->eof_sent : child_running(c)))
 		end_child(c, SIGHUP); /* bwrap: --die-with-parent takes the sandbox down */
 	release_session_slot(c);
 	record_stop(&c->rec);
@@ -980,6 +1164,7 @@ static void chan_free(struct session_ctx *sx, struct chan *c)
 	ssh_remove_channel_callbacks(c->ch, &c->cb);
 	ssh_channel_free(c->ch);
 	env_client_free(&c->env);
+	ring_free(&c->screen);
 	struct chan **pp = &sx->chans;
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
@@ -1047,7 +1232,8 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	else
 		evfd_want(sx->event, c->proc.ctl_fd, &c->ctl_reg, POLLIN, on_ctl_ready, c);
 
-	bool outputs_done = c->out.fd < 0 && c->err.fd < 0;
+	bool outputs_done = c->out.fd < 0 && c->err.fd < 0 && c->out.off >= c->out.len &&
+	                    c->err.off >= c->err.len;
 	if (c->started && !c->eof_sent && c->bwrap_exited && c->ctl_done && outputs_done) {
 		ssh_channel_send_eof(c->ch);
 		if (c->fwd) {
@@ -1157,6 +1343,7 @@ static struct chan *chan_new(struct session_ctx *sx, ssh_channel ch)
 	c->id = next_chan_id++;
 	c->in_fd = c->out.fd = c->err.fd = c->proc.ctl_fd = c->proxy_listen = -1;
 	c->rec.fd = -1;
+	c->attach_id = -1;
 	c->rows = 24;
 	c->cols = 80;
 	c->cb.userdata = c;
@@ -1502,7 +1689,9 @@ int session_run(struct session_ctx *sx)
 			break;
 	}
 	proxy_shutdown(&sx->proxy);
-	/* the client went away: sandboxes end with us (--die-with-parent) */
+	/* the client went away: sandboxes end with us (--die-with-parent);
+	 * in the environment, PTY sessions detach */
+	sx->ending = true;
 	while (sx->chans) {
 		struct chan *c = sx->chans;
 		c->client_closed = c->close_sent = true;

@@ -58,6 +58,7 @@ struct session_ctx {
 	short member_reg;
 	char env_sock[PATH_MAX]; /* ... and where channels connect */
 	bool agent_fwd;          /* the client forwards its agent (ssh -A) */
+	bool ending;             /* the connection is gone: channels are being freed */
 	struct rfwd rfwd[SESSION_MAX_RFWD];
 	int nrfwd;
 };

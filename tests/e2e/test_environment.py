@@ -182,14 +182,21 @@ def test_dynamic_forward_with_curl_socks5h(env_warren):
         fwd.wait()
 
 
-def test_forward_refusals_are_explained_and_audited(make_warren):
-    w = make_warren(tenants=("alice", "bob"), server_extra="audit_log = @AUDIT@",
-                    tenant_extra={"bob": "[sandbox]\nallow_tcp_forwarding = no\n"})
-    audit = os.path.join(w.base, "audit.jsonl")
+def audited(make_warren, **kw):
+    """A warren whose audit log is at w.audit_path."""
+    w = make_warren(server_extra="audit_log = @AUDIT@", **kw)
+    w.audit_path = os.path.join(w.base, "audit.jsonl")
     with open(w.conf) as f:
-        conf = f.read().replace("@AUDIT@", audit)
+        conf = f.read().replace("@AUDIT@", w.audit_path)
     with open(w.conf, "w") as f:
         f.write(conf)
+    return w
+
+
+def test_forward_refusals_are_explained_and_audited(make_warren):
+    w = audited(make_warren, tenants=("alice", "bob"),
+                tenant_extra={"bob": "[sandbox]\nallow_tcp_forwarding = no\n"})
+    audit = w.audit_path
     with w.start():
         port = start_server(w, "bob")
         # nothing listens there: refused, with the reason for ssh -v
@@ -274,6 +281,9 @@ def test_channel_scope_keeps_one_sandbox_per_channel(make_warren):
         r = subprocess.run(w.ssh_argv("alice", extra=("-v", "-W", "127.0.0.1:80")),
                            input=b"", capture_output=True, timeout=30)
         assert r.returncode != 0 and b"sandbox_scope = channel" in r.stderr
+        # no environment to keep a detached terminal in
+        r = w.ssh("alice", "warren-attach -l")
+        assert r.returncode == 1 and "sandbox_scope = tenant" in r.stderr, r.stderr
 
 
 def test_remote_forward_reaches_the_client(env_warren, tmp_path):
@@ -347,3 +357,107 @@ def test_agent_forwarding(make_warren, tmp_path):
     finally:
         agent.kill()
         agent.wait()
+
+
+def terminal(w, command="", dims=(30, 100)):
+    import pexpect
+    return pexpect.spawn(" ".join(w.ssh_argv("alice", extra=("-tt",))) + " " + command,
+                         timeout=20, dimensions=dims)
+
+
+def detached_ids(w):
+    r = w.ssh("alice", "warren-attach -l")
+    assert r.returncode == 0, r.stderr
+    return [line.split()[0] for line in r.stdout.splitlines()]
+
+
+def test_pty_session_reattaches_after_the_client_is_killed(make_warren):
+    w = audited(make_warren, tenants=("alice",))
+    with w.start():
+        pty_session_reattaches(w)
+
+
+def pty_session_reattaches(w):
+    import pexpect
+    t = terminal(w)
+    t.sendline("export MARK=kept-state; echo id=$WARREN_SESSION pid=$$")
+    t.expect(r"id=(\d+) pid=(\d+)")
+    sid, pid = t.match.group(1).decode(), t.match.group(2).decode()
+    assert sid == pid  # the id is the shell's pid in the environment
+    t.sendline("(sleep 1; echo printed-while-away; touch /tmp/printed) & echo job-''started")
+    t.expect("job-started")
+    t.kill(9)  # the client dies; the shell lives on, detached
+    t.close()
+    assert wait_until(lambda: sid in detached_ids(w), timeout=15)
+    assert wait_until(lambda: w.ssh("alice", "test -e /tmp/printed").returncode == 0)
+    # a login shell tells the tenant what is waiting
+    n = terminal(w)
+    n.expect("1 detached session")
+    n.expect(sid + r" \d+ bash")
+    n.sendline("exit")
+    n.expect(pexpect.EOF)
+    # reattach: the screen from before the drop, what was printed meanwhile,
+    # and the same shell with its state
+    a = terminal(w, "warren-attach " + sid)
+    a.expect(f"id={sid} pid={pid}")
+    a.expect("printed-while-away")
+    a.sendline("echo $MARK-$$")
+    a.expect(f"kept-state-{pid}")
+    assert sid not in detached_ids(w)  # attached: no longer listed
+    a.sendline("exit 7")
+    a.expect(pexpect.EOF)
+    a.close()
+    assert a.exitstatus == 7
+    assert detached_ids(w) == []
+    audit = [json.loads(line) for line in open(w.audit_path)]
+    assert any(e["event"] == "session_detach" and str(e["session"]) == sid for e in audit)
+    assert any(e["event"] == "session_start" and e.get("type") == "attach" for e in audit)
+
+
+def test_reattach_redraws_full_screen_programs_and_refuses_clearly(env_warren):
+    import pexpect
+    w = env_warren
+    # a full-screen program's stand-in: it redraws on SIGWINCH
+    prog = ("n=0; trap 'n=$((n+1)); echo redraw$n $(stty size)' WINCH; echo ready; "
+            "while :; do sleep 0.1; done")
+    assert w.ssh("alice", "cat > /tmp/redraw.sh", input=prog).returncode == 0
+    t = terminal(w, "bash /tmp/redraw.sh")
+    t.expect("ready")
+    t.kill(9)
+    t.close()
+    assert wait_until(lambda: len(detached_ids(w)) == 1, timeout=15)
+    a = terminal(w, "warren-attach", dims=(40, 120))  # the latest, at a new size
+    a.expect("redraw1 40 120")
+    a.kill(9)
+    a.close()
+    assert wait_until(lambda: len(detached_ids(w)) == 1, timeout=15)
+    a = terminal(w, "warren-attach", dims=(40, 120))  # the same size: redrawn all the same
+    a.expect("redraw2 40 120")
+    # a second terminal cannot take it while it is attached
+    r = subprocess.run(w.ssh_argv("alice", extra=("-tt",)) + ["warren-attach"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"no detached session" in r.stdout + r.stderr
+    r = subprocess.run(w.ssh_argv("alice", extra=("-tt",)) + ["warren-attach 4194000"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    assert b"no detached session 4194000" in r.stdout + r.stderr
+    r = w.ssh("alice", "warren-attach")
+    assert r.returncode == 1 and "needs a terminal" in r.stderr
+    r = w.ssh("alice", "warren-attach x1")
+    assert r.returncode == 1 and "usage: warren-attach" in r.stderr
+    a.sendcontrol("c")
+    a.expect(pexpect.EOF)
+    assert detached_ids(w) == []
+
+
+def test_detached_sessions_end_with_linger(make_warren):
+    w = make_warren(tenants=("alice",), sandbox_extra="linger = 2")
+    with w.start():
+        uid = w.uid("alice")
+        t = terminal(w)
+        t.sendline("echo id=$WARREN_SESSION")
+        t.expect(r"id=\d+")
+        t.kill(9)
+        t.close()
+        # detached, then gone with the environment: nothing of the tenant's is left
+        assert wait_until(lambda: not tenant_procs(uid), timeout=20), tenant_procs(uid)
+        assert "detached" in w.log_text()
