@@ -13,7 +13,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam -pthread
 PYTHON   ?= /usr/bin/python3
 
-FRONTEND := sshd-frontend/main.c sshd-frontend/envd.c sshd-frontend/forward.c sshd-frontend/procinfo.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
+FRONTEND := sshd-frontend/main.c sshd-frontend/monitor.c sshd-frontend/moncheck.c sshd-frontend/envd.c sshd-frontend/forward.c sshd-frontend/procinfo.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \

@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "monproto.h"
 
 static int audit_fd = -1;
 
@@ -31,10 +34,19 @@ int waudit_open(const char *dest)
 	return 0;
 }
 
-void waudit_event(const char *event, ...)
+static int fwd_sock = -1;
+
+void waudit_forward(int sock)
 {
-	if (audit_fd < 0)
-		return;
+	fwd_sock = sock;
+	if (audit_fd > 2)
+		close(audit_fd);
+	audit_fd = -1;
+}
+
+static void write_event(pid_t pid, const char *event, const char *tenant, const char **kv,
+                        size_t nkv)
+{
 	json_object *o = json_object_new_object();
 	if (o == NULL)
 		return;
@@ -47,20 +59,17 @@ void waudit_event(const char *event, ...)
 	snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 	json_object_object_add(o, "ts", json_object_new_string(ts));
 	json_object_object_add(o, "event", json_object_new_string(event));
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	va_list ap;
-	va_start(ap, event);
-	for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *)) {
-		const char *v = va_arg(ap, const char *);
-		if (v == NULL)
-			continue;
+	json_object_object_add(o, "pid", json_object_new_int((int)pid));
+	if (tenant)
+		json_object_object_add(o, "tenant", json_object_new_string(tenant));
+	for (size_t i = 0; i + 1 < nkv; i += 2) {
+		const char *k = kv[i], *v = kv[i + 1];
 		if (k[0] == '#')
 			json_object_object_add(o, k + 1,
 			                       json_object_new_int64(strtoll(v, NULL, 10)));
 		else
 			json_object_object_add(o, k, json_object_new_string(v));
 	}
-	va_end(ap);
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	size_t len = strlen(s);
 	char *line = malloc(len + 1);
@@ -72,4 +81,60 @@ void waudit_event(const char *event, ...)
 		free(line);
 	}
 	json_object_put(o);
+}
+
+void waudit_eventv(pid_t pid, const char *event, const char *tenant, const char **kv,
+                   size_t nkv)
+{
+	if (audit_fd >= 0)
+		write_event(pid, event, tenant, kv, nkv);
+}
+
+/* to the monitor: "event\0key\0value\0..." without the tenant, which the
+ * monitor sets; an event too large for one message is cut at a pair */
+static void forward_event(const char *event, const char **kv, size_t nkv)
+{
+	char msg[sizeof(struct mon_hdr) + MON_MAX_PAYLOAD];
+	struct mon_hdr h = {.type = MON_AUDIT};
+	memcpy(msg, &h, sizeof h);
+	size_t off = sizeof h;
+	size_t el = strlen(event) + 1;
+	if (el > MON_MAX_PAYLOAD)
+		return;
+	memcpy(msg + off, event, el);
+	off += el;
+	for (size_t i = 0; i + 1 < nkv; i += 2) {
+		size_t kl = strlen(kv[i]) + 1, vl = strlen(kv[i + 1]) + 1;
+		if (strcmp(kv[i], "tenant") == 0)
+			continue;
+		if (off + kl + vl > sizeof msg)
+			break;
+		memcpy(msg + off, kv[i], kl);
+		memcpy(msg + off + kl, kv[i + 1], vl);
+		off += kl + vl;
+	}
+	if (send(fwd_sock, msg, off, MSG_NOSIGNAL) < 0)
+		fwd_sock = -1; /* the monitor is gone: so is the connection */
+}
+
+void waudit_event(const char *event, ...)
+{
+	if (audit_fd < 0 && fwd_sock < 0)
+		return;
+	const char *kv[2 * MON_AUDIT_MAX_KV];
+	size_t n = 0;
+	va_list ap;
+	va_start(ap, event);
+	for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *)) {
+		const char *v = va_arg(ap, const char *);
+		if (v == NULL || n + 2 > sizeof kv / sizeof kv[0])
+			continue;
+		kv[n++] = k;
+		kv[n++] = v;
+	}
+	va_end(ap);
+	if (fwd_sock >= 0)
+		forward_event(event, kv, n);
+	else
+		write_event(getpid(), event, NULL, kv, n);
 }

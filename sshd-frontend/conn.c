@@ -40,6 +40,7 @@
 #include "envd.h"
 #include "record.h"
 #include "log.h"
+#include "monitor.h"
 #include "privdrop.h"
 #include "slots.h"
 #include "session.h"
@@ -409,8 +410,10 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 		log_err("tenant %s: state_dir path too long", cx->tenant.name);
 		return -1;
 	}
+	/* root's: the monitor counts max_sessions there (older versions gave
+	 * it to the tenant: taken back) */
 	if (state_mkdir(top, 0711) < 0 || (mkdir(sx->sessions_dir, 0700) < 0 && errno != EEXIST) ||
-	    chown(sx->sessions_dir, sx->id.uid, sx->id.gid) < 0) {
+	    chown(sx->sessions_dir, 0, 0) < 0 || chmod(sx->sessions_dir, 0700) < 0) {
 		log_err("tenant %s: %s: %s", cx->tenant.name, sx->sessions_dir, strerror(errno));
 		return -1;
 	}
@@ -674,13 +677,23 @@ void conn_handle(int fd, const struct conn_env *env)
 		 * process; the place for PAM close and cgroup cleanup. The master's
 		 * SIGTERM (drain) and SIGUSR2 (end now) are passed on. */
 		monitor_child = pid;
-		close(env->notify_fd); /* the session process holds it */
+		struct monitor mon = {.sock = recsock[0],
+		                      .tenant = cx.tenant.name,
+		                      .peer = pid,
+		                      .state_dir = srv->state_dir,
+		                      .max_sessions = cx.tenant.sandbox.max_sessions,
+		                      .record_total_max = cx.tenant.sandbox.record_total_max,
+		                      .source = sx.ssh_connection,
+		                      .notify_fd = env->notify_fd};
+		snprintf(mon.slots_dir, sizeof mon.slots_dir, "%s", sx.sessions_dir);
+		fcntl(mon.notify_fd, F_SETFL, fcntl(mon.notify_fd, F_GETFL) | O_NONBLOCK);
 		struct sigaction sa = {.sa_handler = monitor_forward};
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGUSR2, &sa, NULL);
 		close(ssh_get_fd(session));
-		close(recsock[1]);
+		if (recsock[1] >= 0)
+			close(recsock[1]);
 		if (sx.env_member >= 0)
 			close(sx.env_member);
 		if (gw.session_fd >= 0)
@@ -688,9 +701,8 @@ void conn_handle(int fd, const struct conn_env *env)
 		int status = 0;
 		/* sleep until the session process asks for something or ends */
 		int cfd = signalfd(-1, &chld_mask, SFD_CLOEXEC | SFD_NONBLOCK);
-		int rec_requests = 0;
 		for (;;) {
-			struct pollfd pf[3] = {{.fd = recsock[0], .events = POLLIN},
+			struct pollfd pf[3] = {{.fd = mon.sock, .events = POLLIN},
 			                       {.fd = cfd, .events = POLLIN},
 			                       {.fd = gw.monitor_fd, .events = POLLIN}};
 			int pr = poll(pf, 3, cfd >= 0 ? -1 : 500);
@@ -701,19 +713,8 @@ void conn_handle(int fd, const struct conn_env *env)
 				close(gw.monitor_fd);
 				gw.monitor_fd = -1;
 			}
-			if (pr > 0 && (pf[0].revents & POLLIN)) {
-				/* bounded: a session asks once per recorded channel */
-				if (++rec_requests > 4 * srv->max_channels + 64) {
-					close(recsock[0]);
-					recsock[0] = -1;
-				} else {
-					record_serve(recsock[0], srv->state_dir, cx.tenant.name,
-					             cx.tenant.sandbox.record_total_max);
-				}
-			} else if (pr > 0 && (pf[0].revents & (POLLHUP | POLLERR))) {
-				close(recsock[0]);
-				recsock[0] = -1;
-			}
+			if (pr > 0 && pf[0].revents)
+				monitor_serve(&mon); /* closes it at EOF */
 			if (pr > 0 && (pf[1].revents & POLLIN)) {
 				struct signalfd_siginfo si;
 				while (read(cfd, &si, sizeof si) > 0)
@@ -747,6 +748,7 @@ void conn_handle(int fd, const struct conn_env *env)
 			wpam_session_close(cx.pam);
 			wpam_end(cx.pam);
 		}
+		monitor_release_all(&mon);
 		if (conn_dir[0])
 			slots_release(conn_dir, pid_monitor);
 		log_info("session closed for %s", cx.tenant.name);
@@ -766,12 +768,14 @@ void conn_handle(int fd, const struct conn_env *env)
 	log_debug("session process for %s runs as %u:%u (%s)", cx.tenant.name, (unsigned)sx.id.uid,
 	          (unsigned)sx.id.gid, sx.id.source);
 	close(recsock[0]);
-	sx.rec_sock = recsock[1];
+	sx.mon_sock = recsock[1];
+	/* what root holds stays with root: audit events and status lines go
+	 * through the monitor from here on */
+	waudit_forward(sx.mon_sock);
+	close(env->notify_fd);
 	if (gw.monitor_fd >= 0)
 		close(gw.monitor_fd);
 	sx.api_sock = gw.session_fd;
-	sx.notify_fd = env->notify_fd;
-	fcntl(sx.notify_fd, F_SETFL, fcntl(sx.notify_fd, F_GETFL) | O_NONBLOCK); /* never stall */
 	cx.sx = &sx;
 	int rc = session_run(&sx);
 	ssh_disconnect(session);

@@ -44,6 +44,7 @@
 #include "audit.h"
 #include "evfd.h"
 #include "log.h"
+#include "monitor.h"
 #include "privdrop.h"
 #include "procinfo.h"
 #include "proxy.h"
@@ -468,14 +469,17 @@ static void remove_socket(const char *path, const struct stat *mine)
 
 /* Waits for the env process; serves the gateway; passes on drain and kill. */
 static int monitor_loop(const struct envd_ctx *ctx, pid_t child, struct apigw *gw,
-                        const sigset_t *mask)
+                        struct monitor *mon, const sigset_t *mask)
 {
 	int sfd = signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	int status = 0;
 	for (;;) {
-		struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
-		                       {.fd = gw->monitor_fd, .events = POLLIN}};
-		int pr = poll(pf, 2, sfd >= 0 ? -1 : 500);
+		struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+		                       {.fd = gw->monitor_fd, .events = POLLIN},
+		                       {.fd = mon->sock, .events = POLLIN}};
+		int pr = poll(pf, 3, sfd >= 0 ? -1 : 500);
+		if (pr > 0 && pf[2].revents)
+			monitor_serve(mon); /* the env process's audit events (its proxy's) */
 		if (pr > 0 && (pf[1].revents & POLLIN))
 			apigw_serve_monitor(gw->monitor_fd, ctx->srv, ctx->tenant->name,
 			                    ctx->tenant->sandbox.api_mask);
@@ -526,6 +530,9 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 			log_warn("environment %s: API gateway outside its cgroup", t->name);
 	}
 	pid_t me = getpid();
+	int msock[2] = {-1, -1};
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, msock) < 0)
+		log_warn("environment %s: monitor socket: %s", t->name, strerror(errno));
 	pid_t child = crc < 0 ? -1 : fork();
 	if (child == 0) {
 		if ((have_cg && cgroup_attach(ctx->cg, t->name, id, getpid()) < 0) ||
@@ -536,6 +543,9 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 			_exit(1);
 		if (gw.monitor_fd >= 0)
 			close(gw.monitor_fd);
+		if (msock[0] >= 0)
+			close(msock[0]);
+		waudit_forward(msock[1]); /* no audit fd in a tenant's process */
 		prctl(PR_SET_NAME, "warren-envproxy");
 		sigprocmask(SIG_UNBLOCK, &mask, NULL);
 		_exit(env_process(ctx, listen_fd, gw.session_fd));
@@ -547,7 +557,11 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	snprintf(lg, sizeof lg, "%ld", t->sandbox.linger);
 	log_info("environment for %s started (linger %ld s)", t->name, t->sandbox.linger);
 	waudit_event("env_start", "tenant", t->name, "#linger", lg, NULL);
-	int status = child > 0 ? monitor_loop(ctx, child, &gw, &mask) : 0;
+	if (msock[1] >= 0)
+		close(msock[1]);
+	struct monitor mon = {.sock = msock[0], .audit_only = true, .tenant = t->name,
+	                      .peer = child, .notify_fd = -1};
+	int status = child > 0 ? monitor_loop(ctx, child, &gw, &mon, &mask) : 0;
 	remove_socket(ctx->sock_path, sock_st);
 	if (gw.pid > 0) {
 		kill(gw.pid, SIGKILL);

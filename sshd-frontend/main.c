@@ -641,6 +641,12 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		for (size_t i = 0; i < nchildren; i++)
 			if (children[i].notify_fd >= 0)
 				close(children[i].notify_fd);
+		/* other connections' tenants, sources and commands are none of
+		 * this connection's business */
+		explicit_bzero(children, capchildren * sizeof *children);
+		free(children);
+		children = NULL;
+		nchildren = capchildren = 0;
 		if (stfd >= 0)
 			close(stfd);
 		sigset_t none;

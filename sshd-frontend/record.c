@@ -18,18 +18,7 @@
 
 #include "../sandbox/fdpass.h"
 #include "../sandbox/workspace.h"
-
-struct rec_req {
-	int32_t channel;
-	int32_t pad;
-};
-
-enum { REC_FAILED = 0, REC_OK = 1, REC_FULL = 2 };
-
-static int send_fd(int sock, int fd, int32_t code)
-{
-	return fdpass_send(sock, &code, sizeof code, fd);
-}
+#include "monproto.h"
 
 /* bytes in the tenant's recordings directory (regular files) */
 static unsigned long long dir_bytes(const char *dir)
@@ -47,19 +36,16 @@ static unsigned long long dir_bytes(const char *dir)
 	return total;
 }
 
-void record_serve(int sock, const char *state_dir, const char *tenant,
-                  unsigned long long total_max)
+int record_open(const char *state_dir, const char *tenant, unsigned long long total_max,
+                int channel, int *code)
 {
-	struct rec_req req;
-	if (recv(sock, &req, sizeof req, MSG_DONTWAIT) != (ssize_t)sizeof req)
-		return;
 	char dir[4096], path[4400];
 	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
 	int fd = -1;
-	int32_t code = REC_FAILED;
+	*code = MON_FAILED;
 	bool have_dir = state_mkdir(dir, 0700) == 0;
 	if (have_dir && total_max && dir_bytes(dir) >= total_max) {
-		code = REC_FULL;
+		*code = MON_FULL;
 	} else if (have_dir) {
 		struct timeval tv;
 		gettimeofday(&tv, NULL);
@@ -67,26 +53,23 @@ void record_serve(int sock, const char *state_dir, const char *tenant,
 		gmtime_r(&tv.tv_sec, &tm);
 		char ts[32];
 		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-		fmt_into(path, sizeof path, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(),
-		         (int)req.channel);
+		fmt_into(path, sizeof path, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(), channel);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0)
-			code = REC_OK;
+			*code = MON_OK;
 	}
-	send_fd(sock, fd, code);
-	if (fd >= 0)
-		close(fd);
+	return fd;
 }
 
 /* the fd, -1 on failure, -2 when the tenant's recordings are full */
 static int recv_fd(int sock)
 {
-	int32_t code = REC_FAILED;
+	struct mon_reply rep = {.code = MON_FAILED};
 	int fd;
-	if (fdpass_recv(sock, &code, sizeof code, &fd, 0) <= 0 || code != REC_OK || fd < 0) {
+	if (fdpass_recv(sock, &rep, sizeof rep, &fd, 0) <= 0 || rep.code != MON_OK || fd < 0) {
 		if (fd >= 0)
 			close(fd);
-		return code == REC_FULL ? -2 : -1;
+		return rep.code == MON_FULL ? -2 : -1;
 	}
 	return fd;
 }
@@ -113,7 +96,7 @@ int record_start(struct recording *r, int sock, int channel, int cols, int rows,
                  const char *title, uint64_t max_bytes)
 {
 	r->fd = -1;
-	struct rec_req req = {.channel = channel};
+	struct mon_hdr req = {.type = MON_RECORD, .channel = channel};
 	struct timeval tmo = {2, 0};
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
 	if (send(sock, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)

@@ -15,10 +15,11 @@ struct recording {
 	uint64_t written, max;
 };
 
-/* monitor side: serve one request from the session process on `sock`; no
- * new file once the tenant's recordings hold total_max bytes (0 = no cap) */
-void record_serve(int sock, const char *state_dir, const char *tenant,
-                  unsigned long long total_max);
+/* monitor side (MON_RECORD): a new file for channel, or -1 with *code
+ * MON_FAILED, or MON_FULL once the tenant's recordings hold total_max bytes
+ * (0 = no cap) */
+int record_open(const char *state_dir, const char *tenant, unsigned long long total_max,
+                int channel, int *code);
 
 /* session side: ask the monitor for a file, write the header; 0, -1 on
  * failure, -2 when the tenant's recordings are at record_total_max */

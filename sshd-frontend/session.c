@@ -47,6 +47,7 @@
 #include "evfd.h"
 #include "forward.h"
 #include "log.h"
+#include "monitor.h"
 #include "record.h"
 
 #define IOBUF       65536
@@ -111,7 +112,7 @@ struct chan {
 	bool timed_out;
 	struct recording rec;
 	char kind[16];   /* shell, exec, subsystem */
-	char marker[64]; /* file in sessions_dir while running */
+	bool slot;       /* holds one of max_sessions (the monitor counts) */
 	uint64_t bytes_in, bytes_out;
 	bool client_closed;
 };
@@ -323,22 +324,12 @@ static int on_env(ssh_session s, ssh_channel ch, const char *name, const char *v
 	return 0;
 }
 
-/* Status lines for the master (warrend --status): "C<command>" when a
- * session starts, "T" at most every 2 s while there is traffic. */
+/* Status lines for the master (warrend --status), through the monitor:
+ * "C<command>" when a session starts, "T" at most every 2 s of traffic. */
 static void note_master(struct session_ctx *sx, char kind, const char *text)
 {
-	if (sx->notify_fd < 0)
-		return;
-	char line[200];
-	int n = snprintf(line, sizeof line, "%c%.180s", kind, text ? text : "");
-	for (int i = 1; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	line[n++] = '\n';
-	if (write(sx->notify_fd, line, (size_t)n) < 0 && errno != EAGAIN) {
-		close(sx->notify_fd);
-		sx->notify_fd = -1;
-	}
+	if (sx->mon_sock >= 0)
+		mon_note(sx->mon_sock, kind, text);
 }
 
 static void activity(struct session_ctx *sx)
@@ -350,63 +341,27 @@ static void activity(struct session_ctx *sx)
 	}
 }
 
-/* max_sessions: one file per running session in the tenant's sessions_dir,
- * named <pid>.<channel>; files of dead processes do not count. */
+/* max_sessions: counted by the root monitor (monitor.c), in a directory
+ * the tenant cannot touch */
 static int claim_session_slot(struct chan *c)
 {
 	struct session_ctx *sx = c->sx;
-	long max = sx->tenant->sandbox.max_sessions;
-	if (!sx->sessions_dir[0])
-		return 0;
-	int dfd = open(sx->sessions_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
-		if (dfd >= 0)
-			close(dfd);
-		return 0; /* never refuse a session because bookkeeping failed */
-	}
 	long running = 0;
-	int d2 = dup(dfd);
-	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
-	if (d == NULL && d2 >= 0)
-		close(d2);
-	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
-		long pid = strtol(de->d_name, NULL, 10);
-		if (pid <= 0)
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
-			running++;
-		else
-			unlinkat(dfd, de->d_name, 0); /* left by a crash */
-	}
-	if (d)
-		closedir(d);
-	int rc = 0;
-	if (max > 0 && running >= max) {
-		snprintf(c->fail_msg, sizeof c->fail_msg,
-		         "session limit reached: %ld sessions are running (max_sessions = %ld)",
-		         running, max);
-		waudit_event("limit_refused", "limit", "max_sessions", "tenant", sx->tenant->name,
-		             "source", sx->ssh_connection, NULL);
-		rc = -1;
-	} else {
-		snprintf(c->marker, sizeof c->marker, "%d.%d", (int)getpid(), c->id);
-		int fd = openat(dfd, c->marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd >= 0)
-			close(fd);
-	}
-	close(dfd);
-	return rc;
+	int rc = sx->mon_sock < 0 ? 0 : mon_claim(sx->mon_sock, c->id, &running);
+	c->slot = rc > 0;
+	if (rc >= 0)
+		return 0;
+	snprintf(c->fail_msg, sizeof c->fail_msg,
+	         "session limit reached: %ld sessions are running (max_sessions = %ld)", running,
+	         sx->tenant->sandbox.max_sessions);
+	return -1;
 }
 
 static void release_session_slot(struct chan *c)
 {
-	if (!c->marker[0])
-		return;
-	char path[PATH_MAX + 80];
-	fmt_into(path, sizeof path, "%s/%s", c->sx->sessions_dir, c->marker);
-	unlink(path);
-	c->marker[0] = '\0';
+	if (c->slot)
+		mon_release(c->sx->mon_sock, c->id);
+	c->slot = false;
 }
 
 /* the channel's request is taken (or refused) now: its kind and the start
@@ -431,8 +386,8 @@ static int start_recording(struct chan *c, const char *command, const char *subs
 	char title[160];
 	snprintf(title, sizeof title, "%s: %s%s%.120s", t->name, c->kind,
 	         command || subsystem ? ": " : "", command ? command : subsystem ? subsystem : "");
-	int rc = sx->rec_sock < 0 ? -1
-	                          : record_start(&c->rec, sx->rec_sock, c->id, c->cols, c->rows,
+	int rc = sx->mon_sock < 0 ? -1
+	                          : record_start(&c->rec, sx->mon_sock, c->id, c->cols, c->rows,
 	                                         c->pty ? c->term : NULL, title,
 	                                         t->sandbox.record_max_bytes);
 	if (rc == -2) {

@@ -45,10 +45,9 @@ struct session_ctx {
 	const struct bpf_blob *filter; /* the seccomp filter, built once by the master */
 	struct timespec last_activity; /* for idle_timeout */
 	struct proxy proxy;            /* network = allowlist */
-	char sessions_dir[PATH_MAX];   /* state_dir/sessions/<tenant>: one file per session */
+	char sessions_dir[PATH_MAX];   /* state_dir/sessions/<tenant>: the monitor's slots */
 	bool draining;
-	int rec_sock;  /* to the monitor: recording files */
-	int notify_fd; /* to the master: status lines */
+	int mon_sock; /* to the root monitor (monproto.h): slots, recordings, audit, notes */
 	int api_sock;  /* to the API gateway: the sandboxes' endpoints; -1: none */
 	int host_api_port[SANDBOX_MAX_APIS]; /* network = host: the endpoints' ports */
 	struct timespec last_note;

@@ -24,8 +24,8 @@ static long count_live(int dfd)
 	while ((de = readdir(d)) != NULL) {
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
-		if (pid <= 0 || *end)
-			continue;
+		if (pid <= 0 || (*end && *end != '.'))
+			continue; /* "PID" or "PID.TAG" */
 		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
 			live++;
 		else
@@ -35,7 +35,20 @@ static long count_live(int dfd)
 	return live;
 }
 
+static void slot_name(char *name, size_t len, pid_t pid, int tag)
+{
+	if (tag < 0)
+		snprintf(name, len, "%d", (int)pid);
+	else
+		snprintf(name, len, "%d.%d", (int)pid, tag);
+}
+
 int slots_claim(const char *dir, long max, pid_t pid, long *held)
+{
+	return slots_claim_tag(dir, max, pid, -1, held);
+}
+
+int slots_claim_tag(const char *dir, long max, pid_t pid, int tag, long *held)
 {
 	if (max <= 0)
 		return 0;
@@ -51,8 +64,8 @@ int slots_claim(const char *dir, long max, pid_t pid, long *held)
 		*held = live;
 		rc = -1;
 	} else {
-		char name[24];
-		snprintf(name, sizeof name, "%d", (int)pid);
+		char name[32];
+		slot_name(name, sizeof name, pid, tag);
 		int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0)
 			close(fd);
@@ -63,7 +76,13 @@ int slots_claim(const char *dir, long max, pid_t pid, long *held)
 
 void slots_release(const char *dir, pid_t pid)
 {
-	char path[4200];
-	if (snprintf(path, sizeof path, "%s/%d", dir, (int)pid) < (int)sizeof path)
+	slots_release_tag(dir, pid, -1);
+}
+
+void slots_release_tag(const char *dir, pid_t pid, int tag)
+{
+	char name[32], path[4200];
+	slot_name(name, sizeof name, pid, tag);
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path)
 		unlink(path);
 }

@@ -230,7 +230,8 @@ def test_linger_expiry_ends_everything(make_warren):
         uid = w.uid("alice")
         r = w.ssh("alice", "(nohup sleep 600 >/dev/null 2>&1 &); echo started")
         assert r.returncode == 0, r.stderr
-        assert [p for p in tenant_procs(uid) if p[4] == "sleep"]
+        # (nohup execs sleep a moment after the channel closed)
+        assert wait_until(lambda: [p for p in tenant_procs(uid) if p[4] == "sleep"])
         # after the last connection, linger (2 s): nothing of the tenant's is left
         assert wait_until(lambda: not tenant_procs(uid), timeout=20), tenant_procs(uid)
         assert "environment for alice ended" in w.log_text()

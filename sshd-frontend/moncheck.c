@@ -1,0 +1,137 @@
+/* moncheck.c - the monitor's request table and its checks (pure: the unit
+ * and fuzz tests drive it; monitor.c serves what passes). */
+#include <string.h>
+
+#include "monproto.h"
+
+static const struct mon_rule {
+	uint32_t type;
+	const char *name;
+	size_t min_len, max_len; /* payload */
+} rules[] = {
+    {MON_CLAIM, "claim", 0, 0},
+    {MON_RELEASE, "release", 0, 0},
+    {MON_RECORD, "record", 0, 0},
+    {MON_AUDIT, "audit", 2, MON_MAX_PAYLOAD},
+    {MON_NOTE, "note", 1, 200},
+};
+
+/* what a session process may put in the audit log: its own channels' events */
+static const char *const session_events[] = {
+    "session_start", "session_end",   "session_detach", "timeout",        "limit_refused",
+    "forward_open",  "forward_refused", "egress_allowed", "egress_denied",
+};
+
+static int find(const struct mon_state *st, int32_t channel)
+{
+	for (int i = 0; i < st->nchan; i++)
+		if (st->chan[i] == channel)
+			return i;
+	return -1;
+}
+
+const char *mon_check(const struct mon_state *st, const void *msg, size_t n)
+{
+	struct mon_hdr h;
+	if (n < sizeof h)
+		return "short message";
+	memcpy(&h, msg, sizeof h);
+	const struct mon_rule *r = NULL;
+	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+		if (rules[i].type == h.type)
+			r = &rules[i];
+	if (r == NULL)
+		return "unknown request";
+	size_t len = n - sizeof h;
+	if (len < r->min_len || len > r->max_len)
+		return "bad length";
+	int at = find(st, h.channel);
+	switch (h.type) {
+	case MON_CLAIM:
+		if (h.channel < 0)
+			return "bad channel";
+		if (at >= 0)
+			return "channel already holds a slot";
+		if (st->nchan >= MON_MAX_CHANS)
+			return "too many channels";
+		break;
+	case MON_RELEASE:
+		if (at < 0)
+			return "release of a channel that holds no slot";
+		break;
+	case MON_RECORD:
+		if (at < 0)
+			return "recording for a channel that holds no slot";
+		if (st->recorded[at])
+			return "channel already recorded";
+		break;
+	case MON_NOTE: {
+		const char *p = (const char *)msg + sizeof h;
+		if (p[0] != 'C' && p[0] != 'T')
+			return "unknown note";
+		break;
+	}
+	default:
+		break;
+	}
+	return NULL;
+}
+
+void mon_apply(struct mon_state *st, uint32_t type, int32_t channel)
+{
+	int at = find(st, channel);
+	if (type == MON_CLAIM && at < 0 && st->nchan < MON_MAX_CHANS) {
+		st->chan[st->nchan] = channel;
+		st->recorded[st->nchan++] = false;
+	} else if (type == MON_RELEASE && at >= 0) {
+		st->nchan--;
+		st->chan[at] = st->chan[st->nchan];
+		st->recorded[at] = st->recorded[st->nchan];
+	} else if (type == MON_RECORD && at >= 0) {
+		st->recorded[at] = true;
+	}
+}
+
+static bool key_ok(const char *k)
+{
+	static const char *const reserved[] = {"ts", "pid", "event", "tenant"};
+	const char *p = k + (k[0] == '#');
+	if (*p == '\0' || strlen(p) > 32)
+		return false;
+	for (const char *c = p; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
+			return false;
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (strcmp(p, reserved[i]) == 0)
+			return false;
+	return true;
+}
+
+const char *mon_audit_parse(const char *payload, size_t len, const char **event,
+                            const char *kv[], size_t *nkv)
+{
+	if (len == 0 || payload[len - 1] != '\0')
+		return "unterminated";
+	const char *strs[1 + 2 * MON_AUDIT_MAX_KV];
+	size_t ns = 0;
+	for (size_t off = 0; off < len; off += strlen(payload + off) + 1) {
+		if (ns == sizeof strs / sizeof strs[0])
+			return "too many pairs";
+		strs[ns++] = payload + off;
+	}
+	if (ns % 2 == 0)
+		return "a key without a value";
+	bool known = false;
+	for (size_t i = 0; i < sizeof session_events / sizeof session_events[0]; i++)
+		known |= strcmp(strs[0], session_events[i]) == 0;
+	if (!known)
+		return "an event a session may not write";
+	for (size_t i = 1; i < ns; i += 2)
+		if (!key_ok(strs[i]))
+			return "bad key";
+	*event = strs[0];
+	for (size_t i = 1; i < ns; i++)
+		kv[i - 1] = strs[i];
+	*nkv = ns - 1;
+	return NULL;
+}

@@ -1,0 +1,165 @@
+/* monitor.c - the root monitor serving its unprivileged session process
+ * (monproto.h): session slots counted by root in a root-owned directory,
+ * recording files, audit events written with the monitor's own tenant, and
+ * status notes passed to the master. Each request is checked first
+ * (moncheck.c); refusals are logged. Also the session side's wrappers. */
+#include "monitor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../sandbox/fdpass.h"
+#include "../sandbox/fmt.h"
+#include "audit.h"
+#include "log.h"
+#include "record.h"
+#include "slots.h"
+
+static void reply(struct monitor *m, int code, int value, int fd)
+{
+	struct mon_reply r = {.code = code, .value = value};
+	if (fdpass_send(m->sock, &r, sizeof r, fd) < 0)
+		log_debug("monitor: reply: %s", strerror(errno));
+}
+
+static void refuse(struct monitor *m, uint32_t type, const char *why)
+{
+	m->st.refused++;
+	if (m->st.refused <= 20 || m->st.refused % 1000 == 0)
+		log_warn("monitor: tenant %s: request %u from pid %d refused: %s (%u so far)",
+		         m->tenant, (unsigned)type, (int)m->peer, why, m->st.refused);
+}
+
+static void do_claim(struct monitor *m, int32_t channel)
+{
+	long held = 0;
+	if (slots_claim_tag(m->slots_dir, m->max_sessions, getpid(), channel, &held) < 0) {
+		waudit_event("limit_refused", "limit", "max_sessions", "tenant", m->tenant,
+		             "source", m->source, NULL);
+		reply(m, MON_FULL, (int)held, -1);
+		return;
+	}
+	mon_apply(&m->st, MON_CLAIM, channel);
+	reply(m, MON_OK, 0, -1);
+}
+
+static void do_note(struct monitor *m, const char *p, size_t len)
+{
+	if (m->notify_fd < 0)
+		return;
+	char line[220];
+	size_t n = len < 200 ? len : 200;
+	memcpy(line, p, n);
+	for (size_t i = 1; i < n; i++) /* one line: the master reads line by line */
+		if (line[i] == '\n' || line[i] == '\r' || line[i] == '\0')
+			line[i] = ' ';
+	line[n++] = '\n';
+	if (write(m->notify_fd, line, n) < 0 && errno != EAGAIN) {
+		close(m->notify_fd);
+		m->notify_fd = -1;
+	}
+}
+
+static void serve_one(struct monitor *m, const char *msg, size_t n)
+{
+	struct mon_hdr h;
+	const char *why = mon_check(&m->st, msg, n);
+	if (why == NULL && m->audit_only && n >= sizeof h &&
+	    ((const struct mon_hdr *)(const void *)msg)->type != MON_AUDIT)
+		why = "not for an environment";
+	memcpy(&h, msg, n < sizeof h ? n : sizeof h);
+	if (why) {
+		refuse(m, n >= sizeof h ? h.type : 0, why);
+		if (n >= sizeof h && (h.type == MON_CLAIM || h.type == MON_RECORD))
+			reply(m, MON_FAILED, 0, -1); /* never leave the asker waiting */
+		return;
+	}
+	const char *p = msg + sizeof h;
+	size_t len = n - sizeof h;
+	if (h.type == MON_CLAIM) {
+		do_claim(m, h.channel);
+	} else if (h.type == MON_RELEASE) {
+		slots_release_tag(m->slots_dir, getpid(), h.channel);
+		mon_apply(&m->st, MON_RELEASE, h.channel);
+	} else if (h.type == MON_RECORD) {
+		int code;
+		int fd = record_open(m->state_dir, m->tenant, m->record_total_max, h.channel, &code);
+		if (fd >= 0)
+			mon_apply(&m->st, MON_RECORD, h.channel);
+		reply(m, code, 0, fd);
+		if (fd >= 0)
+			close(fd);
+	} else if (h.type == MON_AUDIT) {
+		const char *event, *kv[2 * MON_AUDIT_MAX_KV];
+		size_t nkv;
+		why = mon_audit_parse(p, len, &event, kv, &nkv);
+		if (why)
+			refuse(m, h.type, why);
+		else
+			waudit_eventv(m->peer, event, m->tenant, kv, nkv);
+	} else if (h.type == MON_NOTE) {
+		do_note(m, p, len);
+	}
+}
+
+void monitor_serve(struct monitor *m)
+{
+	static char msg[sizeof(struct mon_hdr) + MON_MAX_PAYLOAD + 1];
+	while (m->sock >= 0) {
+		ssize_t n = recv(m->sock, msg, sizeof msg, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			close(m->sock);
+			m->sock = -1;
+			return;
+		}
+		if ((size_t)n > sizeof msg - 1) {
+			refuse(m, 0, "message too long");
+			continue;
+		}
+		serve_one(m, msg, (size_t)n);
+	}
+}
+
+void monitor_release_all(struct monitor *m)
+{
+	for (int i = 0; i < m->st.nchan; i++)
+		slots_release_tag(m->slots_dir, getpid(), m->st.chan[i]);
+	m->st.nchan = 0;
+}
+
+/* ---- the session process's side ---- */
+
+int mon_claim(int sock, int channel, long *running)
+{
+	struct mon_hdr h = {.type = MON_CLAIM, .channel = channel};
+	struct mon_reply r = {.code = MON_FAILED};
+	struct timeval tmo = {5, 0};
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
+	if (send(sock, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h ||
+	    recv(sock, &r, sizeof r, 0) != (ssize_t)sizeof r)
+		return 0;
+	*running = r.value;
+	return r.code == MON_FULL ? -1 : r.code == MON_OK ? 1 : 0;
+}
+
+void mon_release(int sock, int channel)
+{
+	struct mon_hdr h = {.type = MON_RELEASE, .channel = channel};
+	if (send(sock, &h, sizeof h, MSG_NOSIGNAL) < 0)
+		log_debug("monitor: release: %s", strerror(errno));
+}
+
+void mon_note(int sock, char kind, const char *text)
+{
+	char msg[sizeof(struct mon_hdr) + 200];
+	struct mon_hdr h = {.type = MON_NOTE};
+	memcpy(msg, &h, sizeof h);
+	int n = snprintf(msg + sizeof h, sizeof msg - sizeof h, "%c%.180s", kind, text ? text : "");
+	if (send(sock, msg, sizeof h + (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("monitor: note: %s", strerror(errno));
+}
