@@ -24,14 +24,14 @@ SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c s
             sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
              sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \
              sshd-frontend/httpframe.c sshd-frontend/relay.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
-             sandbox/ring.c
+             sandbox/ring.c sshd-frontend/moncheck.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps profiles check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check
@@ -119,7 +119,7 @@ bench: deps
 # libFuzzer targets for parsers of untrusted input (clang, libclang-rt-14-dev);
 # not part of `make check`: FUZZ_SECONDS each, corpus-less.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe fuzz_apigw
+FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe fuzz_apigw fuzz_monitor
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \

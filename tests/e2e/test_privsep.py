@@ -1,0 +1,131 @@
+"""test_privsep.py - what a tenant's session process (its uid, no
+capabilities) may do to root's state: it holds neither the audit log nor the
+master's status pipe, max_sessions is counted by root where the tenant
+cannot write, and its root monitor checks every request (monproto.h): a
+request out of state, an event a session may not write, a forged tenant are
+refused and logged. Requests are injected on the session process's own
+monitor socket, taken with pidfd_getfd(2)."""
+import ctypes
+import json
+import os
+import socket
+import stat
+import struct
+import subprocess
+
+import pytest
+
+from test_environment import audited
+from conftest import procs, wait_until
+
+SYS_pidfd_open, SYS_pidfd_getfd = 434, 438
+MON_RELEASE, MON_AUDIT, MON_NOTE = 2, 4, 5
+
+
+def steal_fd(pid, fd):
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = libc.syscall(SYS_pidfd_open, pid, 0)
+    if pidfd < 0:
+        pytest.skip(f"pidfd_open: {os.strerror(ctypes.get_errno())}")
+    n = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+    err = ctypes.get_errno()
+    os.close(pidfd)
+    if n < 0:
+        pytest.skip(f"pidfd_getfd (Linux 5.6+): {os.strerror(err)}")
+    return n
+
+
+def session_process(uid, master):
+    """(session pid, monitor pid, master pid): the tenant's warrend process
+    whose parent is a connection's root monitor, the master's child."""
+    ps = {p[0]: p for p in procs()}
+    for p in ps.values():
+        parent = ps.get(p[1])
+        if (p[2] == uid and p[4] == "warrend" and parent and parent[2] == 0 and
+                parent[4] == "warrend" and parent[1] == master):
+            return p[0], parent[0], parent[1]
+    return None
+
+
+def monitor_socket(pid, monitor):
+    """The session process's socket to its monitor: an unnamed SEQPACKET
+    pair made by the monitor (the environment's socket has a path)."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+            continue
+        s = socket.socket(fileno=steal_fd(pid, int(fd)))
+        if (s.family == socket.AF_UNIX and s.type == socket.SOCK_SEQPACKET and
+                not s.getpeername()):
+            cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            if struct.unpack("3i", cred)[0] == monitor:
+                return s
+        s.close()
+    raise AssertionError("no monitor socket in the session process")
+
+
+def pipe_inodes(pid):
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("pipe:"):
+            out.add(link)
+    return out
+
+
+@pytest.fixture
+def held(make_warren):
+    w = audited(make_warren, tenants=("alice",), sandbox_extra="max_sessions = 3")
+    with w.start():
+        p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 60"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            uid = w.uid("alice")
+            assert wait_until(lambda: session_process(uid, w.proc.pid) and os.listdir(
+                os.path.join(w.state, "sessions", "alice")), timeout=20)
+            yield w, session_process(uid, w.proc.pid)
+        finally:
+            p.kill()
+            p.wait()
+
+
+def test_session_process_holds_no_root_state(held):
+    w, (pid, monitor, master) = held
+    links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    assert os.path.realpath(w.audit_path) not in links, links
+    # the master's status pipe: the monitor writes it, the session process does not hold it
+    shared = pipe_inodes(pid) & pipe_inodes(master)
+    assert not shared, shared
+    assert pipe_inodes(monitor) & pipe_inodes(master)
+    # max_sessions: counted by root, in a directory the tenant cannot write
+    d = os.path.join(w.state, "sessions", "alice")
+    st = os.stat(d)
+    assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
+    assert all(name.startswith(f"{monitor}.") for name in os.listdir(d))
+
+
+def test_monitor_refuses_requests_out_of_state_and_forged_events(held):
+    w, (pid, monitor, master) = held
+    s = monitor_socket(pid, monitor)
+    hdr = lambda t, ch=0: struct.pack("Ii", t, ch)  # noqa: E731
+    s.send(hdr(MON_RELEASE, 4242))                      # a slot it never claimed
+    s.send(hdr(77))                                     # no such request
+    s.send(hdr(MON_NOTE) + b"Xforged")                  # no such note
+    s.send(hdr(MON_AUDIT) + b"auth_success\0method\0forged-login\0")  # not a session's event
+    s.send(hdr(MON_AUDIT) + b"session_end\0tenant\0bob\0type\0forged-tenant\0")
+    s.send(hdr(MON_AUDIT) + b"session_end\0type\0probe-ok\0")  # well-formed: written
+    s.close()
+    log = lambda: w.log_text()  # noqa: E731
+    assert wait_until(lambda: "probe-ok" in open(w.audit_path).read())
+    for why in ("release of a channel that holds no slot", "unknown request", "unknown note",
+                "an event a session may not write", "bad key"):
+        assert wait_until(lambda: why in log()), why
+    events = [json.loads(line) for line in open(w.audit_path)]
+    assert not [e for e in events if "forged" in json.dumps(e)]
+    probe = [e for e in events if e.get("type") == "probe-ok"]
+    assert len(probe) == 1 and probe[0]["tenant"] == "alice" and probe[0]["pid"] == pid
+    # the session goes on: its channels still work
+    r = w.ssh("alice", "echo still-here")
+    assert r.returncode == 0 and r.stdout == "still-here\n"

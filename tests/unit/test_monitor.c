@@ -1,0 +1,107 @@
+/* test_monitor.c - the root monitor's request table (moncheck.c): unknown
+ * types, length bounds, requests out of state, and the audit events a
+ * session process may and may not write. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../sshd-frontend/monproto.h"
+
+static size_t msg(char *buf, uint32_t type, int32_t channel, const char *payload, size_t len)
+{
+	struct mon_hdr h = {.type = type, .channel = channel};
+	memcpy(buf, &h, sizeof h);
+	if (len)
+		memcpy(buf + sizeof h, payload, len);
+	return sizeof h + len;
+}
+
+static void table(void **state)
+{
+	(void)state;
+	struct mon_state st = {0};
+	char b[sizeof(struct mon_hdr) + MON_MAX_PAYLOAD + 8];
+	assert_string_equal(mon_check(&st, b, 3), "short message");
+	assert_string_equal(mon_check(&st, b, msg(b, 99, 0, NULL, 0)), "unknown request");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 1, "x", 1)), "bad length");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, -1, NULL, 0)), "bad channel");
+	/* out of state: nothing claimed yet */
+	assert_string_equal(mon_check(&st, b, msg(b, MON_RELEASE, 1, NULL, 0)),
+	                    "release of a channel that holds no slot");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_RECORD, 1, NULL, 0)),
+	                    "recording for a channel that holds no slot");
+	assert_null(mon_check(&st, b, msg(b, MON_CLAIM, 1, NULL, 0)));
+	mon_apply(&st, MON_CLAIM, 1);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 1, NULL, 0)),
+	                    "channel already holds a slot");
+	assert_null(mon_check(&st, b, msg(b, MON_RECORD, 1, NULL, 0)));
+	mon_apply(&st, MON_RECORD, 1);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_RECORD, 1, NULL, 0)),
+	                    "channel already recorded");
+	assert_null(mon_check(&st, b, msg(b, MON_RELEASE, 1, NULL, 0)));
+	mon_apply(&st, MON_RELEASE, 1);
+	assert_int_equal(st.nchan, 0);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_RELEASE, 1, NULL, 0)),
+	                    "release of a channel that holds no slot");
+	/* notes: 'C' or 'T', at most 200 bytes */
+	assert_null(mon_check(&st, b, msg(b, MON_NOTE, 0, "Cexec: ls", 9)));
+	assert_string_equal(mon_check(&st, b, msg(b, MON_NOTE, 0, "A", 1)), "unknown note");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_NOTE, 0, NULL, 0)), "bad length");
+	char big[MON_MAX_PAYLOAD + 1];
+	memset(big, 'T', sizeof big);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_NOTE, 0, big, 201)), "bad length");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_AUDIT, 0, big, sizeof big)),
+	                    "bad length");
+	/* a full table refuses more claims */
+	for (int i = 0; i < MON_MAX_CHANS; i++)
+		mon_apply(&st, MON_CLAIM, 100 + i);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 5, NULL, 0)),
+	                    "too many channels");
+}
+
+#define P(s) s, sizeof s /* a payload with its final NUL */
+
+static void audit(void **state)
+{
+	(void)state;
+	const char *event, *kv[2 * MON_AUDIT_MAX_KV];
+	size_t n;
+	assert_null(mon_audit_parse(P("session_end\0#channel\0003\0type\0exec"), &event, kv, &n));
+	assert_string_equal(event, "session_end");
+	assert_int_equal(n, 4);
+	assert_string_equal(kv[0], "#channel");
+	assert_string_equal(kv[1], "3");
+	assert_string_equal(kv[3], "exec");
+	/* a session process cannot write a login, nor another tenant's line */
+	assert_string_equal(mon_audit_parse(P("auth_success\0method\0publickey"), &event, kv, &n),
+	                    "an event a session may not write");
+	assert_string_equal(mon_audit_parse(P("session_end\0tenant\0bob"), &event, kv, &n),
+	                    "bad key");
+	assert_string_equal(mon_audit_parse(P("session_end\0#pid\0001"), &event, kv, &n),
+	                    "bad key");
+	assert_string_equal(mon_audit_parse(P("session_end\0ts\0x"), &event, kv, &n), "bad key");
+	assert_string_equal(mon_audit_parse(P("session_end\0Type\0x"), &event, kv, &n), "bad key");
+	assert_string_equal(mon_audit_parse(P("session_end\0\0x"), &event, kv, &n), "bad key");
+	assert_string_equal(mon_audit_parse(P("session_end\0type"), &event, kv, &n),
+	                    "a key without a value");
+	assert_string_equal(mon_audit_parse("session_end", 11, &event, kv, &n), "unterminated");
+	char many[4096];
+	size_t off = (size_t)snprintf(many, sizeof many, "timeout") + 1;
+	for (int i = 0; i < MON_AUDIT_MAX_KV + 1; i++)
+		off += (size_t)snprintf(many + off, sizeof many - off, "k") + 1,
+		    off += (size_t)snprintf(many + off, sizeof many - off, "v") + 1;
+	assert_string_equal(mon_audit_parse(many, off, &event, kv, &n), "too many pairs");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(table),
+	    cmocka_unit_test(audit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
