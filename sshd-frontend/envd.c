@@ -226,17 +226,25 @@ int envd_detach(int ctl_fd, int master, const char *screen, size_t len)
 	return rc;
 }
 
+/* One request on a fresh connection, one answer within 5 s: 0 with *m and
+ * the fd it passed (or -1), or -1 with errno. */
+static int ask(const char *path, const struct init_req *r, struct init_msg *m, int *fd)
+{
+	int sock = dial(path, r, NULL, 0);
+	if (sock < 0)
+		return -1;
+	*fd = -1;
+	int rc = await(sock, m, fd, 5000);
+	close(sock);
+	return rc;
+}
+
 ssize_t envd_list(const char *path, char *buf, size_t len)
 {
 	struct init_req r = {.type = INIT_REQ_LIST};
-	int sock = dial(path, &r, NULL, 0);
-	if (sock < 0)
-		return -1;
 	struct init_msg m;
-	int fd = -1;
-	int rc = await(sock, &m, &fd, 5000);
-	close(sock);
-	if (rc < 0)
+	int fd;
+	if (ask(path, &r, &m, &fd) < 0)
 		return -1;
 	struct stat st;
 	ssize_t n = -1; /* a regular file (memfd) only: a pipe could hold us */
@@ -253,14 +261,9 @@ ssize_t envd_list(const char *path, char *buf, size_t len)
 static int request_socket(const char *path, int type, int family, int port)
 {
 	struct init_req r = {.type = type, .value = port, .family = family};
-	int sock = dial(path, &r, NULL, 0);
-	if (sock < 0)
-		return -1;
 	struct init_msg m;
-	int fd = -1;
-	int rc = await(sock, &m, &fd, 5000);
-	close(sock);
-	if (rc < 0)
+	int fd;
+	if (ask(path, &r, &m, &fd) < 0)
 		return -1;
 	if (m.type == INIT_MSG_SOCKET && fd >= 0)
 		return fd;
