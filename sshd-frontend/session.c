@@ -557,7 +557,8 @@ static void announce_start(struct chan *c, const char *command, const char *subs
 
 /* The detached sessions, escaped (their commands are the tenant's), one per
  * line with prefix; the count, or -1 when the environment did not answer. */
-static int detached_lines(struct session_ctx *sx, const char *prefix, char *out, size_t len)
+static int detached_lines(struct session_ctx *sx, const char *prefix, const char *eol, char *out,
+                          size_t len)
 {
 	char list[2048];
 	ssize_t n = envd_list(sx->env_sock, list, sizeof list);
@@ -569,7 +570,7 @@ static int detached_lines(struct session_ctx *sx, const char *prefix, char *out,
 	for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
 		char esc[160];
 		fmt_escape(esc, sizeof esc, line);
-		int w = snprintf(out + used, len - used, "%s%s\r\n", prefix, esc);
+		int w = snprintf(out + used, len - used, "%s%s%s", prefix, esc, eol);
 		if (w < 0 || (size_t)w >= len - used)
 			break;
 		used += (size_t)w;
@@ -582,7 +583,7 @@ static int detached_lines(struct session_ctx *sx, const char *prefix, char *out,
 static void detached_notice(struct chan *c)
 {
 	char lines[sizeof c->err.buf - 200];
-	int n = detached_lines(c->sx, "  ", lines, sizeof lines);
+	int n = detached_lines(c->sx, "  ", "\r\n", lines, sizeof lines);
 	if (n > 0)
 		c->err.len = (size_t)snprintf(c->err.buf, sizeof c->err.buf,
 		                              "warren: %d detached session%s (ID SECONDS COMMAND); "
@@ -593,7 +594,7 @@ static void detached_notice(struct chan *c)
 /* warren-attach -l: the list on stdout, exit 0, no command run */
 static void list_detached(struct chan *c)
 {
-	int n = detached_lines(c->sx, "", c->out.buf, sizeof c->out.buf);
+	int n = detached_lines(c->sx, "", c->pty ? "\r\n" : "\n", c->out.buf, sizeof c->out.buf);
 	if (n < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg,
 		         "warren-attach: your environment is not reachable (%s)", strerror(errno));
