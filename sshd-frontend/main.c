@@ -643,7 +643,8 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 				close(children[i].notify_fd);
 		/* other connections' tenants, sources and commands are none of
 		 * this connection's business */
-		explicit_bzero(children, capchildren * sizeof *children);
+		if (children)
+			explicit_bzero(children, capchildren * sizeof *children);
 		free(children);
 		children = NULL;
 		nchildren = capchildren = 0;

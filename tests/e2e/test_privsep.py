@@ -103,7 +103,8 @@ def test_session_process_holds_no_root_state(held):
     d = os.path.join(w.state, "sessions", "alice")
     st = os.stat(d)
     assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
-    assert all(name.startswith(f"{monitor}.") for name in os.listdir(d))
+    assert wait_until(lambda: all(name.startswith(f"{monitor}.") for name in os.listdir(d))), \
+        (monitor, os.listdir(d))
 
 
 def test_monitor_refuses_requests_out_of_state_and_forged_events(held):
