@@ -324,14 +324,19 @@ static int on_listen(socket_t fd, int revents, void *ud)
 	return 0;
 }
 
-static void give_api(struct envproc *e, int port, int fd)
+int envd_give_api(int gw_sock, unsigned api_mask, int port, int channel, int fd)
 {
 	int api = port - SANDBOX_API_PORT;
-	if (e->gw_fd < 0 || api < 0 || api >= SANDBOX_MAX_APIS ||
-	    !(e->ctx->tenant->sandbox.api_mask & (1u << api)) || !envd_loopback_listener(fd))
-		return;
-	struct gw_fdmsg m = {.type = GW_LISTEN, .api = api, .channel = 0, .peer_uid = -1};
-	if (fdpass_send(e->gw_fd, &m, sizeof m, fd) < 0)
+	if (gw_sock < 0 || api < 0 || api >= SANDBOX_MAX_APIS || !(api_mask & (1u << api)) ||
+	    !envd_loopback_listener(fd))
+		return 0;
+	struct gw_fdmsg m = {.type = GW_LISTEN, .api = api, .channel = channel, .peer_uid = -1};
+	return fdpass_send(gw_sock, &m, sizeof m, fd) < 0 ? -1 : 1;
+}
+
+static void give_api(struct envproc *e, int port, int fd)
+{
+	if (envd_give_api(e->gw_fd, e->ctx->tenant->sandbox.api_mask, port, 0, fd) < 0)
 		log_warn("environment %s: API endpoint not handed over: %s", e->ctx->tenant->name,
 		         strerror(errno));
 }

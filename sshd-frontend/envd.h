@@ -75,5 +75,9 @@ int envd_agent(int member_fd);
 
 /* a listening TCP socket on 127.0.0.1 (init's proxy or API port), nothing else */
 bool envd_loopback_listener(int fd);
+/* An API endpoint init opened (its port), checked like the proxy's (an API
+ * of api_mask, a loopback listener), handed to the gateway on gw_sock for
+ * channel: 1 handed over, 0 not an endpoint of ours, -1 (errno) not sent. */
+int envd_give_api(int gw_sock, unsigned api_mask, int port, int channel, int fd);
 
 #endif

@@ -837,16 +837,11 @@ static bool is_pty_master(int fd)
 static void give_api_listener(struct chan *c, int port, int fd)
 {
 	struct session_ctx *sx = c->sx;
-	int api = port - SANDBOX_API_PORT;
-	if (sx->api_sock < 0 || api < 0 || api >= SANDBOX_MAX_APIS ||
-	    !(sx->tenant->sandbox.api_mask & (1u << api)) || !envd_loopback_listener(fd))
-		return;
-	struct gw_fdmsg m = {.type = GW_LISTEN, .api = api, .channel = c->id, .peer_uid = -1};
-	if (fdpass_send(sx->api_sock, &m, sizeof m, fd) < 0)
+	int rc = envd_give_api(sx->api_sock, sx->tenant->sandbox.api_mask, port, c->id, fd);
+	if (rc < 0)
 		log_warn("channel %d: API gateway endpoint not handed over: %s", c->id,
 		         strerror(errno));
-	else
-		c->api_given = true;
+	c->api_given |= rc > 0;
 }
 
 /* warren-attach: the screen init kept (a memfd: a regular file, bounded),
