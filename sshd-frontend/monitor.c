@@ -65,15 +65,15 @@ static void do_note(struct monitor *m, const char *p, size_t len)
 
 static void serve_one(struct monitor *m, const char *msg, size_t n)
 {
-	struct mon_hdr h;
+	struct mon_hdr h = {0}; /* type 0 (none) when the message is too short */
+	if (n >= sizeof h)
+		memcpy(&h, msg, sizeof h);
 	const char *why = mon_check(&m->st, msg, n);
-	if (why == NULL && m->audit_only && n >= sizeof h &&
-	    ((const struct mon_hdr *)(const void *)msg)->type != MON_AUDIT)
+	if (why == NULL && m->audit_only && h.type != MON_AUDIT)
 		why = "not for an environment";
-	memcpy(&h, msg, n < sizeof h ? n : sizeof h);
 	if (why) {
-		refuse(m, n >= sizeof h ? h.type : 0, why);
-		if (n >= sizeof h && (h.type == MON_CLAIM || h.type == MON_RECORD))
+		refuse(m, h.type, why);
+		if (h.type == MON_CLAIM || h.type == MON_RECORD)
 			reply(m, MON_FAILED, 0, -1); /* never leave the asker waiting */
 		return;
 	}
