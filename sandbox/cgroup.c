@@ -100,18 +100,31 @@ static int v2_limits(const char *dir, const struct cg_limits *l)
 	return 0;
 }
 
+/* memory+swap = memory: no swap (when swap accounting is on). v1 keeps
+ * limit <= memsw at every step, so raising a level left by an earlier run
+ * (EINVAL on the limit) writes memsw first. */
+static int v1_memory(const char *dir, unsigned long long max)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "%llu", max);
+	bool memsw = exists(dir, "memory.memsw.limit_in_bytes");
+	int rc = write_file(dir, "memory.limit_in_bytes", buf);
+	if (rc == -EINVAL && memsw) {
+		if ((rc = write_file(dir, "memory.memsw.limit_in_bytes", buf)) < 0)
+			return rc;
+		return write_file(dir, "memory.limit_in_bytes", buf);
+	}
+	if (rc < 0 || !memsw)
+		return rc;
+	return write_file(dir, "memory.memsw.limit_in_bytes", buf);
+}
+
 static int v1_limits(const char *ctrl, const char *dir, const struct cg_limits *l)
 {
 	char buf[64];
 	int rc = 0;
 	if (!strcmp(ctrl, "memory") && l->memory_max) {
-		snprintf(buf, sizeof buf, "%llu", l->memory_max);
-		if ((rc = write_file(dir, "memory.limit_in_bytes", buf)) < 0)
-			return rc;
-		/* memory+swap = memory: no swap (only when swap accounting is on) */
-		if (exists(dir, "memory.memsw.limit_in_bytes") &&
-		    (rc = write_file(dir, "memory.memsw.limit_in_bytes", buf)) < 0)
-			return rc;
+		return v1_memory(dir, l->memory_max);
 	} else if (!strcmp(ctrl, "pids") && l->pids_max) {
 		snprintf(buf, sizeof buf, "%ld", l->pids_max);
 		return write_file(dir, "pids.max", buf);
@@ -269,12 +282,10 @@ int cgroup_session_procs(const struct cg *cg, const char *tenant, long session)
 	return n;
 }
 
-int cgroup_sweep(const struct cg *cg, bool (*session_alive)(long session))
+/* Sweep one hierarchy's warren/ level: dead sessions go (in every
+ * hierarchy), then tenant levels left empty. */
+static int sweep_base(const struct cg *cg, const char *base, bool (*session_alive)(long session))
 {
-	if (cg->mode == CG_NONE)
-		return 0;
-	char base[PATH_MAX];
-	path_for(cg, cg->mode == CG_V1 ? "pids" : NULL, NULL, 0, base, sizeof base);
 	DIR *d = opendir(base);
 	if (d == NULL)
 		return 0;
@@ -310,5 +321,24 @@ int cgroup_sweep(const struct cg *cg, bool (*session_alive)(long session))
 		remove_tenant_dirs(cg, tenant);
 	}
 	closedir(d);
+	return swept;
+}
+
+int cgroup_sweep(const struct cg *cg, bool (*session_alive)(long session))
+{
+	char base[PATH_MAX];
+	if (cg->mode == CG_V2) {
+		path_for(cg, NULL, NULL, 0, base, sizeof base);
+		return sweep_base(cg, base, session_alive);
+	}
+	if (cg->mode != CG_V1)
+		return 0;
+	/* a monitor killed outright leaves its session in every hierarchy;
+	 * each is looked at, not only pids */
+	int swept = 0;
+	for (int i = 0; i < NV1; i++) {
+		path_for(cg, v1_ctrls[i], NULL, 0, base, sizeof base);
+		swept += sweep_base(cg, base, session_alive);
+	}
 	return swept;
 }

@@ -146,12 +146,28 @@ network = none
         self.stop()
 
     def stop(self):
+        # as an operator would: SIGTERM twice ends sessions at once and lets
+        # each monitor remove its cgroups; SIGKILL only when that hangs
         if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                wait_until(lambda: "draining" in self.log_text(), timeout=2)
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                pass
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait()
+            # whatever a tenant sent reached the log escaped
+            with open(self.log.name, "rb") as f:
+                raw = f.read()
+            try:
+                raw.decode()
+            except UnicodeDecodeError as e:
+                raise AssertionError(f"raw bytes in warrend's log: {raw[e.start - 200:e.end + 50]!r}")
         # connection processes live in the same process group
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -160,8 +176,9 @@ network = none
         check_sanitizer_reports()
 
     def log_text(self):
+        # read while warrend writes: the last character may be cut short
         self.log.flush()
-        with open(self.log.name) as f:
+        with open(self.log.name, errors="backslashreplace") as f:
             return f.read()
 
     def ssh_argv(self, user, key=None, extra=()):

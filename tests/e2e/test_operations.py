@@ -169,6 +169,55 @@ def test_kill9_then_restart_leaves_nothing(make_warren):
     assert wait_until(lambda: not os.path.isdir(cg)), cg
 
 
+def v1_mount(ctrl):
+    """Where cgroup v1's ctrl hierarchy is mounted, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _, opts = right.split(" ", 2)
+            if fstype == "cgroup" and ctrl in opts.split()[-1].split(","):
+                return left.split()[4]
+    return None
+
+
+def dead_pid():
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_leftover_cgroups_of_a_killed_run_are_no_obstacle(make_warren):
+    # A run killed outright leaves its tenant and session levels in every v1
+    # hierarchy, with that run's limits. A new run with higher limits must
+    # still log in (v1 refuses memory.limit_in_bytes above the old memsw
+    # limit), and its start sweeps the dead sessions from every hierarchy.
+    mem, cpu = v1_mount("memory"), v1_mount("cpu")
+    if mem is None or not os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes")):
+        pytest.skip("needs cgroup v1 with swap accounting (memory.memsw.*)")
+    w = make_warren(tenants=("alice",), sandbox_extra="memory_max = 1G")
+    stale = []
+    for root in (mem, cpu):
+        if root is None:
+            continue
+        tdir = os.path.join(root, "warren", "tenant-alice")
+        os.makedirs(tdir, exist_ok=True)
+        if root == mem:
+            with open(os.path.join(tdir, "memory.limit_in_bytes"), "w") as f:
+                f.write(str(64 << 20))
+            with open(os.path.join(tdir, "memory.memsw.limit_in_bytes"), "w") as f:
+                f.write(str(64 << 20))
+        sdir = os.path.join(tdir, f"session-{dead_pid()}")
+        os.mkdir(sdir)
+        stale.append(sdir)
+    w.start()
+    r = w.ssh("alice", "echo in")
+    assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr + w.log_text()[-2000:]
+    with open(os.path.join(mem, "warren", "tenant-alice", "memory.limit_in_bytes")) as f:
+        assert int(f.read()) == 1 << 30
+    for sdir in stale:
+        assert not os.path.isdir(sdir), sdir
+
+
 def test_client_alive(make_warren):
     w = make_warren(tenants=("alice",),
                     server_extra="client_alive_interval = 1\nclient_alive_count_max = 2")
