@@ -81,7 +81,22 @@ static int mkdir_ok(const char *p)
 	return mkdir(p, 0755) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
-static int v2_limits(const char *dir, const struct cg_limits *l)
+long cgroup_sandbox_pids(const struct cg_limits *l)
+{
+	if (l->pids_max <= 0)
+		return l->pids_max;
+	long reserve = l->pids_max / 4;
+	if (l->connections_max > 0 && 2 * l->connections_max + 1 < reserve)
+		reserve = 2 * l->connections_max + 1;
+	return l->pids_max - reserve;
+}
+
+static long level_pids(const struct cg_limits *l, bool tenant_level)
+{
+	return tenant_level ? l->pids_max : cgroup_sandbox_pids(l);
+}
+
+static int v2_limits(const char *dir, const struct cg_limits *l, bool tenant_level)
 {
 	char buf[64];
 	int rc = 0;
@@ -91,7 +106,7 @@ static int v2_limits(const char *dir, const struct cg_limits *l)
 	if (l->memory_max && exists(dir, "memory.swap.max") &&
 	    (rc = write_file(dir, "memory.swap.max", "0")) < 0)
 		return rc;
-	snprintf(buf, sizeof buf, "%ld", l->pids_max);
+	snprintf(buf, sizeof buf, "%ld", level_pids(l, tenant_level));
 	if (l->pids_max && (rc = write_file(dir, "pids.max", buf)) < 0)
 		return rc;
 	snprintf(buf, sizeof buf, "%ld 100000", l->cpu_max_milli * 100);
@@ -119,14 +134,15 @@ static int v1_memory(const char *dir, unsigned long long max)
 	return write_file(dir, "memory.memsw.limit_in_bytes", buf);
 }
 
-static int v1_limits(const char *ctrl, const char *dir, const struct cg_limits *l)
+static int v1_limits(const char *ctrl, const char *dir, const struct cg_limits *l,
+                     bool tenant_level)
 {
 	char buf[64];
 	int rc = 0;
 	if (!strcmp(ctrl, "memory") && l->memory_max) {
 		return v1_memory(dir, l->memory_max);
 	} else if (!strcmp(ctrl, "pids") && l->pids_max) {
-		snprintf(buf, sizeof buf, "%ld", l->pids_max);
+		snprintf(buf, sizeof buf, "%ld", level_pids(l, tenant_level));
 		return write_file(dir, "pids.max", buf);
 	} else if (!strcmp(ctrl, "cpu") && l->cpu_max_milli) {
 		if ((rc = write_file(dir, "cpu.cfs_period_us", "100000")) < 0)
@@ -151,9 +167,9 @@ int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
 		write_file(cg->root, "cgroup.subtree_control", "+memory +pids +cpu");
 		if ((rc = mkdir_ok(base)) < 0 ||
 		    (rc = write_file(base, "cgroup.subtree_control", "+memory +pids +cpu")) < 0 ||
-		    (rc = mkdir_ok(tdir)) < 0 || (rc = v2_limits(tdir, l)) < 0 ||
+		    (rc = mkdir_ok(tdir)) < 0 || (rc = v2_limits(tdir, l, true)) < 0 ||
 		    (rc = write_file(tdir, "cgroup.subtree_control", "+memory +pids +cpu")) < 0 ||
-		    (rc = mkdir_ok(sdir)) < 0 || (rc = v2_limits(sdir, l)) < 0)
+		    (rc = mkdir_ok(sdir)) < 0 || (rc = v2_limits(sdir, l, false)) < 0)
 			return rc;
 		return 0;
 	}
@@ -171,8 +187,9 @@ int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
 			    0)
 				return rc;
 			if ((rc = mkdir_ok(base)) < 0 || (rc = mkdir_ok(tdir)) < 0 ||
-			    (rc = v1_limits(v1_ctrls[i], tdir, l)) < 0 ||
-			    (rc = mkdir_ok(sdir)) < 0 || (rc = v1_limits(v1_ctrls[i], sdir, l)) < 0)
+			    (rc = v1_limits(v1_ctrls[i], tdir, l, true)) < 0 ||
+			    (rc = mkdir_ok(sdir)) < 0 ||
+			    (rc = v1_limits(v1_ctrls[i], sdir, l, false)) < 0)
 				return rc;
 		}
 		return 0;
@@ -282,6 +299,87 @@ int cgroup_session_procs(const struct cg *cg, const char *tenant, long session)
 	return n;
 }
 
+static int monitor_path(const struct cg *cg, const char *ctrl, const char *tenant, pid_t pid,
+                        char *out, size_t len)
+{
+	char tdir[PATH_MAX];
+	int rc = path_for(cg, ctrl, tenant, -1, tdir, sizeof tdir);
+	return rc < 0 ? rc : fmt_into(out, len, "%s/monitor-%ld", tdir, (long)pid);
+}
+
+int cgroup_monitor_join(const struct cg *cg, const char *tenant, pid_t pid)
+{
+	char dir[PATH_MAX], buf[32];
+	int rc;
+	snprintf(buf, sizeof buf, "%ld", (long)pid);
+	if (cg->mode == CG_NONE)
+		return 0;
+	/* v1: the pids hierarchy only. Its memory is root's to spend (a
+	 * tenant's memory bomb must not make a monitor the OOM victim; on v2,
+	 * where the one hierarchy counts both, the monitor opts out of OOM
+	 * kills with oom_score_adj instead). */
+	const char *ctrl = cg->mode == CG_V2 ? NULL : "pids";
+	if ((rc = monitor_path(cg, ctrl, tenant, pid, dir, sizeof dir)) < 0 ||
+	    (rc = mkdir_ok(dir)) < 0 || (rc = write_file(dir, "cgroup.procs", buf)) < 0)
+		return rc;
+	return 0;
+}
+
+static void remove_monitor(const struct cg *cg, const char *tenant, pid_t pid)
+{
+	char dir[PATH_MAX];
+	if (monitor_path(cg, cg->mode == CG_V2 ? NULL : "pids", tenant, pid, dir, sizeof dir) == 0)
+		rmdir(dir); /* empty once the monitor is gone */
+	remove_tenant_dirs(cg, tenant);
+}
+
+void cgroup_monitor_remove(const struct cg *cg, pid_t pid)
+{
+	if (cg->mode == CG_NONE)
+		return;
+	char base[PATH_MAX], dir[PATH_MAX];
+	path_for(cg, cg->mode == CG_V1 ? "pids" : NULL, NULL, 0, base, sizeof base);
+	DIR *d = opendir(base);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "tenant-", 7) != 0)
+			continue;
+		fmt_into(dir, sizeof dir, "%s/%s/monitor-%ld", base, de->d_name, (long)pid);
+		if (access(dir, F_OK) == 0) {
+			remove_monitor(cg, de->d_name + 7, pid);
+			break;
+		}
+	}
+	closedir(d);
+}
+
+static long read_long(const char *dir, const char *file)
+{
+	char path[PATH_MAX], buf[32] = "";
+	fmt_into(path, sizeof path, "%s/%s", dir, file);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	if (!fgets(buf, sizeof buf, f))
+		buf[0] = '\0';
+	fclose(f);
+	char *end;
+	long v = strtol(buf, &end, 10);
+	return end == buf ? -1 : v; /* "max" and unreadable: -1 */
+}
+
+long cgroup_tenant_pids_free(const struct cg *cg, const char *tenant)
+{
+	char tdir[PATH_MAX];
+	if (cg->mode == CG_NONE ||
+	    path_for(cg, cg->mode == CG_V1 ? "pids" : NULL, tenant, -1, tdir, sizeof tdir) < 0)
+		return LONG_MAX;
+	long max = read_long(tdir, "pids.max"), cur = read_long(tdir, "pids.current");
+	return max < 0 || cur < 0 ? LONG_MAX : max - cur;
+}
+
 /* Sweep one hierarchy's warren/ level: dead sessions go (in every
  * hierarchy), then tenant levels left empty. */
 static int sweep_base(const struct cg *cg, const char *base, bool (*session_alive)(long session))
@@ -301,14 +399,19 @@ static int sweep_base(const struct cg *cg, const char *base, bool (*session_aliv
 		if (t == NULL)
 			continue;
 		struct dirent *se;
-		long sessions[256];
-		int ns = 0;
-		while ((se = readdir(t)) != NULL && ns < 256) {
+		long sessions[256], monitors[256];
+		int ns = 0, nm = 0;
+		while ((se = readdir(t)) != NULL && ns < 256 && nm < 256) {
 			char *end;
-			if (strncmp(se->d_name, "session-", 8) != 0)
+			bool mon = strncmp(se->d_name, "monitor-", 8) == 0;
+			if (!mon && strncmp(se->d_name, "session-", 8) != 0)
 				continue;
 			long id = strtol(se->d_name + 8, &end, 10);
-			if (*end == '\0' && !session_alive(id))
+			if (*end != '\0' || session_alive(id))
+				continue;
+			if (mon)
+				monitors[nm++] = id;
+			else
 				sessions[ns++] = id;
 		}
 		closedir(t);
@@ -316,6 +419,8 @@ static int sweep_base(const struct cg *cg, const char *base, bool (*session_aliv
 			cgroup_session_destroy(cg, tenant, sessions[i]);
 			swept++;
 		}
+		for (int i = 0; i < nm; i++)
+			remove_monitor(cg, tenant, (pid_t)monitors[i]);
 		/* only an empty tenant level goes: rmdir fails while a live
 		 * session is below it, and nothing is killed at that level */
 		remove_tenant_dirs(cg, tenant);

@@ -15,13 +15,20 @@ struct cg {
 
 struct cg_limits {
 	unsigned long long memory_max; /* bytes; 0 = none */
-	long pids_max;                 /* 0 = none */
+	long pids_max;                 /* the tenant level's; 0 = none */
+	long connections_max;          /* the tenant's max_connections; 0 = any */
 	long cpu_max_milli;            /* thousandths of a core; 0 = none */
 };
 
 /* v2 when ROOT/cgroup.controllers offers memory and pids, else v1 when the
  * memory and pids hierarchies are mounted under ROOT, else CG_NONE. */
 enum cg_mode cgroup_detect(const char *root);
+
+/* pids.max of a session level (a sandbox): pids_max less a reserve for the
+ * tenant's connection monitors and session processes (2 per connection and
+ * the environment's monitor, at most a quarter of pids_max), so a fork bomb
+ * in a sandbox cannot keep its tenant from logging in. */
+long cgroup_sandbox_pids(const struct cg_limits *l);
 
 int cgroup_session_create(const struct cg *cg, const char *tenant, long session,
                           const struct cg_limits *l);
@@ -31,7 +38,17 @@ int cgroup_attach(const struct cg *cg, const char *tenant, long session, pid_t p
 int cgroup_session_destroy(const struct cg *cg, const char *tenant, long session);
 /* Number of processes in the session's cgroup, or -errno. */
 int cgroup_session_procs(const struct cg *cg, const char *tenant, long session);
-/* At start: destroys session cgroups whose session is no longer alive. */
+/* The root monitor of a connection or environment, counted under the
+ * tenant's pids cap in a leaf of its own (tenant-NAME/monitor-PID; on v1 in
+ * the pids hierarchy only); the tenant level must exist
+ * (cgroup_session_create). The caller opts out of OOM kills. */
+int cgroup_monitor_join(const struct cg *cg, const char *tenant, pid_t pid);
+/* pids.max less pids.current at the tenant level; LONG_MAX when unlimited
+ * or unknown. */
+long cgroup_tenant_pids_free(const struct cg *cg, const char *tenant);
+/* After pid was reaped: removes its monitor leaf, whichever tenant's. */
+void cgroup_monitor_remove(const struct cg *cg, pid_t pid);
+/* At start: destroys session cgroups (and monitor leaves) whose process is gone. */
 int cgroup_sweep(const struct cg *cg, bool (*session_alive)(long session));
 
 #endif

@@ -61,8 +61,15 @@ static int send_msg(int sock, int type, int value, int fd)
 static pid_t ended[MAX_ENDED];
 static unsigned nended;
 
+static void hang_up(pid_t sid);
+
 static void drop_client(int i)
 {
+	/* its session process went away with the command still running
+	 * (killed by its monitor at session_timeout, or crashed): a hangup,
+	 * as when the client leaves */
+	if (clients[i].child > 0 && clients[i].sid > 0)
+		hang_up(clients[i].sid);
 	if (clients[i].sid > 0)
 		ended[nended++ % MAX_ENDED] = clients[i].sid;
 	close(clients[i].fd);

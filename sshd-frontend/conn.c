@@ -518,267 +518,349 @@ static void join_environment(struct conn *cx, struct session_ctx *sx, const stru
 		log_debug("notify master: %s", strerror(errno));
 }
 
-void conn_handle(int fd, const struct conn_env *env)
+/* What login prepared, shared by the monitor and the session process. */
+struct login {
+	long cg_id; /* the session cgroup, named after the monitor's pid */
+	bool have_cg;
+	char conn_dir[PATH_MAX]; /* max_connections slot */
+	struct apigw gw;
+	int monsock[2];      /* monitor <-> session process */
+	sigset_t chld;       /* SIGCHLD, blocked: the monitor waits on a signalfd */
+	pid_t monitor;
+};
+
+/* pre-auth: key exchange, then the auth callbacks until one succeeds */
+static ssh_event preauth(struct conn *cx, int fd)
 {
-	struct conn cx = {.env = env};
-	static struct session_ctx sx;
-	const struct server_conf *srv = env->srv;
-
-	signal(SIGALRM, grace_alarm);
-	alarm((unsigned)srv->login_grace_time);
-	describe_peer(fd, &cx, sx.ssh_connection, sizeof sx.ssh_connection);
-	/* Small replies (sftp status, prompts) must not wait for Nagle behind
-	 * the client's delayed ACKs; libssh already writes whole packets. */
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-
+	const struct conn_env *env = cx->env;
 	ssh_session session = ssh_new();
 	if (session == NULL || ssh_bind_accept_fd(env->bind, session, fd) != SSH_OK) {
-		log_err("%s: cannot set up the SSH session", cx.peer);
+		log_err("%s: cannot set up the SSH session", cx->peer);
 		_exit(1);
 	}
-	cx.session = session;
-	struct ssh_server_callbacks_struct cb = {
-	    .userdata = &cx,
+	cx->session = session;
+	static struct ssh_server_callbacks_struct cb;
+	cb = (struct ssh_server_callbacks_struct){
+	    .userdata = cx,
 	    .auth_pubkey_function = auth_pubkey,
 	    .auth_password_function = auth_password,
 	    .channel_open_request_session_function = open_session,
 	};
 	ssh_callbacks_init(&cb);
 	ssh_set_server_callbacks(session, &cb);
-	ssh_set_message_callback(session, on_message, &cx);
+	ssh_set_message_callback(session, on_message, cx);
 	/* Offer every method the server has, to everyone: offering per-user
 	 * methods would tell a prober which users exist. Each attempt is then
 	 * checked against the user's own policy. */
-	cx.policy = srv->auth;
+	cx->policy = env->srv->auth;
 	ssh_set_auth_methods(
 	    session,
 	    SSH_AUTH_METHOD_PUBLICKEY |
-	        (srv->use_pam ? SSH_AUTH_METHOD_PASSWORD | SSH_AUTH_METHOD_INTERACTIVE : 0));
-
+	        (env->srv->use_pam ? SSH_AUTH_METHOD_PASSWORD | SSH_AUTH_METHOD_INTERACTIVE : 0));
 	if (ssh_handle_key_exchange(session) != SSH_OK) {
-		log_info("%s: key exchange failed: %s", cx.peer, ssh_get_error(session));
+		log_info("%s: key exchange failed: %s", cx->peer, ssh_get_error(session));
 		_exit(1);
 	}
 	ssh_event event = ssh_event_new();
 	if (event == NULL || ssh_event_add_session(event, session) != SSH_OK) {
-		log_err("%s: cannot create the event loop", cx.peer);
+		log_err("%s: cannot create the event loop", cx->peer);
 		_exit(1);
 	}
-	while (!cx.authenticated) {
+	while (!cx->authenticated) {
 		if (ssh_event_dopoll(event, 1000) == SSH_ERROR) {
-			log_info("%s: disconnected before authentication", cx.peer);
+			log_info("%s: disconnected before authentication", cx->peer);
 			_exit(0);
 		}
 	}
-	{
-		char methods[64] = "";
-		static const unsigned bits[] = {AM_PUBLICKEY, AM_PASSWORD, AM_KBDINT};
-		static const char *const names[] = {"publickey", "password",
-		                                    "keyboard-interactive"};
-		for (int i = 0; i < 3; i++)
-			if (cx.done & bits[i])
-				snprintf(methods + strlen(methods),
-				         sizeof methods - strlen(methods), "%s%s",
-				         methods[0] ? "+" : "", names[i]);
-		log_info("accepted %s for %s from %s", methods, cx.tenant.name, cx.peer);
-		waudit_event("auth_success", "tenant", cx.tenant.name, "source", cx.peer, "method",
-		             methods, NULL);
-	}
+	return event;
+}
 
-	sx.session = session;
-	sx.event = event;
-	sx.srv = srv;
-	sx.tenant = &cx.tenant;
-	sx.facts = *env->facts;
-	snprintf(sx.init_helper, sizeof sx.init_helper, "%s", env->init_helper);
-	alarm(0); /* authenticated: a profile build may take longer than the grace time */
-	if (prepare_tenant(&cx, &sx) < 0) {
+static void log_accepted(const struct conn *cx)
+{
+	char methods[64] = "";
+	static const unsigned bits[] = {AM_PUBLICKEY, AM_PASSWORD, AM_KBDINT};
+	static const char *const names[] = {"publickey", "password", "keyboard-interactive"};
+	for (int i = 0; i < 3; i++)
+		if (cx->done & bits[i])
+			snprintf(methods + strlen(methods), sizeof methods - strlen(methods), "%s%s",
+			         methods[0] ? "+" : "", names[i]);
+	log_info("accepted %s for %s from %s", methods, cx->tenant.name, cx->peer);
+	waudit_event("auth_success", "tenant", cx->tenant.name, "source", cx->peer, "method",
+	             methods, NULL);
+}
+
+/* Limits for this session (and the tenant's total), named after the
+ * monitor's pid so a restart can tell live sessions from leftovers. */
+static void login_limits(struct conn *cx, struct session_ctx *sx, struct login *lg)
+{
+	const struct conn_env *env = cx->env;
+	const struct sandbox_conf *sb = &cx->tenant.sandbox;
+	struct cg_limits lim = {.memory_max = sb->memory_max,
+	                        .pids_max = sb->pids_max,
+	                        .connections_max = sb->max_connections,
+	                        .cpu_max_milli = sb->cpu_max_milli};
+	int crc = cgroup_session_create(env->cg, cx->tenant.name, lg->cg_id, &lim);
+	if (crc < 0) {
+		log_err("tenant %s: cgroup limits: %s", cx->tenant.name, strerror(-crc));
+		snprintf(sx->fail, sizeof sx->fail,
+		         "resource limits could not be applied; the operator's log has details");
+		cgroup_session_destroy(env->cg, cx->tenant.name, lg->cg_id);
+	} else if (cgroup_tenant_pids_free(env->cg, cx->tenant.name) < 2) {
+		/* this monitor and its session process count against the tenant
+		 * too: no room for them, no session */
+		log_warn("tenant %s: pids_max (%ld) reached; connection refused", cx->tenant.name,
+		         sb->pids_max);
+		snprintf(sx->fail, sizeof sx->fail,
+		         "process limit reached: pids_max = %ld processes are running", sb->pids_max);
+		cgroup_session_destroy(env->cg, cx->tenant.name, lg->cg_id);
+	} else {
+		lg->have_cg = env->cg->mode != CG_NONE;
+	}
+}
+
+/* Root preparation after authentication: tenant, workspace, profile,
+ * connection slot, cgroup, PAM session, environment, API gateway. A step
+ * that fails sets sx->fail: each request is then answered with one line. */
+static void login(struct conn *cx, struct session_ctx *sx, struct login *lg)
+{
+	const struct conn_env *env = cx->env;
+	if (prepare_tenant(cx, sx) < 0) {
 		/* Authenticated, but no session can be had: answer each request
 		 * with one clear line, as nobody, rather than drop the connection. */
-		snprintf(sx.fail, sizeof sx.fail,
+		snprintf(sx->fail, sizeof sx->fail,
 		         "your workspace could not be prepared; the operator's log has details");
-		sx.id.uid = 65534;
-		sx.id.gid = 65534;
-		sx.id.source = "nobody (tenant preparation failed)";
+		sx->id.uid = 65534;
+		sx->id.gid = 65534;
+		sx->id.source = "nobody (tenant preparation failed)";
 	} else {
-		prepare_profile(&cx, &sx);
+		prepare_profile(cx, sx);
 	}
-	char conn_dir[PATH_MAX] = "";
-	if (!sx.fail[0])
-		claim_connection(&cx, &sx, conn_dir, sizeof conn_dir);
-	/* Limits for this session (and the tenant's total), named after the
-	 * monitor's pid so a restart can tell live sessions from leftovers. */
-	long cg_id = (long)getpid();
-	bool have_cg = false;
-	if (!sx.fail[0]) {
-		const struct sandbox_conf *sb = &cx.tenant.sandbox;
-		struct cg_limits lim = {.memory_max = sb->memory_max,
-		                        .pids_max = sb->pids_max,
-		                        .cpu_max_milli = sb->cpu_max_milli};
-		int crc = cgroup_session_create(env->cg, cx.tenant.name, cg_id, &lim);
-		if (crc < 0) {
-			log_err("tenant %s: cgroup limits: %s", cx.tenant.name, strerror(-crc));
-			snprintf(
-			    sx.fail, sizeof sx.fail,
-			    "resource limits could not be applied; the operator's log has details");
-			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
-		} else {
-			have_cg = env->cg->mode != CG_NONE;
-		}
-	}
+	if (!sx->fail[0])
+		claim_connection(cx, sx, lg->conn_dir, sizeof lg->conn_dir);
+	if (!sx->fail[0])
+		login_limits(cx, sx, lg);
 	/* PAM session: opened here, closed by the monitor after the session */
-	if (cx.pam && !sx.fail[0]) {
+	if (cx->pam && !sx->fail[0]) {
 		char msg[256];
-		if (wpam_session_open(cx.pam, msg, sizeof msg) < 0) {
-			log_err("tenant %s: pam_open_session: %s", cx.tenant.name, msg);
+		if (wpam_session_open(cx->pam, msg, sizeof msg) < 0) {
+			log_err("tenant %s: pam_open_session: %s", cx->tenant.name, msg);
 			/* the client's line may be cut; the log above has it whole */
-			snprintf(sx.fail, sizeof sx.fail, "session refused: %.160s", msg);
+			snprintf(sx->fail, sizeof sx->fail, "session refused: %.160s", msg);
 		}
 	}
 	alarm(0);
 	signal(SIGALRM, SIG_DFL);
-	/* tell the master who this is (frees a max_startups slot); the session
-	 * process keeps the pipe for status updates */
+	/* tell the master who this is (frees a max_startups slot) */
 	char note[64];
-	int nl = snprintf(note, sizeof note, "A%s\n", cx.tenant.name);
+	int nl = snprintf(note, sizeof note, "A%s\n", cx->tenant.name);
 	if (write(env->notify_fd, note, (size_t)nl) < 0)
 		log_debug("notify master: %s", strerror(errno));
-	sx.filter = &env->filters[cx.tenant.sandbox.nested_sandbox ? 1 : 0];
-	sx.env_member = -1;
-	join_environment(&cx, &sx, env);
-
+	sx->filter = &env->filters[cx->tenant.sandbox.nested_sandbox ? 1 : 0];
+	sx->env_member = -1;
+	join_environment(cx, sx, env);
 	/* the tenant's APIs: a gateway process of their own holds the keys */
-	struct apigw gw = {.pid = -1, .monitor_fd = -1, .session_fd = -1};
-	if (!sx.fail[0] && cx.tenant.sandbox.api_mask &&
-	    !envd_serves_apis(&cx.tenant.sandbox)) {
-		if (apigw_start(&gw, srv, cx.tenant.name, cx.tenant.sandbox.api_mask) < 0)
-			log_err("tenant %s: API gateway: %s", cx.tenant.name, strerror(errno));
-		else if (have_cg && cgroup_attach(env->cg, cx.tenant.name, cg_id, gw.pid) < 0)
-			log_warn("tenant %s: API gateway outside the session cgroup", cx.tenant.name);
+	lg->gw = (struct apigw){.pid = -1, .monitor_fd = -1, .session_fd = -1};
+	if (!sx->fail[0] && cx->tenant.sandbox.api_mask &&
+	    !envd_serves_apis(&cx->tenant.sandbox)) {
+		if (apigw_start(&lg->gw, env->srv, cx->tenant.name, cx->tenant.sandbox.api_mask) < 0)
+			log_err("tenant %s: API gateway: %s", cx->tenant.name, strerror(errno));
+		else if (lg->have_cg &&
+		         cgroup_attach(env->cg, cx->tenant.name, lg->cg_id, lg->gw.pid) < 0)
+			log_warn("tenant %s: API gateway outside the session cgroup", cx->tenant.name);
 	}
-	/* the session process asks the monitor for recording files (root-owned) */
-	int recsock[2] = {-1, -1};
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, recsock) < 0)
-		log_warn("recording channel: %s", strerror(errno));
-	/* SIGCHLD stays blocked so the monitor can wait for it on a signalfd */
-	sigset_t chld_mask;
-	sigemptyset(&chld_mask);
-	sigaddset(&chld_mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld_mask, NULL);
-	pid_t pid_monitor = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_err("fork: %s", strerror(errno));
-		_exit(1);
+}
+
+/* The monitor's loop: requests from the session process, the gateway's
+ * metering, root's session_timeout; returns the session process's status. */
+static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, pid_t child)
+{
+	const struct server_conf *srv = cx->env->srv;
+	int status = 0;
+	int cfd = signalfd(-1, &lg->chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	bool ended = false;
+	for (;;) {
+		struct pollfd pf[3] = {{.fd = mon->sock, .events = POLLIN},
+		                       {.fd = cfd, .events = POLLIN},
+		                       {.fd = lg->gw.monitor_fd, .events = POLLIN}};
+		int dl = ended ? -1 : monitor_deadline_ms(mon);
+		int pr = poll(pf, 3, cfd < 0 ? 500 : dl);
+		if (pr > 0 && (pf[2].revents & POLLIN))
+			apigw_serve_monitor(lg->gw.monitor_fd, srv, cx->tenant.name,
+			                    cx->tenant.sandbox.api_mask);
+		else if (pr > 0 && (pf[2].revents & (POLLHUP | POLLERR))) {
+			close(lg->gw.monitor_fd);
+			lg->gw.monitor_fd = -1;
+		}
+		if (pr > 0 && pf[0].revents)
+			monitor_serve(mon); /* closes it at EOF */
+		if (pr > 0 && (pf[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			while (read(cfd, &si, sizeof si) > 0)
+				;
+		}
+		if (!ended && monitor_overdue(mon)) {
+			/* the session process did not end a channel at
+			 * session_timeout: root ends the whole session */
+			log_warn("tenant %s: a channel outlived session_timeout (%ld s) by %d s; "
+			         "the monitor ends the session process",
+			         cx->tenant.name, mon->session_timeout, MON_TIMEOUT_GRACE_S);
+			waudit_event("timeout_enforced", "tenant", cx->tenant.name, "limit",
+			             "session_timeout", "by", "monitor", NULL);
+			kill(child, SIGKILL);
+			ended = true;
+		}
+		pid_t w = waitpid(child, &status, WNOHANG);
+		if (w == child)
+			return status;
+		if (w < 0 && errno != EINTR)
+			return 0; /* no child to report on */
 	}
-	if (pid > 0) {
-		/* Monitor: root, holds no tenant traffic. Waits for the session
-		 * process; the place for PAM close and cgroup cleanup. The master's
-		 * SIGTERM (drain) and SIGUSR2 (end now) are passed on. */
-		monitor_child = pid;
-		struct monitor mon = {.sock = recsock[0],
-		                      .tenant = cx.tenant.name,
-		                      .peer = pid,
-		                      .state_dir = srv->state_dir,
-		                      .max_sessions = cx.tenant.sandbox.max_sessions,
-		                      .record_total_max = cx.tenant.sandbox.record_total_max,
-		                      .source = sx.ssh_connection,
-		                      .notify_fd = env->notify_fd};
-		snprintf(mon.slots_dir, sizeof mon.slots_dir, "%s", sx.sessions_dir);
-		fcntl(mon.notify_fd, F_SETFL, fcntl(mon.notify_fd, F_GETFL) | O_NONBLOCK);
-		struct sigaction sa = {.sa_handler = monitor_forward};
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGUSR2, &sa, NULL);
-		close(ssh_get_fd(session));
-		if (recsock[1] >= 0)
-			close(recsock[1]);
-		if (sx.env_member >= 0)
-			close(sx.env_member);
-		if (gw.session_fd >= 0)
-			close(gw.session_fd);
-		int status = 0;
-		/* sleep until the session process asks for something or ends */
-		int cfd = signalfd(-1, &chld_mask, SFD_CLOEXEC | SFD_NONBLOCK);
-		for (;;) {
-			struct pollfd pf[3] = {{.fd = mon.sock, .events = POLLIN},
-			                       {.fd = cfd, .events = POLLIN},
-			                       {.fd = gw.monitor_fd, .events = POLLIN}};
-			int pr = poll(pf, 3, cfd >= 0 ? -1 : 500);
-			if (pr > 0 && (pf[2].revents & POLLIN))
-				apigw_serve_monitor(gw.monitor_fd, srv, cx.tenant.name,
-				                    cx.tenant.sandbox.api_mask);
-			else if (pr > 0 && (pf[2].revents & (POLLHUP | POLLERR))) {
-				close(gw.monitor_fd);
-				gw.monitor_fd = -1;
-			}
-			if (pr > 0 && pf[0].revents)
-				monitor_serve(&mon); /* closes it at EOF */
-			if (pr > 0 && (pf[1].revents & POLLIN)) {
-				struct signalfd_siginfo si;
-				while (read(cfd, &si, sizeof si) > 0)
-					;
-			}
-			pid_t w = waitpid(pid, &status, WNOHANG);
-			if (w == pid)
-				break;
-			if (w < 0 && errno != EINTR) {
-				status = 0; /* no child to report on */
-				break;
-			}
-		}
-		if (WIFSIGNALED(status))
-			log_warn("session process for %s killed by signal %d", cx.tenant.name,
-			         WTERMSIG(status));
-		if (gw.pid > 0) {
-			kill(gw.pid, SIGKILL); /* requests in flight end with the connection */
-			waitpid(gw.pid, NULL, 0);
-		}
-		if (have_cg)
-			cgroup_session_destroy(env->cg, cx.tenant.name, cg_id);
-		/* the session is over: get its workspace writes to disk */
-		int wfd =
-		    sx.workspace[0] ? open(sx.workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-		if (wfd >= 0) {
-			syncfs(wfd);
-			close(wfd);
-		}
-		if (cx.pam) {
-			wpam_session_close(cx.pam);
-			wpam_end(cx.pam);
-		}
-		monitor_release_all(&mon);
-		if (conn_dir[0])
-			slots_release(conn_dir, pid_monitor);
-		log_info("session closed for %s", cx.tenant.name);
-		_exit(0);
+}
+
+/* The monitor: root, holds no tenant traffic. Waits for the session
+ * process; then PAM close and cgroup cleanup. The master's SIGTERM (drain)
+ * and SIGUSR2 (end now) are passed on. */
+static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struct login *lg,
+                                  pid_t child)
+{
+	const struct conn_env *env = cx->env;
+	monitor_child = child;
+	/* this monitor counts against the tenant's pids too (its session
+	 * process was born outside, and moves into the session cgroup) */
+	int jrc = lg->have_cg ? cgroup_monitor_join(env->cg, cx->tenant.name, getpid()) : 0;
+	if (jrc < 0)
+		log_warn("tenant %s: monitor cgroup: %s", cx->tenant.name, strerror(-jrc));
+	else if (lg->have_cg)
+		privdrop_oom_protect();
+	struct monitor mon = {.sock = lg->monsock[0],
+	                      .tenant = cx->tenant.name,
+	                      .peer = child,
+	                      .state_dir = env->srv->state_dir,
+	                      .max_sessions = cx->tenant.sandbox.max_sessions,
+	                      .record_total_max = cx->tenant.sandbox.record_total_max,
+	                      .session_timeout = cx->tenant.sandbox.session_timeout,
+	                      .source = sx->ssh_connection,
+	                      .notify_fd = env->notify_fd};
+	snprintf(mon.slots_dir, sizeof mon.slots_dir, "%s", sx->sessions_dir);
+	fcntl(mon.notify_fd, F_SETFL, fcntl(mon.notify_fd, F_GETFL) | O_NONBLOCK);
+	struct sigaction sa = {.sa_handler = monitor_forward};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	close(ssh_get_fd(cx->session));
+	if (lg->monsock[1] >= 0)
+		close(lg->monsock[1]);
+	if (sx->env_member >= 0)
+		close(sx->env_member);
+	if (lg->gw.session_fd >= 0)
+		close(lg->gw.session_fd);
+	int status = monitor_wait(cx, lg, &mon, child);
+	if (WIFSIGNALED(status))
+		log_warn("session process for %s killed by signal %d", cx->tenant.name,
+		         WTERMSIG(status));
+	if (lg->gw.pid > 0) {
+		kill(lg->gw.pid, SIGKILL); /* requests in flight end with the connection */
+		waitpid(lg->gw.pid, NULL, 0);
 	}
+	if (lg->have_cg)
+		cgroup_session_destroy(env->cg, cx->tenant.name, lg->cg_id);
+	/* the session is over: get its workspace writes to disk */
+	int wfd = sx->workspace[0] ? open(sx->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (wfd >= 0) {
+		syncfs(wfd);
+		close(wfd);
+	}
+	if (cx->pam) {
+		wpam_session_close(cx->pam);
+		wpam_end(cx->pam);
+	}
+	monitor_release_all(&mon);
+	if (lg->conn_dir[0])
+		slots_release(lg->conn_dir, lg->monitor);
+	log_info("session closed for %s", cx->tenant.name);
+	_exit(0);
+}
+
+/* The session process: joins the session cgroup, drops to the tenant for
+ * good, and serves the channels (session.c). */
+static _Noreturn void session_side(struct conn *cx, struct session_ctx *sx, struct login *lg)
+{
+	const struct conn_env *env = cx->env;
 	/* the session process and all it spawns are counted in the cgroup */
-	if (have_cg && cgroup_attach(env->cg, cx.tenant.name, cg_id, getpid()) < 0) {
-		log_err("tenant %s: cannot join the session cgroup", cx.tenant.name);
+	if (lg->have_cg && cgroup_attach(env->cg, cx->tenant.name, lg->cg_id, getpid()) < 0) {
+		log_err("tenant %s: cannot join the session cgroup", cx->tenant.name);
 		_exit(1);
 	}
 	/* ---- the privilege drop: after this line nothing runs as root ---- */
-	if (privdrop_to(sx.id.uid, sx.id.gid) < 0)
+	if (privdrop_to(sx->id.uid, sx->id.gid) < 0)
 		_exit(1);
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* set after the drop: setuid clears it */
-	if (getppid() != pid_monitor)
+	if (getppid() != lg->monitor)
 		_exit(1);
-	log_debug("session process for %s runs as %u:%u (%s)", cx.tenant.name, (unsigned)sx.id.uid,
-	          (unsigned)sx.id.gid, sx.id.source);
-	close(recsock[0]);
-	sx.mon_sock = recsock[1];
+	log_debug("session process for %s runs as %u:%u (%s)", cx->tenant.name,
+	          (unsigned)sx->id.uid, (unsigned)sx->id.gid, sx->id.source);
+	close(lg->monsock[0]);
+	sx->mon_sock = lg->monsock[1];
 	/* what root holds stays with root: audit events and status lines go
 	 * through the monitor from here on */
-	waudit_forward(sx.mon_sock);
+	waudit_forward(sx->mon_sock);
 	close(env->notify_fd);
-	if (gw.monitor_fd >= 0)
-		close(gw.monitor_fd);
-	sx.api_sock = gw.session_fd;
-	cx.sx = &sx;
-	int rc = session_run(&sx);
-	ssh_disconnect(session);
-	ssh_free(session);
+	if (lg->gw.monitor_fd >= 0)
+		close(lg->gw.monitor_fd);
+	sx->api_sock = lg->gw.session_fd;
+	cx->sx = sx;
+	int rc = session_run(sx);
+	ssh_disconnect(cx->session);
+	ssh_free(cx->session);
 	_exit(rc);
+}
+
+/* One connection: pre-auth -> login (root preparation) -> fork -> monitor
+ * loop (root) | privilege drop -> session (the tenant). */
+void conn_handle(int fd, const struct conn_env *env)
+{
+	static struct conn cx;
+	static struct session_ctx sx;
+	static struct login lg;
+	cx = (struct conn){.env = env};
+
+	signal(SIGALRM, grace_alarm);
+	alarm((unsigned)env->srv->login_grace_time);
+	describe_peer(fd, &cx, sx.ssh_connection, sizeof sx.ssh_connection);
+	/* Small replies (sftp status, prompts) must not wait for Nagle behind
+	 * the client's delayed ACKs; libssh already writes whole packets. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	ssh_event event = preauth(&cx, fd);
+	log_accepted(&cx);
+
+	sx.session = cx.session;
+	sx.event = event;
+	sx.srv = env->srv;
+	sx.tenant = &cx.tenant;
+	sx.facts = *env->facts;
+	snprintf(sx.init_helper, sizeof sx.init_helper, "%s", env->init_helper);
+	alarm(0); /* authenticated: a profile build may take longer than the grace time */
+	lg.cg_id = (long)getpid();
+	lg.monitor = getpid();
+	login(&cx, &sx, &lg);
+
+	/* the session process asks the monitor for slots, files, audit lines */
+	lg.monsock[0] = lg.monsock[1] = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lg.monsock) < 0)
+		log_warn("monitor socket: %s", strerror(errno));
+	/* SIGCHLD stays blocked so the monitor can wait for it on a signalfd */
+	sigemptyset(&lg.chld);
+	sigaddset(&lg.chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &lg.chld, NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_err("tenant %s: session process: fork: %s", cx.tenant.name, strerror(errno));
+		if (lg.have_cg)
+			cgroup_session_destroy(env->cg, cx.tenant.name, lg.cg_id);
+		_exit(1);
+	}
+	if (pid > 0)
+		monitor_run(&cx, &sx, &lg, pid);
+	session_side(&cx, &sx, &lg);
 }

@@ -523,13 +523,19 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	prctl(PR_SET_NAME, "warren-env");
 	struct cg_limits lim = {.memory_max = t->sandbox.memory_max,
 	                        .pids_max = t->sandbox.pids_max,
+	                        .connections_max = t->sandbox.max_connections,
 	                        .cpu_max_milli = t->sandbox.cpu_max_milli};
 	bool have_cg = false;
 	int crc = cgroup_session_create(ctx->cg, t->name, id, &lim);
 	if (crc < 0)
 		log_err("environment %s: cgroup limits: %s", t->name, strerror(-crc));
-	else
+	else {
 		have_cg = ctx->cg->mode != CG_NONE;
+		/* this monitor counts against the tenant too */
+		if ((crc = cgroup_monitor_join(ctx->cg, t->name, getpid())) < 0)
+			log_err("environment %s: monitor cgroup: %s", t->name, strerror(-crc));
+		privdrop_oom_protect();
+	}
 	struct apigw gw = {.pid = -1, .monitor_fd = -1, .session_fd = -1};
 	if (t->sandbox.api_mask && envd_serves_apis(&t->sandbox)) {
 		if (apigw_start(&gw, ctx->srv, t->name, t->sandbox.api_mask) < 0)

@@ -72,6 +72,7 @@ struct child {
 };
 
 static struct child *children;
+static struct cg cg; /* the master's view, for sweeping reaped monitors' leaves */
 static int stfd = -1; /* status socket; connection processes close it */
 static size_t nchildren, capchildren;
 static int unauth;
@@ -513,6 +514,7 @@ static void reap(void)
 			children[i] = children[--nchildren];
 			break;
 		}
+		cgroup_monitor_remove(&cg, pid); /* a connection or env monitor's leaf */
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
 			log_warn("connection process %d died of signal %d", (int)pid,
 			         WTERMSIG(status));
@@ -827,7 +829,6 @@ int main(int argc, char **argv)
 
 	struct host_facts facts;
 	host_facts_probe(&facts);
-	static struct cg cg;
 	snprintf(cg.root, sizeof cg.root, "%s", srv.cgroup_root);
 	cg.mode = cgroup_detect(cg.root);
 	if (cg.mode == CG_NONE &&

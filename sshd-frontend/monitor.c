@@ -1,14 +1,16 @@
 /* monitor.c - the root monitor serving its unprivileged session process
  * (monproto.h): session slots counted by root in a root-owned directory,
  * recording files, audit events written with the monitor's own tenant, and
- * status notes passed to the master. Each request is checked first
- * (moncheck.c); refusals are logged. Also the session side's wrappers. */
+ * status notes passed to the master, and root's own session_timeout
+ * backstop. Each request is checked first (moncheck.c); refusals are
+ * logged. Also the session side's wrappers. */
 #include "monitor.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../sandbox/fdpass.h"
@@ -33,6 +35,42 @@ static void refuse(struct monitor *m, uint32_t type, const char *why)
 		         m->tenant, (unsigned)type, (int)m->peer, why, m->st.refused);
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void claimed_drop(struct monitor *m, int32_t channel)
+{
+	for (int i = 0; i < m->nclaimed; i++)
+		if (m->claimed_chan[i] == channel) {
+			m->nclaimed--;
+			m->claimed_chan[i] = m->claimed_chan[m->nclaimed];
+			m->claimed_ms[i] = m->claimed_ms[m->nclaimed];
+			return;
+		}
+}
+
+int monitor_deadline_ms(const struct monitor *m)
+{
+	if (m->session_timeout <= 0 || m->nclaimed == 0)
+		return -1;
+	int64_t oldest = m->claimed_ms[0];
+	for (int i = 1; i < m->nclaimed; i++)
+		if (m->claimed_ms[i] < oldest)
+			oldest = m->claimed_ms[i];
+	int64_t due = oldest + (m->session_timeout + MON_TIMEOUT_GRACE_S) * 1000;
+	int64_t left = due - now_ms();
+	return left < 0 ? 0 : left > 3600000 ? 3600000 : (int)left;
+}
+
+bool monitor_overdue(const struct monitor *m)
+{
+	return monitor_deadline_ms(m) == 0;
+}
+
 static void do_claim(struct monitor *m, int32_t channel)
 {
 	long held = 0;
@@ -43,6 +81,10 @@ static void do_claim(struct monitor *m, int32_t channel)
 		return;
 	}
 	mon_apply(&m->st, MON_CLAIM, channel);
+	if (m->nclaimed < MON_MAX_CHANS) {
+		m->claimed_chan[m->nclaimed] = channel;
+		m->claimed_ms[m->nclaimed++] = now_ms();
+	}
 	reply(m, MON_OK, 0, -1);
 }
 
@@ -84,6 +126,7 @@ static void serve_one(struct monitor *m, const char *msg, size_t n)
 	} else if (h.type == MON_RELEASE) {
 		slots_release_tag(m->slots_dir, getpid(), h.channel);
 		mon_apply(&m->st, MON_RELEASE, h.channel);
+		claimed_drop(m, h.channel);
 	} else if (h.type == MON_RECORD) {
 		int code;
 		int fd = record_open(m->state_dir, m->tenant, m->record_total_max, h.channel, &code);
@@ -130,6 +173,7 @@ void monitor_release_all(struct monitor *m)
 	for (int i = 0; i < m->st.nchan; i++)
 		slots_release_tag(m->slots_dir, getpid(), m->st.chan[i]);
 	m->st.nchan = 0;
+	m->nclaimed = 0;
 }
 
 /* ---- the session process's side ---- */

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "monproto.h"
@@ -21,11 +22,23 @@ struct monitor {
 	unsigned long long record_total_max;
 	const char *source; /* the client's address, for limit_refused */
 	int notify_fd;      /* the master's status pipe; -1: none */
+	long session_timeout; /* seconds; 0 = none: root's backstop (monitor_overdue) */
 	struct mon_state st;
+	int64_t claimed_ms[MON_MAX_CHANS]; /* when st.chan[i] was claimed (monotonic) */
+	int32_t claimed_chan[MON_MAX_CHANS];
+	int nclaimed;
 };
 
 /* Serves every message waiting on m->sock; closes it at EOF. */
 void monitor_serve(struct monitor *m);
+/* Root's own session_timeout: milliseconds until the oldest running
+ * channel is MON_TIMEOUT_GRACE_S past it (-1: nothing to wait for), and
+ * whether one is. The session process ends a channel at session_timeout
+ * itself; one still running after the grace means it did not (stopped,
+ * or taken over), and the monitor ends the whole session process. */
+#define MON_TIMEOUT_GRACE_S 5
+int monitor_deadline_ms(const struct monitor *m);
+bool monitor_overdue(const struct monitor *m);
 /* The session ended: the slots it still held go. */
 void monitor_release_all(struct monitor *m);
 

@@ -3,6 +3,7 @@
 #include "privdrop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -11,10 +12,33 @@
 
 #include "log.h"
 
+static int set_oom_score_adj(const char *value)
+{
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, value, strlen(value));
+	close(fd);
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+void privdrop_oom_protect(void)
+{
+	/* EACCES without CAP_SYS_RESOURCE (some containers): said once, at debug */
+	if (set_oom_score_adj("-1000") < 0)
+		log_debug("oom_score_adj -1000: %s", strerror(errno));
+}
+
 int privdrop_to(uid_t uid, gid_t gid)
 {
 	if (uid == 0 || gid == 0) {
 		log_err("privdrop: refusing to run a session as root");
+		return -1;
+	}
+	/* a monitor's OOM exemption is not for what runs as the tenant (only
+	 * root may lower it again, so it is set while root) */
+	if (set_oom_score_adj("0") < 0 && errno != ENOENT) {
+		log_err("privdrop: oom_score_adj: %s", strerror(errno));
 		return -1;
 	}
 	/* the bounding set can only be lowered while we still hold CAP_SETPCAP */

@@ -458,3 +458,56 @@ def test_recordings_total_per_tenant(make_warren):
     assert "recordings are required and yours are full (record_total_max)" in r.stderr
     assert len(os.listdir(rdir)) == 1
     assert w.ssh("bob", "echo recorded").stdout == "recorded\n"
+
+
+def test_connection_processes_count_against_pids_max(make_warren):
+    """Each authenticated connection's root monitor sits in the tenant's
+    cgroup (a monitor-PID leaf), so idle `ssh -N` connections use up the
+    tenant's pids_max: past it a connection is refused with one line, the
+    tenant's count never exceeds the cap, another tenant is not touched,
+    and the leaves go when the connections end."""
+    w = make_warren(tenants=("alice", "bob"), sandbox_extra="max_connections = 0",
+                    tenant_extra={"alice": "[sandbox]\npids_max = 12\n"})
+    w.start()
+    uid = w.uid("alice")
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 120"], stdin=subprocess.DEVNULL)
+    held = [p]
+    try:
+        assert wait_until(lambda: running(uid, "sleep"))
+        session = next(q for q in procs() if q[2] == uid and q[4] == "warrend")
+        monitor = session[1]
+        mcg = cgroup_dir(monitor)
+        if mcg is None or "/warren/" not in mcg:
+            pytest.skip(f"no warren cgroup on this host ({mcg})")
+        assert os.path.basename(mcg) == f"monitor-{monitor}"
+        tenant_dir = os.path.dirname(mcg)
+        assert os.path.basename(tenant_dir) == "tenant-alice"
+        with open(os.path.join(tenant_dir, "pids.max")) as f:
+            assert f.read().strip() == "12"
+        def monitors():
+            return [d for d in os.listdir(tenant_dir) if d.startswith("monitor-")]
+
+        refused = None
+        for _ in range(10):
+            n = len(monitors())
+            held.append(subprocess.Popen(w.ssh_argv("alice", extra=("-N",)),
+                                         stdin=subprocess.DEVNULL))
+            if not wait_until(lambda: len(monitors()) > n, timeout=5):
+                refused = w.ssh("alice", "true").stderr  # no room: say why
+                break
+        assert refused is not None, "ten idle connections fitted in pids_max = 12"
+        assert "warren: process limit reached: pids_max = 12 processes are running" \
+            in refused, refused + w.log_text()[-3000:]
+        with open(os.path.join(tenant_dir, "pids.current")) as f:
+            assert int(f.read()) <= 12
+        assert w.ssh("bob", "echo fine").stdout == "fine\n"
+    finally:
+        for q in held:
+            q.kill()
+            q.wait()
+    # the connections' monitor leaves go with them; the lingering
+    # environment's monitor keeps its own; alice gets in again
+    env_monitors = {f"monitor-{q[0]}" for q in procs() if q[4] == "warren-env"}
+    assert wait_until(lambda: set(monitors()) <= env_monitors, timeout=15), monitors()
+    assert len(monitors()) == 1
+    assert w.ssh("alice", "echo back").stdout == "back\n"

@@ -8,6 +8,7 @@ monitor socket, taken with pidfd_getfd(2)."""
 import ctypes
 import json
 import os
+import signal
 import socket
 import stat
 import struct
@@ -130,3 +131,41 @@ def test_monitor_refuses_requests_out_of_state_and_forged_events(held):
     # the session goes on: its channels still work
     r = w.ssh("alice", "echo still-here")
     assert r.returncode == 0 and r.stdout == "still-here\n"
+
+
+def test_session_process_cannot_extend_its_session_timeout(make_warren):
+    """session_timeout is root's too: a session process that does not end a
+    channel at the timeout (stopped here, as a taken-over one would not) is
+    ended by its monitor MON_TIMEOUT_GRACE_S (5 s) later, with the channel's
+    processes; the audit log says who enforced it."""
+    w = audited(make_warren, tenants=("alice",), sandbox_extra="session_timeout = 2")
+    w.start()
+    uid = w.uid("alice")
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 60"], stdin=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        def sleeping():
+            return [q for q in procs() if q[2] == uid and q[4] == "sleep"]
+        assert wait_until(sleeping)
+        found = session_process(uid, w.proc.pid)
+        assert found, "no session process"
+        pid = found[0]
+        os.kill(pid, signal.SIGSTOP)
+
+        def gone():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().split(") ")[1][0] in "ZX"
+            except OSError:
+                return True
+        assert not wait_until(gone, timeout=4), "ended before session_timeout and its grace"
+        assert wait_until(gone, timeout=10), "a stopped session process outlived its timeout"
+        assert wait_until(lambda: not sleeping(), timeout=10)
+        assert "the monitor ends the session process" in w.log_text()
+        with open(w.audit_path) as f:
+            events = [json.loads(line) for line in f]
+        assert any(e["event"] == "timeout_enforced" and e.get("by") == "monitor" and
+                   e.get("tenant") == "alice" for e in events), events[-5:]
+    finally:
+        p.kill()
+        p.wait()

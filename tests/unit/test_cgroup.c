@@ -55,16 +55,23 @@ static void v2_layout(void **state)
 	struct cg cg = {.mode = cgroup_detect(root)};
 	assert_int_equal(cg.mode, CG_V2);
 	snprintf(cg.root, sizeof cg.root, "%s", root);
-	struct cg_limits l = {.memory_max = 512ULL << 20, .pids_max = 100, .cpu_max_milli = 1500};
+	struct cg_limits l = {.memory_max = 512ULL << 20,
+	                      .pids_max = 100,
+	                      .connections_max = 4,
+	                      .cpu_max_milli = 1500};
 	assert_int_equal(cgroup_session_create(&cg, "alice", 4242, &l), 0);
 	expect("warren/cgroup.subtree_control", "+memory +pids +cpu");
 	expect("warren/tenant-alice/cgroup.subtree_control", "+memory +pids +cpu");
-	/* the tenant level caps the sum of its sessions, each session the same */
+	/* the tenant level caps the sum of its sessions, each session the same,
+	 * but for pids: 2 per connection and 1 are kept for the monitors */
 	expect("warren/tenant-alice/memory.max", "536870912");
 	expect("warren/tenant-alice/pids.max", "100");
 	expect("warren/tenant-alice/cpu.max", "150000 100000");
 	expect("warren/tenant-alice/session-4242/memory.max", "536870912");
-	expect("warren/tenant-alice/session-4242/pids.max", "100");
+	expect("warren/tenant-alice/session-4242/pids.max", "91");
+	/* a monitor: a leaf of its own under the tenant, no limits of its own */
+	assert_int_equal(cgroup_monitor_join(&cg, "alice", 555), 0);
+	expect("warren/tenant-alice/monitor-555/cgroup.procs", "555");
 	assert_int_equal(cgroup_attach(&cg, "alice", 4242, 777), 0);
 	expect("warren/tenant-alice/session-4242/cgroup.procs", "777");
 	assert_int_equal(cgroup_session_procs(&cg, "alice", 4242), 1);
@@ -112,6 +119,12 @@ static void v1_layout(void **state)
 	expect("memory/warren/tenant-eve/memory.limit_in_bytes", "67108864");
 	expect("memory/warren/tenant-eve/session-9/memory.limit_in_bytes", "67108864");
 	expect("pids/warren/tenant-eve/pids.max", "32");
+	expect("pids/warren/tenant-eve/session-9/pids.max", "24"); /* a quarter kept */
+	/* v1: a monitor is counted in the pids hierarchy only */
+	assert_int_equal(cgroup_monitor_join(&cg, "eve", 555), 0);
+	expect("pids/warren/tenant-eve/monitor-555/cgroup.procs", "555");
+	snprintf(d, sizeof d, "%s/memory/warren/tenant-eve/monitor-555", root);
+	assert_int_equal(access(d, F_OK), -1);
 	expect("cpu/warren/tenant-eve/cpu.cfs_quota_us", "50000");
 	expect("cpu/warren/tenant-eve/cpu.cfs_period_us", "100000");
 	assert_int_equal(cgroup_attach(&cg, "eve", 9, 1234), 0);
