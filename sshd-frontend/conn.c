@@ -1,10 +1,12 @@
-/* conn.c - the per-connection process. Order of events:
- *   1. key exchange and public-key authentication (root, bounded by
+/* conn.c - the per-connection process, as a sequence (conn_handle):
+ *   1. preauth: key exchange and authentication (root, bounded by
  *      login_grace_time and max_auth_tries);
- *   2. tenant preparation while still root: uid, workspace;
- *   3. fork: the parent stays root as the monitor (it will own PAM session
- *      close and cgroup cleanup) and only waits; the child drops to the
- *      tenant in one step (privdrop_to) and serves channels (session.c). */
+ *   2. login: root preparation: tenant, workspace, profile, connection slot,
+ *      cgroup, PAM session, environment, API gateway;
+ *   3. fork: the parent stays root as the monitor (monitor_run: answers the
+ *      session process's requests, root's session_timeout, PAM close, cgroup
+ *      cleanup); the child drops to the tenant in one step (session_side,
+ *      privdrop_to) and serves channels (session.c). */
 #include "conn.h"
 #include "../sandbox/fmt.h"
 
