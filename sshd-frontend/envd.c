@@ -354,7 +354,7 @@ static int on_ctl(socket_t fd, int revents, void *ud)
 			return 0;
 		if (n <= 0) {
 			evfd_close(e->ev, &e->proc.ctl_fd, &e->ctl_reg);
-			return 0;
+			return -1; /* removed: libssh must not touch its handle again */
 		}
 		if (n == (ssize_t)sizeof m && m.type == INIT_MSG_PROXY && passed >= 0 &&
 		    e->proxy_listen < 0 && e->ctx->tenant->sandbox.network == NET_ALLOWLIST &&
@@ -380,7 +380,7 @@ static int on_stderr(socket_t fd, int revents, void *ud)
 	ssize_t n = read(fd, buf, sizeof buf);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		evfd_close(e->ev, &e->proc.stderr_fd, &e->err_reg);
-		return 0;
+		return -1; /* removed (as above) */
 	}
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] != '\n' && e->errlen < sizeof e->errline - 1) {

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
@@ -285,8 +286,19 @@ static int open_listeners(const struct server_conf *srv, int *fds, int max)
  * own software version (RFC 4253 4.2). */
 #define SERVER_BANNER "warren_0.2 OpenSSH-sftp-server"
 
+/* libssh's own lines (debug level only) quote what a client sent, e.g. a
+ * bad banner: through log_msg, which escapes them, never raw to stderr */
+static void libssh_log(int priority, const char *function, const char *buffer, void *ud)
+{
+	(void)priority;
+	(void)function;
+	(void)ud;
+	log_debug("libssh: %s", buffer);
+}
+
 static ssh_bind make_bind(ssh_key hostkey)
 {
+	ssh_set_log_callback(libssh_log);
 	ssh_bind b = ssh_bind_new();
 	if (b == NULL)
 		return NULL;
