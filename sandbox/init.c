@@ -14,9 +14,11 @@
  *
  * With --env FD it runs no command of its own: it is pid 1 of the tenant's
  * environment and serves channels on the listening socket FD (initenv.c).
+ * --pids N tells it the sandbox's pids.max, so that it can make room for a
+ * new channel before the cap is hit.
  *
  * usage: warren-init --ctl FD [--pty ROWSxCOLS] [--proxy PORT] [--api PORT]...
- *                    (-- PROG [ARGS...] | --env FD --linger SECONDS) */
+ *                    (-- PROG [ARGS...] | --env FD --linger SECONDS [--pids N]) */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
 	int ctl = -1, rows = 0, cols = 0, i, proxy_port = 0;
 	int api_port[MAX_API], napi = 0;
 	int pty = 0, env_fd = -1;
-	long linger = 0;
+	long linger = 0, pids = 0;
 	/* init runs as the tenant and holds the control socket to warrend: not
 	 * dumpable, so no tenant process can open /proc/1/mem (or take its fds)
 	 * and speak for it. The command gets its own dumpable flag at exec. */
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
 			env_fd = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--linger") == 0 && i + 1 < argc) {
 			linger = atol(argv[++i]);
+		} else if (strcmp(argv[i], "--pids") == 0 && i + 1 < argc) {
+			pids = atol(argv[++i]);
 		} else if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -118,7 +122,7 @@ int main(int argc, char **argv)
 			return 126;
 		}
 	}
-	if (ctl < 0 || (i >= argc && env_fd < 0) || linger < 0) {
+	if (ctl < 0 || (i >= argc && env_fd < 0) || linger < 0 || pids < 0) {
 		dprintf(2, "usage: warren-init --ctl FD [--pty RxC] -- PROG [ARGS...]\n");
 		return 126;
 	}
@@ -153,7 +157,7 @@ int main(int argc, char **argv)
 		if (send_listeners(ctl, proxy_fd, proxy_port, api_fd, api_port, napi) < 0 ||
 		    send_msg(ctl, INIT_MSG_STARTED, 1, -1) < 0)
 			_exit(1);
-		return initenv_run(ctl, env_fd, linger);
+		return initenv_run(ctl, env_fd, linger, pids);
 	}
 	sigset_t chld;
 	sigemptyset(&chld);

@@ -56,12 +56,14 @@ static int send_msg(int sock, int type, int value, int fd)
 }
 
 /* sessions of channels that have ended: what they left behind is reclaimed
- * when the environment runs out of processes (reclaim_ended) */
+ * when the environment nears its pids.max (make_room) */
 #define MAX_ENDED 256
 static pid_t ended[MAX_ENDED];
 static unsigned nended;
+static long pids_cap; /* the sandbox's pids.max; 0 = unknown */
 
 static void hang_up(pid_t sid);
+static void make_room(void);
 
 static void drop_client(int i)
 {
@@ -74,6 +76,7 @@ static void drop_client(int i)
 		ended[nended++ % MAX_ENDED] = clients[i].sid;
 	close(clients[i].fd);
 	clients[i] = clients[--nclients];
+	make_room();
 }
 
 /* argv and envp out of the request's memfd: count-checked, NUL-terminated */
@@ -166,9 +169,26 @@ static int open_pty(const struct init_req *r, char *name, size_t len)
 	return master;
 }
 
-/* The environment is at pids_max: the leftovers of ended channels' sessions
- * (not nohup'd, not setsid'd: a fork bomb that outlived its channel, say) go,
- * so that the tenant can work again. True when something was killed. */
+/* /proc/PID/stat into buf: the fields after the command's name, or NULL */
+static const char *proc_stat(long pid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	return rp ? rp + 1 : NULL;
+}
+
+/* The environment is at (or near) pids_max: the leftovers of ended
+ * channels' sessions (not nohup'd, not setsid'd: a fork bomb that outlived
+ * its channel, say) go, so that the tenant can work again. True when there
+ * were any. */
 static void signal_session(pid_t sid, int sig, bool only_default);
 static void reap(void);
 
@@ -176,9 +196,59 @@ static bool reclaim_ended(void)
 {
 	unsigned n = nended < MAX_ENDED ? nended : MAX_ENDED;
 	for (unsigned i = 0; i < n; i++)
-		signal_session(ended[i], SIGKILL, true);
+		if (ended[i] > 0)
+			signal_session(ended[i], SIGKILL, true);
+	nended = 0; /* what is left ignores SIGHUP: it may stay; the ids may be reused */
 	reap();
 	return n > 0;
+}
+
+/* Tasks in the environment, threads included (pids.max counts them). */
+static long count_tasks(void)
+{
+	long total = 0;
+	DIR *d = opendir("/proc");
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char buf[512];
+		long pid = strtol(e->d_name, NULL, 10), threads = 1;
+		if (pid <= 0)
+			continue;
+		const char *rp = proc_stat(pid, buf, sizeof buf);
+		if (rp == NULL)
+			continue;
+		/* state ppid pgrp session tty tpgid flags, 4 fault counts,
+		 * 4 times, priority nice, num_threads */
+		if (sscanf(rp, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+		           &threads) != 1 || threads < 1)
+			threads = 1;
+		total += threads;
+	}
+	closedir(d);
+	return total;
+}
+
+/* Before a new channel starts and after one ends: leftovers of ended
+ * channels that hold the environment near pids.max go. Without this, a fork
+ * bomb whose channel ended keeps the environment full until linger, and the
+ * tenant's next command cannot fork (init's own fork may still succeed). */
+static void make_room(void)
+{
+	if (pids_cap <= 0 || nended == 0)
+		return;
+	long room = pids_cap / 8 > 8 ? pids_cap / 8 : 8;
+	if (count_tasks() + 2 + room > pids_cap) /* + 2: bwrap's, outside */
+		reclaim_ended();
+}
+
+static void forget_ended(pid_t sid)
+{
+	unsigned n = nended < MAX_ENDED ? nended : MAX_ENDED;
+	for (unsigned i = 0; i < n; i++)
+		if (ended[i] == sid)
+			ended[i] = -1; /* a reused id: a live session now */
 }
 
 /* Returns -1 when the connection is to be dropped. */
@@ -192,6 +262,7 @@ static int do_spawn(struct client *cl, const struct init_req *r, const int *fds,
 		return -1;
 	char slave[64] = "";
 	int master = r->pty ? open_pty(r, slave, sizeof slave) : -1;
+	make_room();
 	pid_t pid = r->pty && master < 0 ? -1 : fork();
 	if (pid < 0 && errno == EAGAIN && reclaim_ended())
 		pid = fork();
@@ -206,6 +277,7 @@ static int do_spawn(struct client *cl, const struct init_req *r, const int *fds,
 		return 0;
 	}
 	cl->child = cl->sid = pid;
+	forget_ended(pid);
 	if (master >= 0) {
 		send_msg(cl->fd, INIT_MSG_PTY, 0, master); /* the session holds the only master */
 		close(master);
@@ -355,21 +427,12 @@ static void signal_session(pid_t sid, int sig, bool only_default)
 			break;
 		struct dirent *e;
 		while ((e = readdir(d)) != NULL) {
-			char path[64], buf[512];
-			long pid = strtol(e->d_name, NULL, 10);
+			char buf[512];
+			long pid = strtol(e->d_name, NULL, 10), psid = 0;
 			if (pid <= 1)
 				continue;
-			snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-			if (fd >= 0)
-				close(fd);
-			if (n <= 0)
-				continue;
-			buf[n] = '\0';
-			char *rp = strrchr(buf, ')');
-			long psid = 0;
-			if (rp && sscanf(rp + 1, " %*c %*d %*d %ld", &psid) == 1 && psid == sid &&
+			const char *rp = proc_stat(pid, buf, sizeof buf);
+			if (rp && sscanf(rp, " %*c %*d %*d %ld", &psid) == 1 && psid == sid &&
 			    (!only_default || hup_default(pid)) && kill((pid_t)pid, sig) == 0)
 				hit++;
 		}
@@ -532,8 +595,9 @@ static int serve_ctl(int ctl, long *linger_ms)
 	return 0;
 }
 
-int initenv_run(int ctl, int lfd, long linger_s)
+int initenv_run(int ctl, int lfd, long linger_s, long pids_max)
 {
+	pids_cap = pids_max;
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);

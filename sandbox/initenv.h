@@ -4,6 +4,6 @@
 
 /* Serves channel connections accepted on lfd until `linger_s` seconds after
  * the last one closed, or until ctl (the env process) goes away. */
-int initenv_run(int ctl, int lfd, long linger_s);
+int initenv_run(int ctl, int lfd, long linger_s, long pids_max);
 
 #endif

@@ -242,12 +242,24 @@ int policy_render(const struct sandbox_policy *p, const struct init_opts *init, 
 		strv_addf(o, "%d", init->env_fd);
 		strv_add(o, "--linger");
 		strv_addf(o, "%ld", init->linger);
+		if (init->pids > 0) {
+			strv_add(o, "--pids");
+			strv_addf(o, "%ld", init->pids);
+		}
 		return o->oom ? -ENOMEM : 0;
 	}
 	strv_add(o, "--");
 	for (int i = 0; argv[i]; i++)
 		strv_add(o, argv[i]);
 	return o->oom ? -ENOMEM : 0;
+}
+
+struct cg_limits policy_cg_limits(const struct sandbox_conf *conf)
+{
+	return (struct cg_limits){.memory_max = conf->memory_max,
+	                          .pids_max = conf->pids_max,
+	                          .connections_max = conf->max_connections,
+	                          .cpu_max_milli = conf->cpu_max_milli};
 }
 
 void host_facts_probe(struct host_facts *f)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "egress.h"
 #include "strv.h"
 
@@ -132,6 +133,9 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
                  const struct sandbox_identity *id, const struct host_facts *facts,
                  const struct profile *prof);
 
+/* The cgroup limits a tenant's sandbox_conf asks for. */
+struct cg_limits policy_cg_limits(const struct sandbox_conf *conf);
+
 /* Renders bwrap options followed by `-- SANDBOX_INIT_PATH <init args> -- argv...`. */
 struct init_opts {
 	int ctl_fd;
@@ -142,6 +146,7 @@ struct init_opts {
 	bool env;          /* environment mode: no command, channels come on env_fd */
 	int env_fd;
 	long linger;       /* environment mode: seconds after the last connection */
+	long pids;         /* environment mode: the sandbox's pids.max, 0 = none */
 };
 int policy_render(const struct sandbox_policy *p, const struct init_opts *init, char *const argv[],
                   struct strv *out);

@@ -236,10 +236,10 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 }
 
 int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
-                      int listen_fd, long linger, char *const envp[], struct sandbox_proc *out,
-                      char *err, size_t errlen)
+                      int listen_fd, long linger, long pids, char *const envp[],
+                      struct sandbox_proc *out, char *err, size_t errlen)
 {
-	struct init_opts io = {.env = true, .env_fd = listen_fd, .linger = linger};
+	struct init_opts io = {.env = true, .env_fd = listen_fd, .linger = linger, .pids = pids};
 	char *none[] = {NULL};
 	return spawn_bwrap(bwrap, p, filter, &io, none, envp, out, err, errlen);
 }

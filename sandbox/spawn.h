@@ -27,10 +27,11 @@ int spawn_sandbox(const char *bwrap, struct sandbox_policy *p, const struct bpf_
 
 /* The tenant's environment: warren-init --env, no command; channels arrive
  * on listen_fd (kept open across the exec). stdin/stdout are /dev/null-like
- * pipes the caller may close; ctl_fd carries the listeners and linger. */
+ * pipes the caller may close; ctl_fd carries the listeners and linger.
+ * pids: the sandbox's pids.max (0 = none), so init can make room in time. */
 int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
-                      int listen_fd, long linger, char *const envp[], struct sandbox_proc *out,
-                      char *err, size_t errlen);
+                      int listen_fd, long linger, long pids, char *const envp[],
+                      struct sandbox_proc *out, char *err, size_t errlen);
 
 /* Before an exec: every descriptor from 3 up is marked close-on-exec,
  * except the nkeep in keep. */

@@ -597,10 +597,7 @@ static void login_limits(struct conn *cx, struct session_ctx *sx, struct login *
 {
 	const struct conn_env *env = cx->env;
 	const struct sandbox_conf *sb = &cx->tenant.sandbox;
-	struct cg_limits lim = {.memory_max = sb->memory_max,
-	                        .pids_max = sb->pids_max,
-	                        .connections_max = sb->max_connections,
-	                        .cpu_max_milli = sb->cpu_max_milli};
+	struct cg_limits lim = policy_cg_limits(sb);
 	int crc = cgroup_session_create(env->cg, cx->tenant.name, lg->cg_id, &lim);
 	if (crc < 0) {
 		log_err("tenant %s: cgroup limits: %s", cx->tenant.name, strerror(-crc));

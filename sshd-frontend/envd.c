@@ -439,8 +439,10 @@ static int env_process(const struct envd_ctx *ctx, int listen_fd, int gw_fd)
 	e.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	char *envp[] = {(char *)"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
 	char err[256];
+	struct cg_limits lim = policy_cg_limits(&t->sandbox);
+	long pids = ctx->cg->mode != CG_NONE ? cgroup_sandbox_pids(&lim) : 0;
 	if (e.sigfd < 0 || spawn_environment(ctx->srv->bwrap, &pol, ctx->filter, listen_fd,
-	                                      t->sandbox.linger, envp, &e.proc, err,
+	                                      t->sandbox.linger, pids, envp, &e.proc, err,
 	                                      sizeof err) < 0) {
 		log_err("environment %s: cannot start the sandbox: %s", t->name, err);
 		return 1;
@@ -521,10 +523,7 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	prctl(PR_SET_NAME, "warren-env");
-	struct cg_limits lim = {.memory_max = t->sandbox.memory_max,
-	                        .pids_max = t->sandbox.pids_max,
-	                        .connections_max = t->sandbox.max_connections,
-	                        .cpu_max_milli = t->sandbox.cpu_max_milli};
+	struct cg_limits lim = policy_cg_limits(&t->sandbox);
 	bool have_cg = false;
 	int crc = cgroup_session_create(ctx->cg, t->name, id, &lim);
 	if (crc < 0)

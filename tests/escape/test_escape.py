@@ -218,6 +218,16 @@ def test_fork_bomb_capped_and_others_unaffected(w):
     assert time.time() - t0 < 10
     p.kill()
     p.wait()
+    # the bomb's channel has ended: what it left at pids_max goes, so eve's
+    # environment (which lingers) has room again without waiting for linger
+    def current():
+        try:
+            return int(read("pids.current"))
+        except OSError:
+            return 0  # the environment ended: nothing left either
+    assert wait_until(lambda: current() < 16, timeout=15), current()
+    r = w.ssh("eve", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.2 & done; wait; echo ok")
+    assert r.stdout == "ok\n", r.stderr
 
 
 def test_memory_bomb_killed(w):

@@ -94,6 +94,25 @@ static void environment_mode(void **state)
 	for (size_t i = (size_t)at + 1; i < v.n; i++)
 		assert_string_not_equal(v.v[i], "--");
 	strv_free(&v);
+	/* with a pids cap, init learns it (to make room before it is hit) */
+	io.pids = 48;
+	assert_int_equal(policy_render(&p, &io, none, &v), 0);
+	assert_int_equal(find3(&v, "--linger", "30", "--pids"), find1(&v, "--env") + 2);
+	assert_string_equal(v.v[v.n - 1], "48");
+	strv_free(&v);
+}
+
+/* a tenant's limits, as the cgroups get them */
+static void cg_limits_of_a_tenant(void **state)
+{
+	(void)state;
+	struct sandbox_conf conf = {.memory_max = 1ULL << 30, .pids_max = 64,
+	                            .max_connections = 4, .cpu_max_milli = 500};
+	struct cg_limits l = policy_cg_limits(&conf);
+	assert_true(l.memory_max == 1ULL << 30);
+	assert_int_equal(l.pids_max, 64);
+	assert_int_equal(l.connections_max, 4);
+	assert_int_equal(l.cpu_max_milli, 500);
 }
 
 static void default_plan(void **state)
@@ -225,6 +244,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(default_plan),
+	    cmocka_unit_test(cg_limits_of_a_tenant),
 	    cmocka_unit_test(environment_mode),
 	    cmocka_unit_test(network_host_and_pty),
 	    cmocka_unit_test(unset_fds_and_overflow),
