@@ -42,6 +42,7 @@
 #include "../sandbox/workspace.h"
 #include "apigw.h"
 #include "audit.h"
+#include "confine.h"
 #include "evfd.h"
 #include "log.h"
 #include "monitor.h"
@@ -453,6 +454,13 @@ static int env_process(const struct envd_ctx *ctx, int listen_fd, int gw_fd)
 	e.ev = ssh_event_new();
 	if (e.ev == NULL)
 		return 1;
+	/* from here on it parses what the sandbox sends: no exec, no process,
+	 * no file written (confine.c) */
+	int crc = confine_proxy();
+	if (crc < 0) {
+		log_err("environment %s: seccomp for the proxy: %s", t->name, strerror(-crc));
+		return 1;
+	}
 	proxy_init(&e.px, e.ev, &t->sandbox.egress, t->name, t->sandbox.proxy_max_connections,
 	           t->sandbox.proxy_idle_timeout);
 	evfd_want(e.ev, e.proc.ctl_fd, &e.ctl_reg, POLLIN, on_ctl, &e);

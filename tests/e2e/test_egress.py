@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import QuietHandler, Warren, free_port, make_base, need_localhost, serve_http
+from conftest import QuietHandler, Warren, free_port, make_base, need_localhost, procs, serve_http
 
 
 SLOW_STARTED = threading.Event()
@@ -76,6 +76,24 @@ def test_allowed_tls_through_connect(net):
     r = curl(net, "alice", f"--cacert ca.pem https://127.0.0.1:{net.ports['tls']}/secure")
     assert r.returncode == 0, r.stderr
     assert r.stdout == f"hello from {net.ports['tls']} path=/secure\n"
+
+
+def test_proxy_process_is_confined(net):
+    """The environment's proxy (the tenant's uid, parsing what the sandbox
+    sends) runs under its seccomp allowlist: no exec, no new process, no
+    file written. Proxying itself went on above and goes on here."""
+    r = curl(net, "alice", f"http://127.0.0.1:{net.ports['a']}/again")
+    assert r.returncode == 0, r.stderr
+    uid = net.uid("alice")
+    found = [p for p in procs() if p[2] == uid and p[4] == "warren-envproxy"]
+    assert len(found) == 1, found
+    with open(f"/proc/{found[0][0]}/status") as f:
+        st = dict(line.split(":", 1) for line in f if ":" in line)
+    assert st["Seccomp"].strip() == "2", st.get("Seccomp")  # filter mode
+    assert st["NoNewPrivs"].strip() == "1"
+    assert st["CapEff"].strip() == "0000000000000000"
+    # and nothing it needs was refused (its list of this host's addresses, say)
+    assert "Operation not permitted" not in net.log_text()
 
 
 def test_other_port_gets_403(net):
