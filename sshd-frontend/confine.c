@@ -1,6 +1,8 @@
-/* confine.c - the seccomp allowlist of warren's own unprivileged worker that
- * parses sandbox bytes: the environment's egress proxy (envd.c), once its
- * sandbox is started. What it is left with: its sockets and pipes, name
+/* confine.c - the seccomp allowlist of warren's own unprivileged workers
+ * that parse untrusted bytes and need no new process: the environment's
+ * egress proxy (envd.c) once its sandbox is started, and a session process
+ * whose channels run in the tenant's environment (conn.c), which speaks SSH
+ * to the client. What they are left with: their sockets and pipes, name
  * lookups (getaddrinfo_a's threads, /etc read-only, getifaddrs' netlink
  * bind), time, memory. No exec, no new process, no file written, no listen,
  * no namespace, no ptrace, no signal to anything but itself. Anything else fails with EPERM: a bug shows as an
@@ -30,9 +32,11 @@ static const char *const allowed[] = {
     "recvmmsg", "shutdown",
     /* memory */
     "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore",
-    /* signals (kill and tgkill: only to itself, below) */
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "sigaltstack",
-    "signalfd4", "restart_syscall",
+    /* signals (kill and tgkill: only to itself, below), timers */
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "rt_sigsuspend",
+    "sigaltstack", "signalfd4", "restart_syscall", "pause", "alarm", "setitimer", "getitimer",
+    /* the strings of a spawn request, a detached screen: sealed memfds */
+    "memfd_create", "ftruncate", "flock",
     /* threads (clone: threads only, below), time, identity */
     "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "gettid",
     "getpid", "getppid", "exit", "exit_group", "sched_yield", "sched_getaffinity",
@@ -60,7 +64,8 @@ static int allow_narrowly(scmp_filter_ctx ctx)
 {
 	const scmp_datum_t me = (scmp_datum_t)getpid();
 	const int families[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
-	const unsigned long ioctls[] = {FIONREAD, FIONBIO, TCGETS};
+	/* a pty master's window size and number (the session's) */
+	const unsigned long ioctls[] = {FIONREAD, FIONBIO, TCGETS, TIOCSWINSZ, TIOCGWINSZ, TIOCGPTN};
 	const int prctls[] = {PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE};
 	int rc = 0;
 	/* a thread (getaddrinfo_a), never a process; clone3's flags are out of
@@ -88,7 +93,7 @@ static int allow_narrowly(scmp_filter_ctx ctx)
 	return rc < 0 ? -EINVAL : 0;
 }
 
-int confine_proxy(void)
+int confine_worker(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)

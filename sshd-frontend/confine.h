@@ -2,8 +2,9 @@
 #ifndef WARREN_CONFINE_H
 #define WARREN_CONFINE_H
 
-/* The egress proxy's allowlist, for the calling process and its future
- * threads; call it single-threaded. 0, or a negative errno. */
-int confine_proxy(void);
+/* The allowlist of a worker that execs and forks nothing (the egress
+ * proxy, an environment's session process), for the calling process and its
+ * future threads; call it single-threaded. 0, or a negative errno. */
+int confine_worker(void);
 
 #endif

@@ -456,7 +456,7 @@ static int env_process(const struct envd_ctx *ctx, int listen_fd, int gw_fd)
 		return 1;
 	/* from here on it parses what the sandbox sends: no exec, no process,
 	 * no file written (confine.c) */
-	int crc = confine_proxy();
+	int crc = confine_worker();
 	if (crc < 0) {
 		log_err("environment %s: seccomp for the proxy: %s", t->name, strerror(-crc));
 		return 1;

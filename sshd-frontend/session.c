@@ -43,6 +43,7 @@
 #include "../sandbox/spawn.h"
 #include "apigw.h"
 #include "audit.h"
+#include "confine.h"
 #include "envd.h"
 #include "evfd.h"
 #include "forward.h"
@@ -1579,6 +1580,13 @@ static void host_api_endpoints(struct session_ctx *sx)
 int session_run(struct session_ctx *sx)
 {
 	host_api_endpoints(sx);
+	/* its channels run in the environment (init spawns them): from here on
+	 * it speaks SSH to the client with no exec, no new process, no file
+	 * written, no listen (confine.c) */
+	if (sx->env_member >= 0 && confine_worker() < 0) {
+		log_err("tenant %s: seccomp for the session process failed", sx->tenant->name);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
 	sigemptyset(&chld);

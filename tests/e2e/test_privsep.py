@@ -106,6 +106,12 @@ def test_session_process_holds_no_root_state(held):
     assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
     assert wait_until(lambda: all(name.startswith(f"{monitor}.") for name in os.listdir(d))), \
         (monitor, os.listdir(d))
+    # its channels run in the environment: it speaks SSH under a seccomp
+    # allowlist (no exec, no new process, no file written: confine.c)
+    with open(f"/proc/{pid}/status") as f:
+        st = dict(line.split(":", 1) for line in f if ":" in line)
+    assert st["Seccomp"].strip() == "2" and st["NoNewPrivs"].strip() == "1", st["Seccomp"]
+    assert st["CapEff"].strip() == "0000000000000000"
 
 
 def test_monitor_refuses_requests_out_of_state_and_forged_events(held):

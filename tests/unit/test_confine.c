@@ -29,7 +29,7 @@ static int confined(int (*fn)(void *), void *arg)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (confine_proxy() < 0)
+		if (confine_worker() < 0)
 			_exit(100);
 		_exit(fn(arg)); /* _exit: no sanitizer's exit work under the filter */
 	}
