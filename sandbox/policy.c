@@ -83,7 +83,7 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
 	p->nested_sandbox = conf->nested_sandbox;
 	p->tmp_size = conf->tmp_size;
 	p->seccomp_fd = -1;
-	fmt_into(p->home, sizeof p->home, "/home/%s", id->tenant);
+	policy_home(id->tenant, p->home, sizeof p->home);
 	snprintf(p->hostname, sizeof p->hostname, "%s", id->tenant);
 	snprintf(p->shell, sizeof p->shell, "%s", conf->shell);
 
@@ -252,6 +252,11 @@ int policy_render(const struct sandbox_policy *p, const struct init_opts *init, 
 	for (int i = 0; argv[i]; i++)
 		strv_add(o, argv[i]);
 	return o->oom ? -ENOMEM : 0;
+}
+
+int policy_home(const char *tenant, char *out, size_t len)
+{
+	return fmt_into(out, len, "/home/%s", tenant);
 }
 
 struct cg_limits policy_cg_limits(const struct sandbox_conf *conf)

@@ -133,6 +133,9 @@ int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,
                  const struct sandbox_identity *id, const struct host_facts *facts,
                  const struct profile *prof);
 
+/* The tenant's home (its workspace) inside the sandbox: /home/<tenant>. */
+int policy_home(const char *tenant, char *out, size_t len);
+
 /* The cgroup limits a tenant's sandbox_conf asks for. */
 struct cg_limits policy_cg_limits(const struct sandbox_conf *conf);
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -746,7 +747,13 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
-	close(ssh_get_fd(cx->session));
+	/* the client's socket, the session keys and the host key are the
+	 * session process's: freed here (ssh_free closes the socket), and the
+	 * memory given back, so an idle connection costs less */
+	ssh_free(cx->session);
+	cx->session = NULL;
+	ssh_bind_free(env->bind);
+	malloc_trim(0);
 	if (lg->monsock[1] >= 0)
 		close(lg->monsock[1]);
 	if (sx->env_member >= 0)

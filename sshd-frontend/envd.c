@@ -422,7 +422,9 @@ static int env_process(const struct envd_ctx *ctx, int listen_fd, int gw_fd)
 	static struct envproc e;
 	e = (struct envproc){.ctx = ctx, .proxy_listen = -1, .gw_fd = gw_fd};
 	const struct tenant_conf *t = ctx->tenant;
-	struct sandbox_policy pol;
+	/* static: inlined into envd_join, a policy on the stack would be probed
+	 * (and kept) by every login */
+	static struct sandbox_policy pol;
 	struct sandbox_identity sid = {.tenant = t->name,
 	                               .uid = ctx->uid,
 	                               .gid = ctx->gid,
@@ -710,8 +712,10 @@ static int make_listener(const char *path, uid_t uid, gid_t gid, struct stat *st
 }
 
 /* Forks the env monitor twice removed, so that it becomes the master's
- * child at once; returns its pid. */
-static pid_t start_environment(const struct envd_ctx *ctx, int lfd, const struct stat *st)
+ * child at once; returns its pid. Not inlined: the env monitor's frame
+ * would be probed on the stack of every login. */
+__attribute__((noinline)) static pid_t start_environment(const struct envd_ctx *ctx, int lfd,
+                                                         const struct stat *st)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)

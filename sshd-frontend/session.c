@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -456,16 +457,34 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 static void announce_start(struct chan *c, const char *command, const char *subsystem);
 static void detached_notice(struct chan *c);
 
-static void start_child(struct chan *c, const char *command, const char *subsystem)
+/* sandbox_scope = channel: a bwrap of the channel's own. The policy (tens
+ * of KiB) lives on the heap only while it is rendered. */
+static int spawn_own_sandbox(struct chan *c, char *const argv[], char *const envp[], char *err,
+                             size_t errlen)
 {
 	struct session_ctx *sx = c->sx;
 	const struct tenant_conf *t = sx->tenant;
-	struct sandbox_policy pol;
 	struct sandbox_identity sid = {.tenant = t->name,
 	                               .uid = sx->id.uid,
 	                               .gid = sx->id.gid,
 	                               .workspace = sx->workspace,
 	                               .init_helper = sx->init_helper};
+	struct sandbox_policy *pol = malloc(sizeof *pol);
+	int rc = -1;
+	if (pol == NULL || policy_build(pol, &t->sandbox, &sid, &sx->facts,
+	                                sx->have_profile ? &sx->profile : NULL) < 0)
+		snprintf(err, errlen, "sandbox policy too large");
+	else
+		rc = spawn_sandbox(sx->srv->bwrap, pol, sx->filter, c->pty, c->rows, c->cols, argv,
+		                   envp, &c->proc, err, errlen);
+	free(pol);
+	return rc;
+}
+
+static void start_child(struct chan *c, const char *command, const char *subsystem)
+{
+	struct session_ctx *sx = c->sx;
+	const struct tenant_conf *t = sx->tenant;
 	struct strv env = {0};
 	char err[256] = "";
 
@@ -475,21 +494,19 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		return;
 	}
 	const struct profile *prof = sx->have_profile ? &sx->profile : NULL;
-	if (policy_build(&pol, &t->sandbox, &sid, &sx->facts, prof) < 0) {
-		snprintf(c->fail_msg, sizeof c->fail_msg, "sandbox policy too large");
-		return;
-	}
+	char home[300];
+	policy_home(t->name, home, sizeof home);
 	/* the tenant's own ~/.local/bin (pip --user, npm prefix, native
 	 * installers), then the profile's bin/, then the system; the profile's
 	 * variables come along */
 	char path[PATH_MAX + 64];
-	fmt_into(path, sizeof path, "%s/.local/bin:%s%s/usr/local/bin:/usr/bin:/bin", pol.home,
+	fmt_into(path, sizeof path, "%s/.local/bin:%s%s/usr/local/bin:/usr/bin:/bin", home,
 	         prof ? prof->store : "", prof ? "/bin:" : "");
 	char *extra[EXTRA_ENV_MAX + 1] = {0};
 	static char extra_buf[EXTRA_ENV_MAX][600];
 	extra_env(sx, prof, extra_buf, extra);
 	struct session_env_info info = {.user = t->name,
-	                                .home = pol.home,
+	                                .home = home,
 	                                .shell = t->sandbox.shell,
 	                                .path = path,
 	                                .extra = extra,
@@ -513,8 +530,7 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	c->in_env = sx->env_member >= 0;
 	if (c->in_env ? envd_spawn(sx->env_sock, argv, env.v, c->pty, c->rows, c->cols, &c->proc,
 	                           err, sizeof err) < 0
-	              : spawn_sandbox(sx->srv->bwrap, &pol, sx->filter, c->pty, c->rows, c->cols,
-	                              argv, env.v, &c->proc, err, sizeof err) < 0) {
+	              : spawn_own_sandbox(c, argv, env.v, err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %.200s", err);
 		strv_free(&env);
 		return;
@@ -583,13 +599,22 @@ static int detached_lines(struct session_ctx *sx, const char *prefix, const char
 /* A login shell on a terminal: tell the tenant what is waiting for them. */
 static void detached_notice(struct chan *c)
 {
-	char lines[sizeof c->err.buf - 200];
-	int n = detached_lines(c->sx, "  ", "\r\n", lines, sizeof lines);
-	if (n > 0)
-		c->err.len = (size_t)snprintf(c->err.buf, sizeof c->err.buf,
-		                              "warren: %d detached session%s (ID SECONDS COMMAND); "
-		                              "reattach with warren-attach [ID]:\r\n%s",
-		                              n, n == 1 ? "" : "s", lines);
+	/* listed in place, then moved up behind the header: a 64 KiB buffer on
+	 * the stack would make every login shell's session process keep 64 KiB
+	 * of probed stack pages */
+	char head[200];
+	char *lines = c->err.buf + sizeof head;
+	int n = detached_lines(c->sx, "  ", "\r\n", lines, sizeof c->err.buf - sizeof head);
+	if (n <= 0)
+		return;
+	int h = snprintf(head, sizeof head,
+	                 "warren: %d detached session%s (ID SECONDS COMMAND); "
+	                 "reattach with warren-attach [ID]:\r\n",
+	                 n, n == 1 ? "" : "s");
+	size_t len = strlen(lines);
+	memmove(c->err.buf + h, lines, len);
+	memcpy(c->err.buf, head, (size_t)h);
+	c->err.len = (size_t)h + len;
 }
 
 /* warren-attach -l: the list on stdout, exit 0, no command run */
@@ -770,9 +795,10 @@ static bool flush_stream(struct chan *c, struct stream *st, bool is_err)
 static void pump_out(struct chan *c, struct stream *st, bool is_err)
 {
 	if (c->client_closed || c->close_sent) {
-		/* nobody to deliver to: keep draining so the child never blocks */
-		char sink[IOBUF];
-		ssize_t n = read(st->fd, sink, sizeof sink);
+		/* nobody to deliver to: keep draining so the child never blocks
+		 * (into the stream's own buffer: a 64 KiB frame would be probed,
+		 * and kept, on every call) */
+		ssize_t n = read(st->fd, st->buf, sizeof st->buf);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			st->eof = true;
 		return;
@@ -1587,6 +1613,7 @@ int session_run(struct session_ctx *sx)
 		log_err("tenant %s: seccomp for the session process failed", sx->tenant->name);
 		return 1;
 	}
+	malloc_trim(0); /* what authentication and the filter's compilation left */
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
 	sigemptyset(&chld);
