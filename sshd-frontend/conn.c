@@ -670,8 +670,22 @@ static void login(struct conn *cx, struct session_ctx *sx, struct login *lg)
 	}
 }
 
+/* A recording outgrew record_max_bytes: the session process wrote past the
+ * cap it keeps itself; the monitor cut the file back (monitor_record_over). */
+static void record_enforced(struct conn *cx, const struct monitor *mon)
+{
+	char cap[24];
+	snprintf(cap, sizeof cap, "%llu", mon->record_max);
+	log_warn("tenant %s: a recording grew past record_max_bytes (%s); the monitor cut it "
+	         "back and ends the session process",
+	         cx->tenant.name, cap);
+	waudit_event("limit_enforced", "tenant", cx->tenant.name, "limit", "record_max_bytes",
+	             "#max", cap, "by", "monitor", NULL);
+}
+
 /* The monitor's loop: requests from the session process, the gateway's
- * metering, root's session_timeout; returns the session process's status. */
+ * metering, root's session_timeout and record_max_bytes; returns the session
+ * process's status. */
 static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, pid_t child)
 {
 	const struct server_conf *srv = cx->env->srv;
@@ -682,7 +696,7 @@ static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, 
 		struct pollfd pf[3] = {{.fd = mon->sock, .events = POLLIN},
 		                       {.fd = cfd, .events = POLLIN},
 		                       {.fd = lg->gw.monitor_fd, .events = POLLIN}};
-		int dl = ended ? -1 : monitor_deadline_ms(mon);
+		int dl = ended ? -1 : monitor_wake_ms(mon);
 		int pr = poll(pf, 3, cfd < 0 ? 500 : dl);
 		if (pr > 0 && (pf[2].revents & POLLIN))
 			apigw_serve_monitor(lg->gw.monitor_fd, srv, cx->tenant.name,
@@ -706,6 +720,11 @@ static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, 
 			         cx->tenant.name, mon->session_timeout, MON_TIMEOUT_GRACE_S);
 			waudit_event("timeout_enforced", "tenant", cx->tenant.name, "limit",
 			             "session_timeout", "by", "monitor", NULL);
+			kill(child, SIGKILL);
+			ended = true;
+		}
+		if (!ended && monitor_record_over(mon, false)) {
+			record_enforced(cx, mon);
 			kill(child, SIGKILL);
 			ended = true;
 		}
@@ -738,6 +757,7 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	                      .state_dir = env->srv->state_dir,
 	                      .max_sessions = cx->tenant.sandbox.max_sessions,
 	                      .record_total_max = cx->tenant.sandbox.record_total_max,
+	                      .record_max = cx->tenant.sandbox.record_max_bytes,
 	                      .session_timeout = cx->tenant.sandbox.session_timeout,
 	                      .source = sx->ssh_connection,
 	                      .notify_fd = env->notify_fd};
@@ -761,6 +781,8 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	if (lg->gw.session_fd >= 0)
 		close(lg->gw.session_fd);
 	int status = monitor_wait(cx, lg, &mon, child);
+	if (monitor_record_over(&mon, true)) /* written just before it ended */
+		record_enforced(cx, &mon);
 	if (WIFSIGNALED(status))
 		log_warn("session process for %s killed by signal %d", cx->tenant.name,
 		         WTERMSIG(status));

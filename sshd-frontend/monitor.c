@@ -7,9 +7,12 @@
 #include "monitor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +74,56 @@ bool monitor_overdue(const struct monitor *m)
 	return monitor_deadline_ms(m) == 0;
 }
 
+int monitor_wake_ms(const struct monitor *m)
+{
+	int dl = monitor_deadline_ms(m);
+	if (m->nrec > 0) {
+		int64_t left = m->rec_next_ms - now_ms();
+		int rec = left < 0 ? 0 : left > MON_RECORD_CHECK_MS ? MON_RECORD_CHECK_MS : (int)left;
+		if (dl < 0 || dl > rec)
+			dl = rec;
+	}
+	return dl;
+}
+
+bool monitor_record_over(struct monitor *m, bool now)
+{
+	if (m->nrec == 0 || (!now && now_ms() < m->rec_next_ms))
+		return false;
+	m->rec_next_ms = now_ms() + MON_RECORD_CHECK_MS;
+	bool over = false;
+	for (int i = 0; i < m->nrec; i++) {
+		struct stat st;
+		if (stat(m->rec_paths[i], &st) < 0 || (unsigned long long)st.st_size <= m->record_max)
+			continue;
+		int fd = open(m->rec_paths[i], O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)m->record_max) < 0)
+			log_warn("monitor: cutting a recording back: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		over = true;
+	}
+	return over;
+}
+
+/* the path of a recording just handed out, to watch (root's directory: the
+ * session process holds only the descriptor) */
+static void rec_keep(struct monitor *m, const char *path)
+{
+	if (m->record_max == 0)
+		return;
+	if (m->nrec == m->caprec) {
+		int cap = m->caprec ? 2 * m->caprec : 16;
+		char **p = realloc(m->rec_paths, (size_t)cap * sizeof *p);
+		if (p == NULL)
+			return; /* unwatched: the session process's own cap still holds */
+		m->rec_paths = p;
+		m->caprec = cap;
+	}
+	if ((m->rec_paths[m->nrec] = strdup(path)) != NULL && m->nrec++ == 0)
+		m->rec_next_ms = now_ms() + MON_RECORD_CHECK_MS;
+}
+
 static void do_claim(struct monitor *m, int32_t channel)
 {
 	long held = 0;
@@ -129,9 +182,13 @@ static void serve_one(struct monitor *m, const char *msg, size_t n)
 		claimed_drop(m, h.channel);
 	} else if (h.type == MON_RECORD) {
 		int code;
-		int fd = record_open(m->state_dir, m->tenant, m->record_total_max, h.channel, &code);
-		if (fd >= 0)
+		char path[PATH_MAX];
+		int fd = record_open(m->state_dir, m->tenant, m->record_total_max, h.channel, &code,
+		                     path);
+		if (fd >= 0) {
 			mon_apply(&m->st, MON_RECORD, h.channel);
+			rec_keep(m, path);
+		}
 		reply(m, code, 0, fd);
 		if (fd >= 0)
 			close(fd);

@@ -27,6 +27,10 @@ struct monitor {
 	int64_t claimed_ms[MON_MAX_CHANS]; /* when st.chan[i] was claimed (monotonic) */
 	int32_t claimed_chan[MON_MAX_CHANS];
 	int nclaimed;
+	unsigned long long record_max; /* record_max_bytes; 0 = none: root watches it too */
+	char **rec_paths; /* every recording handed out, watched until the session ends */
+	int nrec, caprec;
+	int64_t rec_next_ms; /* the next look at them (monotonic) */
 };
 
 /* Serves every message waiting on m->sock; closes it at EOF. */
@@ -39,6 +43,18 @@ void monitor_serve(struct monitor *m);
 #define MON_TIMEOUT_GRACE_S 5
 int monitor_deadline_ms(const struct monitor *m);
 bool monitor_overdue(const struct monitor *m);
+/* record_max_bytes, root's too: the session process stops a recording at
+ * the cap itself; one that grew past it was written by a session process
+ * that does not (taken over). It is cut back to the cap, and true says the
+ * monitor is to end the session process. Looked at (by path: the session
+ * may keep writing to a channel's file after its release) every
+ * MON_RECORD_CHECK_MS once there is one (monitor_wake_ms), or at once with
+ * now (the session ended). */
+#define MON_RECORD_CHECK_MS 1000
+bool monitor_record_over(struct monitor *m, bool now);
+/* How long the monitor may sleep: the next timeout deadline, or the next
+ * look at the recordings; -1: until something arrives. */
+int monitor_wake_ms(const struct monitor *m);
 /* The session ended: the slots it still held go. */
 void monitor_release_all(struct monitor *m);
 

@@ -37,9 +37,9 @@ static unsigned long long dir_bytes(const char *dir)
 }
 
 int record_open(const char *state_dir, const char *tenant, unsigned long long total_max,
-                int channel, int *code)
+                int channel, int *code, char *path)
 {
-	char dir[4096], path[4400];
+	char dir[PATH_MAX - 64];
 	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
 	int fd = -1;
 	*code = MON_FAILED;
@@ -53,7 +53,8 @@ int record_open(const char *state_dir, const char *tenant, unsigned long long to
 		gmtime_r(&tv.tv_sec, &tm);
 		char ts[32];
 		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-		fmt_into(path, sizeof path, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(), channel);
+		if (fmt_into(path, PATH_MAX, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(), channel) < 0)
+			return -1;
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0)
 			*code = MON_OK;

@@ -38,14 +38,16 @@ def steal_fd(pid, fd):
 
 def session_process(uid, master):
     """(session pid, monitor pid, master pid): the tenant's warrend process
-    whose parent is a connection's root monitor, the master's child."""
+    whose parent is a connection's root monitor, the master's child; None
+    while there is none or more than one (an earlier connection's, ending)."""
     ps = {p[0]: p for p in procs()}
+    found = []
     for p in ps.values():
         parent = ps.get(p[1])
-        if (p[2] == uid and p[4] == "warrend" and parent and parent[2] == 0 and
-                parent[4] == "warrend" and parent[1] == master):
-            return p[0], parent[0], parent[1]
-    return None
+        if (p[2] == uid and p[4] == "warrend" and p[3] not in "ZX" and parent and
+                parent[2] == 0 and parent[4] == "warrend" and parent[1] == master):
+            found.append((p[0], parent[0], parent[1]))
+    return found[0] if len(found) == 1 else None
 
 
 def monitor_socket(pid, monitor):
@@ -153,8 +155,8 @@ def test_session_process_cannot_extend_its_session_timeout(make_warren):
         def sleeping():
             return [q for q in procs() if q[2] == uid and q[4] == "sleep"]
         assert wait_until(sleeping)
+        assert wait_until(lambda: session_process(uid, w.proc.pid)), "no session process"
         found = session_process(uid, w.proc.pid)
-        assert found, "no session process"
         pid = found[0]
         os.kill(pid, signal.SIGSTOP)
 
@@ -172,6 +174,53 @@ def test_session_process_cannot_extend_its_session_timeout(make_warren):
             events = [json.loads(line) for line in f]
         assert any(e["event"] == "timeout_enforced" and e.get("by") == "monitor" and
                    e.get("tenant") == "alice" for e in events), events[-5:]
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_session_process_cannot_outgrow_record_max_bytes(make_warren):
+    """record_max_bytes is root's too: a session process that writes past it
+    (a taken-over one would; here the test writes on its recording's
+    descriptor, taken with pidfd_getfd) has the file cut back to the cap by
+    its monitor, which ends it; the audit log says who enforced it."""
+    cap = 64 * 1024
+    w = audited(make_warren, tenants=("alice",),
+                sandbox_extra="record = all\nrecord_max_bytes = 64K")
+    w.start()
+    uid = w.uid("alice")
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 60"], stdin=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: [q for q in procs() if q[2] == uid and q[4] == "sleep"])
+        assert wait_until(lambda: session_process(uid, w.proc.pid)), "no session process"
+        found = session_process(uid, w.proc.pid)
+        pid = found[0]
+        recdir = os.path.join(w.state, "recordings", "alice")
+        fds = [fd for fd in os.listdir(f"/proc/{pid}/fd")
+               if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(recdir)]
+        assert len(fds) == 1, fds
+        path = os.readlink(f"/proc/{pid}/fd/{fds[0]}")
+        rec = steal_fd(pid, int(fds[0]))
+        os.write(rec, b"x" * (1 << 20))  # what the session process itself never writes
+        os.close(rec)
+
+        def gone():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().split(") ")[1][0] in "ZX"
+            except OSError:
+                return True
+        assert wait_until(gone, timeout=10), "the session process outlived its recording's cap"
+        assert os.path.getsize(path) <= cap
+        p.wait(timeout=10)
+        assert "grew past record_max_bytes" in w.log_text()
+        with open(w.audit_path) as f:
+            events = [json.loads(line) for line in f]
+        assert any(e["event"] == "limit_enforced" and e.get("by") == "monitor" and
+                   e.get("limit") == "record_max_bytes" for e in events), events[-5:]
+        # the tenant is not locked out by it
+        assert w.ssh("alice", "echo again").stdout == "again\n"
     finally:
         p.kill()
         p.wait()
