@@ -66,6 +66,15 @@ def monitor_socket(pid, monitor):
     raise AssertionError("no monitor socket in the session process")
 
 
+def process_ended(pid):
+    """pid has exited (or is a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] in "ZX"
+    except OSError:
+        return True
+
+
 def pipe_inodes(pid):
     out = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -160,14 +169,10 @@ def test_session_process_cannot_extend_its_session_timeout(make_warren):
         pid = found[0]
         os.kill(pid, signal.SIGSTOP)
 
-        def gone():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    return f.read().split(") ")[1][0] in "ZX"
-            except OSError:
-                return True
-        assert not wait_until(gone, timeout=4), "ended before session_timeout and its grace"
-        assert wait_until(gone, timeout=10), "a stopped session process outlived its timeout"
+        assert not wait_until(lambda: process_ended(pid), timeout=4), \
+            "ended before session_timeout and its grace"
+        assert wait_until(lambda: process_ended(pid), timeout=10), \
+            "a stopped session process outlived its timeout"
         assert wait_until(lambda: not sleeping(), timeout=10)
         assert "the monitor ends the session process" in w.log_text()
         with open(w.audit_path) as f:
@@ -205,13 +210,8 @@ def test_session_process_cannot_outgrow_record_max_bytes(make_warren):
         os.write(rec, b"x" * (1 << 20))  # what the session process itself never writes
         os.close(rec)
 
-        def gone():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    return f.read().split(") ")[1][0] in "ZX"
-            except OSError:
-                return True
-        assert wait_until(gone, timeout=10), "the session process outlived its recording's cap"
+        assert wait_until(lambda: process_ended(pid), timeout=10), \
+            "the session process outlived its recording's cap"
         assert os.path.getsize(path) <= cap
         p.wait(timeout=10)
         assert "grew past record_max_bytes" in w.log_text()
