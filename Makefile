@@ -18,10 +18,11 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/monitor.c sshd-frontend/moncheck.
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
             sshd-frontend/status.c sshd-frontend/apigw.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
-            sshd-frontend/usage.c sshd-frontend/confine.c pam/pam.c
+            sshd-frontend/usage.c sshd-frontend/confine.c sshd-frontend/chanspawn.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
-            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c
+            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c \
+            sandbox/strblob.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
 UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine
@@ -50,7 +51,8 @@ $(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
 		-pie -Wl,-z,relro,-z,now $(PKG_LIBS)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.
-INIT_SRCS := sandbox/init.c sandbox/initenv.c sandbox/initdetach.c sandbox/fdpass.c sandbox/ring.c
+INIT_SRCS := sandbox/init.c sandbox/initenv.c sandbox/initdetach.c sandbox/fdpass.c sandbox/ring.c \
+             sandbox/strblob.c
 $(BUILD)/warren-init: $(INIT_SRCS) sandbox/initenv.h sandbox/initproto.h sandbox/fdpass.h sandbox/ring.h sandbox/initdetach.h | $(BUILD)
 	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(INIT_CFLAGS) -static -o $@ $(INIT_SRCS)
 

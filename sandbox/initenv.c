@@ -34,6 +34,7 @@
 #include "initdetach.h"
 #include "initenv.h"
 #include "initproto.h"
+#include "strblob.h"
 
 #define MAX_CLIENTS 1024
 
@@ -77,38 +78,6 @@ static void drop_client(int i)
 	close(clients[i].fd);
 	clients[i] = clients[--nclients];
 	make_room();
-}
-
-/* argv and envp out of the request's memfd: count-checked, NUL-terminated */
-static char **read_strings(int memfd, int argc, int envc, char **blob_out)
-{
-	struct stat st;
-	if (argc < 1 || envc < 0 || argc + envc > INIT_SPAWN_MAX_STRS || fstat(memfd, &st) < 0 ||
-	    st.st_size <= 0 || st.st_size > INIT_SPAWN_MAX_BLOB)
-		return NULL;
-	size_t len = (size_t)st.st_size;
-	char *blob = malloc(len + 1);
-	char **v = calloc((size_t)(argc + envc + 2), sizeof *v);
-	if (blob == NULL || v == NULL || pread(memfd, blob, len, 0) != (ssize_t)len) {
-		free(blob);
-		free(v);
-		return NULL;
-	}
-	blob[len] = '\0';
-	size_t off = 0;
-	for (int i = 0, k = 0; i < argc + envc; i++) {
-		if (off >= len) {
-			free(blob);
-			free(v);
-			return NULL;
-		}
-		v[k++] = blob + off;
-		off += strlen(blob + off) + 1;
-		if (i == argc - 1)
-			v[k++] = NULL; /* argv ends, envp follows */
-	}
-	*blob_out = blob;
-	return v;
 }
 
 /* The channel's command: a session and process group of its own, the pty
@@ -257,7 +226,7 @@ static int do_spawn(struct client *cl, const struct init_req *r, const int *fds,
 	if (cl->child != 0 || nfds != (r->pty ? 1 : 4))
 		return -1;
 	char *blob = NULL;
-	char **v = read_strings(fds[0], r->argc, r->envc, &blob);
+	char **v = strblob_read(fds[0], r->argc, r->envc, &blob);
 	if (v == NULL)
 		return -1;
 	char slave[64] = "";

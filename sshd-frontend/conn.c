@@ -40,6 +40,7 @@
 #include "apigw.h"
 #include "audit.h"
 #include "authkeys.h"
+#include "chanspawn.h"
 #include "envd.h"
 #include "record.h"
 #include "log.h"
@@ -686,7 +687,8 @@ static void record_enforced(struct conn *cx, const struct monitor *mon)
 /* The monitor's loop: requests from the session process, the gateway's
  * metering, root's session_timeout and record_max_bytes; returns the session
  * process's status. */
-static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, pid_t child)
+static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, pid_t child,
+                        struct chanspawn *cs)
 {
 	const struct server_conf *srv = cx->env->srv;
 	int status = 0;
@@ -728,6 +730,7 @@ static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, 
 			kill(child, SIGKILL);
 			ended = true;
 		}
+		chanspawn_reap(cs);
 		pid_t w = waitpid(child, &status, WNOHANG);
 		if (w == child)
 			return status;
@@ -762,6 +765,18 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	                      .source = sx->ssh_connection,
 	                      .notify_fd = env->notify_fd};
 	snprintf(mon.slots_dir, sizeof mon.slots_dir, "%s", sx->sessions_dir);
+	/* sandbox_scope = channel: the session process asks for each sandbox */
+	static struct chanspawn cs;
+	cs = (struct chanspawn){.sx = sx,
+	                        .cg = env->cg,
+	                        .cg_id = lg->cg_id,
+	                        .have_cg = lg->have_cg,
+	                        .close_fds = {env->notify_fd, lg->monsock[0], lg->gw.monitor_fd},
+	                        .nclose = 3};
+	if (cx->tenant.sandbox.scope_channel) {
+		mon.spawn = chanspawn_start;
+		mon.spawn_ud = &cs;
+	}
 	fcntl(mon.notify_fd, F_SETFL, fcntl(mon.notify_fd, F_GETFL) | O_NONBLOCK);
 	struct sigaction sa = {.sa_handler = monitor_forward};
 	sigemptyset(&sa.sa_mask);
@@ -780,7 +795,7 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 		close(sx->env_member);
 	if (lg->gw.session_fd >= 0)
 		close(lg->gw.session_fd);
-	int status = monitor_wait(cx, lg, &mon, child);
+	int status = monitor_wait(cx, lg, &mon, child, &cs);
 	if (monitor_record_over(&mon, true)) /* written just before it ended */
 		record_enforced(cx, &mon);
 	if (WIFSIGNALED(status))

@@ -39,6 +39,7 @@
 #include "../sandbox/fdpass.h"
 #include "../sandbox/fmt.h"
 #include "../sandbox/initproto.h"
+#include "../sandbox/strblob.h"
 #include "../sandbox/workspace.h"
 #include "apigw.h"
 #include "audit.h"
@@ -119,29 +120,6 @@ int envd_member(const char *path, int ms)
 	return fd;
 }
 
-/* argv and envp, NUL-separated, in a sealed memfd for init to read */
-static int strings_memfd(char *const argv[], char *const envp[], int *argc, int *envc)
-{
-	int fd = memfd_create("warren-spawn", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -1;
-	*argc = *envc = 0;
-	size_t total = 0;
-	for (int pass = 0; pass < 2; pass++)
-		for (char *const *v = pass ? envp : argv; v && *v; v++) {
-			size_t l = strlen(*v) + 1;
-			total += l;
-			if (total > INIT_SPAWN_MAX_BLOB || write(fd, *v, l) != (ssize_t)l) {
-				close(fd);
-				errno = E2BIG;
-				return -1;
-			}
-			(pass ? (*envc)++ : (*argc)++);
-		}
-	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-	return fd;
-}
-
 static void close_pair(int p[2])
 {
 	for (int i = 0; i < 2; i++)
@@ -154,7 +132,7 @@ int envd_spawn(const char *path, char *const argv[], char *const envp[], bool pt
 {
 	int in[2] = {-1, -1}, o[2] = {-1, -1}, e[2] = {-1, -1};
 	struct init_req r = {.type = INIT_REQ_SPAWN, .pty = pty, .rows = rows, .cols = cols};
-	int mfd = strings_memfd(argv, envp, &r.argc, &r.envc);
+	int mfd = strblob_memfd(argv, envp, &r.argc, &r.envc);
 	if (mfd < 0) {
 		snprintf(err, errlen, "command and environment: %s", strerror(errno));
 		return -1;

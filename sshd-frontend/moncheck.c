@@ -14,6 +14,7 @@ static const struct mon_rule {
     {MON_RECORD, "record", 0, 0},
     {MON_AUDIT, "audit", 2, MON_MAX_PAYLOAD},
     {MON_NOTE, "note", 1, 200},
+    {MON_SPAWN, "spawn", sizeof(struct mon_spawn), sizeof(struct mon_spawn)},
 };
 
 /* what a session process may put in the audit log: its own channels' events */
@@ -65,6 +66,18 @@ const char *mon_check(const struct mon_state *st, const void *msg, size_t n)
 		if (st->recorded[at])
 			return "channel already recorded";
 		break;
+	case MON_SPAWN: {
+		struct mon_spawn s;
+		memcpy(&s, (const char *)msg + sizeof h, sizeof s);
+		if (at < 0)
+			return "sandbox for a channel that holds no slot";
+		if (st->spawned[at])
+			return "channel already has its sandbox";
+		if ((s.pty != 0 && s.pty != 1) || s.rows < 0 || s.cols < 0 || s.rows > 10000 ||
+		    s.cols > 10000 || s.argc < 1 || s.envc < 0)
+			return "bad spawn request";
+		break;
+	}
 	case MON_NOTE: {
 		const char *p = (const char *)msg + sizeof h;
 		if (p[0] != 'C' && p[0] != 'T')
@@ -82,13 +95,17 @@ void mon_apply(struct mon_state *st, uint32_t type, int32_t channel)
 	int at = find(st, channel);
 	if (type == MON_CLAIM && at < 0 && st->nchan < MON_MAX_CHANS) {
 		st->chan[st->nchan] = channel;
+		st->spawned[st->nchan] = false;
 		st->recorded[st->nchan++] = false;
 	} else if (type == MON_RELEASE && at >= 0) {
 		st->nchan--;
 		st->chan[at] = st->chan[st->nchan];
 		st->recorded[at] = st->recorded[st->nchan];
+		st->spawned[at] = st->spawned[st->nchan];
 	} else if (type == MON_RECORD && at >= 0) {
 		st->recorded[at] = true;
+	} else if (type == MON_SPAWN && at >= 0) {
+		st->spawned[at] = true;
 	}
 }
 

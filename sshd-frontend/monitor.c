@@ -18,6 +18,8 @@
 
 #include "../sandbox/fdpass.h"
 #include "../sandbox/fmt.h"
+#include "../sandbox/spawn.h"
+#include "../sandbox/strblob.h"
 #include "audit.h"
 #include "log.h"
 #include "record.h"
@@ -27,6 +29,21 @@ static void reply(struct monitor *m, int code, int value, int fd)
 {
 	struct mon_reply r = {.code = code, .value = value};
 	if (fdpass_send(m->sock, &r, sizeof r, fd) < 0)
+		log_debug("monitor: reply: %s", strerror(errno));
+}
+
+/* the sandbox's descriptors, those it has, after the reply; value says which */
+static void reply_proc(struct monitor *m, const struct sandbox_proc *p)
+{
+	const int all[4] = {p->stdin_fd, p->stdout_fd, p->stderr_fd, p->ctl_fd};
+	int fds[4], n = 0, mask = 0;
+	for (int i = 0; i < 4; i++)
+		if (all[i] >= 0) {
+			fds[n++] = all[i];
+			mask |= 1 << i;
+		}
+	struct mon_reply r = {.code = MON_OK, .value = mask};
+	if (fdpass_sendv(m->sock, &r, sizeof r, fds, n) < 0)
 		log_debug("monitor: reply: %s", strerror(errno));
 }
 
@@ -141,6 +158,34 @@ static void do_claim(struct monitor *m, int32_t channel)
 	reply(m, MON_OK, 0, -1);
 }
 
+static void do_spawn(struct monitor *m, int32_t channel, const char *p, int memfd)
+{
+	struct mon_spawn req;
+	memcpy(&req, p, sizeof req);
+	char *blob = NULL;
+	char **v = memfd >= 0 ? strblob_read(memfd, req.argc, req.envc, &blob) : NULL;
+	if (v == NULL || m->spawn == NULL) {
+		refuse(m, MON_SPAWN, v == NULL ? "bad command strings" : "not here");
+		reply(m, MON_FAILED, v == NULL ? EINVAL : ENOSYS, -1);
+	} else {
+		struct sandbox_proc proc = {.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
+		                            .ctl_fd = -1};
+		int rc = m->spawn(m->spawn_ud, &req, v, v + req.argc + 1, &proc);
+		mon_apply(&m->st, MON_SPAWN, channel); /* once, whatever came of it */
+		if (rc < 0) {
+			reply(m, MON_FAILED, -rc, -1);
+		} else {
+			reply_proc(m, &proc);
+			const int all[4] = {proc.stdin_fd, proc.stdout_fd, proc.stderr_fd, proc.ctl_fd};
+			for (int i = 0; i < 4; i++)
+				if (all[i] >= 0)
+					close(all[i]);
+		}
+	}
+	free(v);
+	free(blob);
+}
+
 static void do_note(struct monitor *m, const char *p, size_t len)
 {
 	if (m->notify_fd < 0)
@@ -158,7 +203,7 @@ static void do_note(struct monitor *m, const char *p, size_t len)
 	}
 }
 
-static void serve_one(struct monitor *m, const char *msg, size_t n)
+static void serve_one(struct monitor *m, const char *msg, size_t n, int passed)
 {
 	struct mon_hdr h = {0}; /* type 0 (none) when the message is too short */
 	if (n >= sizeof h)
@@ -168,8 +213,8 @@ static void serve_one(struct monitor *m, const char *msg, size_t n)
 		why = "not for an environment";
 	if (why) {
 		refuse(m, h.type, why);
-		if (h.type == MON_CLAIM || h.type == MON_RECORD)
-			reply(m, MON_FAILED, 0, -1); /* never leave the asker waiting */
+		if (h.type == MON_CLAIM || h.type == MON_RECORD || h.type == MON_SPAWN)
+			reply(m, MON_FAILED, EPERM, -1); /* never leave the asker waiting */
 		return;
 	}
 	const char *p = msg + sizeof h;
@@ -202,6 +247,8 @@ static void serve_one(struct monitor *m, const char *msg, size_t n)
 			waudit_eventv(m->peer, event, m->tenant, kv, nkv);
 	} else if (h.type == MON_NOTE) {
 		do_note(m, p, len);
+	} else if (h.type == MON_SPAWN) {
+		do_spawn(m, h.channel, p, passed);
 	}
 }
 
@@ -209,7 +256,9 @@ void monitor_serve(struct monitor *m)
 {
 	static char msg[sizeof(struct mon_hdr) + MON_MAX_PAYLOAD + 1];
 	while (m->sock >= 0) {
-		ssize_t n = recv(m->sock, msg, sizeof msg, MSG_DONTWAIT | MSG_TRUNC);
+		int fd = -1, nfds = 0; /* a descriptor only MON_SPAWN brings (its strings) */
+		ssize_t n = fdpass_recvv(m->sock, msg, sizeof msg, &fd, 1, &nfds,
+		                         MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
@@ -217,11 +266,12 @@ void monitor_serve(struct monitor *m)
 			m->sock = -1;
 			return;
 		}
-		if ((size_t)n > sizeof msg - 1) {
+		if ((size_t)n > sizeof msg - 1)
 			refuse(m, 0, "message too long");
-			continue;
-		}
-		serve_one(m, msg, (size_t)n);
+		else
+			serve_one(m, msg, (size_t)n, nfds ? fd : -1);
+		if (nfds && fd >= 0)
+			close(fd);
 	}
 }
 
@@ -253,6 +303,48 @@ void mon_release(int sock, int channel)
 	struct mon_hdr h = {.type = MON_RELEASE, .channel = channel};
 	if (send(sock, &h, sizeof h, MSG_NOSIGNAL) < 0)
 		log_debug("monitor: release: %s", strerror(errno));
+}
+
+int mon_spawn(int sock, int channel, const struct mon_spawn *req, char *const argv[],
+              char *const envp[], struct sandbox_proc *out, char *err, size_t errlen)
+{
+	struct mon_spawn r = *req;
+	int mfd = strblob_memfd(argv, envp, &r.argc, &r.envc);
+	if (mfd < 0) {
+		snprintf(err, errlen, "command and environment: %s", strerror(errno));
+		return -1;
+	}
+	char msg[sizeof(struct mon_hdr) + sizeof r];
+	struct mon_hdr h = {.type = MON_SPAWN, .channel = channel};
+	memcpy(msg, &h, sizeof h);
+	memcpy(msg + sizeof h, &r, sizeof r);
+	struct mon_reply rep = {.code = MON_FAILED, .value = EIO};
+	int fds[4], nfds = 0;
+	struct timeval tmo = {30, 0};
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
+	int sent = fdpass_send(sock, msg, sizeof msg, mfd);
+	close(mfd);
+	if (sent < 0 || fdpass_recvv(sock, &rep, sizeof rep, fds, 4, &nfds, 0) != sizeof rep ||
+	    rep.code != MON_OK) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		snprintf(err, errlen, "%s", strerror(rep.value > 0 && rep.value < 4096 ? rep.value : EIO));
+		return -1;
+	}
+	int *slot[4] = {&out->stdin_fd, &out->stdout_fd, &out->stderr_fd, &out->ctl_fd};
+	out->pid = 0;
+	int k = 0;
+	for (int i = 0; i < 4; i++)
+		*slot[i] = (rep.value & (1 << i)) && k < nfds ? fds[k++] : -1;
+	while (k < nfds)
+		close(fds[k++]);
+	if (out->ctl_fd >= 0)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if (*slot[i] >= 0)
+			close(*slot[i]);
+	snprintf(err, errlen, "no control socket from the monitor");
+	return -1;
 }
 
 void mon_note(int sock, char kind, const char *text)

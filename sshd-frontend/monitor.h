@@ -11,6 +11,8 @@
 
 #include "monproto.h"
 
+struct sandbox_proc;
+
 struct monitor {
 	int sock;          /* -1 once closed */
 	bool audit_only;   /* an env process: only MON_AUDIT */
@@ -31,6 +33,11 @@ struct monitor {
 	char **rec_paths; /* every recording handed out, watched until the session ends */
 	int nrec, caprec;
 	int64_t rec_next_ms; /* the next look at them (monotonic) */
+	/* MON_SPAWN: starts the channel's sandbox as the tenant (conn.c);
+	 * 0 with its descriptors in proc (-1: none), or -errno */
+	int (*spawn)(void *ud, const struct mon_spawn *req, char **argv, char **envp,
+	             struct sandbox_proc *proc);
+	void *spawn_ud;
 };
 
 /* Serves every message waiting on m->sock; closes it at EOF. */
@@ -64,5 +71,10 @@ void monitor_release_all(struct monitor *m);
 int mon_claim(int sock, int channel, long *running);
 void mon_release(int sock, int channel);
 void mon_note(int sock, char kind, const char *text);
+/* sandbox_scope = channel: the monitor starts the channel's sandbox (the
+ * session process execs nothing). out gets the descriptors, pid 0: the
+ * sandbox has ended when its control socket closes. 0, or -1 with err. */
+int mon_spawn(int sock, int channel, const struct mon_spawn *req, char *const argv[],
+              char *const envp[], struct sandbox_proc *out, char *err, size_t errlen);
 
 #endif

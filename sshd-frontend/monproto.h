@@ -3,7 +3,8 @@
  * per message, a header then a payload of at most MON_MAX_PAYLOAD bytes.
  * The monitor checks each against a table (monitor.c): known type, length
  * bounds, and the channel's state (a slot is claimed once and released
- * once; a recording only for a channel that holds a slot, once). */
+ * once; a recording, or a sandbox, only for a channel that holds a slot,
+ * once each). */
 #ifndef WARREN_MONPROTO_H
 #define WARREN_MONPROTO_H
 
@@ -20,6 +21,10 @@ enum mon_type {
 	MON_AUDIT = 4,   /* an audit event: "event\0key\0value\0..." (audit.h);
 	                  * the monitor sets the tenant; no reply */
 	MON_NOTE = 5,    /* a status line for the master: 'C' + command or 'T'; no reply */
+	MON_SPAWN = 6,   /* sandbox_scope = channel: the channel's sandbox, started by root's
+	                  * helper as the tenant: struct mon_spawn, and a strblob memfd
+	                  * (argv, envp); reply MON_OK, value: which of stdin, stdout,
+	                  * stderr, ctl follow as fds (bits 0-3), or MON_FAILED, value: errno */
 	MON_NTYPES
 };
 
@@ -39,10 +44,17 @@ struct mon_reply {
 	int32_t value;
 };
 
+struct mon_spawn {
+	int32_t pty; /* 0 or 1 */
+	int32_t rows, cols;
+	int32_t argc, envc; /* strings in the memfd */
+};
+
 /* The monitor's view of its session process's channels. */
 struct mon_state {
 	int32_t chan[MON_MAX_CHANS];
 	bool recorded[MON_MAX_CHANS];
+	bool spawned[MON_MAX_CHANS];
 	int nchan;
 	unsigned refused; /* out-of-state or malformed requests so far */
 };
@@ -51,7 +63,7 @@ struct mon_state {
  * and st; NULL when it may be served, else why not. Changes nothing. */
 const char *mon_check(const struct mon_state *st, const void *msg, size_t n);
 /* Records what a served request changed (a claim granted, a release, a
- * recording opened). */
+ * recording opened, a sandbox started). */
 void mon_apply(struct mon_state *st, uint32_t type, int32_t channel);
 
 /* An MON_AUDIT payload split into event and pairs (pointers into payload);

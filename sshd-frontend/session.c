@@ -96,6 +96,8 @@ struct chan {
 	bool api_given; /* the gateway holds listeners of this channel's sandbox */
 
 	bool in_env;  /* started in the tenant's environment: no bwrap of its own */
+	bool via_monitor; /* sandbox_scope = channel: bwrap started by the root monitor;
+	                   * the sandbox has ended when init's control socket closes */
 	int attach_id;      /* warren-attach: the detached session to take over; -1: not */
 	pid_t env_pid;      /* in_env: the command's pid in the environment (its session id) */
 	struct ring screen; /* in_env with a pty: the last output, for reattaching */
@@ -165,13 +167,15 @@ static void end_child(struct chan *c, int sig)
 {
 	if (c->in_env) /* init knows the session even after the command exited */
 		ctl_send(c, INIT_REQ_KILL, sig);
+	else if (c->via_monitor && c->proc.ctl_fd >= 0)
+		shutdown(c->proc.ctl_fd, SHUT_RDWR); /* init (pid 1) exits: the sandbox ends */
 	else if (c->proc.pid > 0)
 		kill(c->proc.pid, SIGKILL);
 }
 
 static bool child_running(const struct chan *c)
 {
-	return c->started && !c->bwrap_exited && (c->in_env || c->proc.pid > 0);
+	return c->started && !c->bwrap_exited && (c->in_env || c->via_monitor || c->proc.pid > 0);
 }
 
 /* ---- libssh channel callbacks: they record state, nothing more ---- */
@@ -457,28 +461,19 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 static void announce_start(struct chan *c, const char *command, const char *subsystem);
 static void detached_notice(struct chan *c);
 
-/* sandbox_scope = channel: a bwrap of the channel's own. The policy (tens
- * of KiB) lives on the heap only while it is rendered. */
-static int spawn_own_sandbox(struct chan *c, char *const argv[], char *const envp[], char *err,
+/* sandbox_scope = channel: a bwrap of the channel's own, which the root
+ * monitor starts for us (chanspawn.c): this process execs nothing. */
+static int spawn_via_monitor(struct chan *c, char *const argv[], char *const envp[], char *err,
                              size_t errlen)
 {
-	struct session_ctx *sx = c->sx;
-	const struct tenant_conf *t = sx->tenant;
-	struct sandbox_identity sid = {.tenant = t->name,
-	                               .uid = sx->id.uid,
-	                               .gid = sx->id.gid,
-	                               .workspace = sx->workspace,
-	                               .init_helper = sx->init_helper};
-	struct sandbox_policy *pol = malloc(sizeof *pol);
-	int rc = -1;
-	if (pol == NULL || policy_build(pol, &t->sandbox, &sid, &sx->facts,
-	                                sx->have_profile ? &sx->profile : NULL) < 0)
-		snprintf(err, errlen, "sandbox policy too large");
-	else
-		rc = spawn_sandbox(sx->srv->bwrap, pol, sx->filter, c->pty, c->rows, c->cols, argv,
-		                   envp, &c->proc, err, errlen);
-	free(pol);
-	return rc;
+	bool sane = c->rows > 0 && c->cols > 0 && c->rows <= 10000 && c->cols <= 10000;
+	struct mon_spawn req = {.pty = c->pty, .rows = sane ? c->rows : 0, .cols = sane ? c->cols : 0};
+	c->via_monitor = true;
+	if (c->sx->mon_sock < 0) {
+		snprintf(err, errlen, "no monitor");
+		return -1;
+	}
+	return mon_spawn(c->sx->mon_sock, c->id, &req, argv, envp, &c->proc, err, errlen);
 }
 
 static void start_child(struct chan *c, const char *command, const char *subsystem)
@@ -530,7 +525,7 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 	c->in_env = sx->env_member >= 0;
 	if (c->in_env ? envd_spawn(sx->env_sock, argv, env.v, c->pty, c->rows, c->cols, &c->proc,
 	                           err, sizeof err) < 0
-	              : spawn_own_sandbox(c, argv, env.v, err, sizeof err) < 0) {
+	              : spawn_via_monitor(c, argv, env.v, err, sizeof err) < 0) {
 		snprintf(c->fail_msg, sizeof c->fail_msg, "cannot start the sandbox: %.200s", err);
 		strv_free(&env);
 		return;
@@ -914,8 +909,8 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			return 0;
 		if (n <= 0) {
 			c->ctl_done = true;
-			if (c->in_env && !c->bwrap_exited) {
-				/* the environment went away under the command */
+			if ((c->in_env || c->via_monitor) && !c->bwrap_exited) {
+				/* the environment, or the channel's sandbox, has ended */
 				c->bwrap_exited = true;
 				c->bwrap_status = c->have_exit ? c->exit_status : SIGKILL;
 			}
@@ -1606,10 +1601,10 @@ static void host_api_endpoints(struct session_ctx *sx)
 int session_run(struct session_ctx *sx)
 {
 	host_api_endpoints(sx);
-	/* its channels run in the environment (init spawns them): from here on
-	 * it speaks SSH to the client with no exec, no new process, no file
-	 * written, no listen (confine.c) */
-	if (sx->env_member >= 0 && confine_worker() < 0) {
+	/* its channels run in the environment (init spawns them) or in
+	 * sandboxes the monitor starts: from here on it speaks SSH to the client
+	 * with no exec, no new process, no file written, no listen (confine.c) */
+	if (confine_worker() < 0) {
 		log_err("tenant %s: seccomp for the session process failed", sx->tenant->name);
 		return 1;
 	}

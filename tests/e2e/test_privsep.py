@@ -224,3 +224,57 @@ def test_session_process_cannot_outgrow_record_max_bytes(make_warren):
     finally:
         p.kill()
         p.wait()
+
+
+def test_channel_scope_sandboxes_are_started_by_the_monitor(make_warren, tmp_path):
+    """sandbox_scope = channel: the session process execs nothing and runs
+    under its allowlist; each channel's bwrap is started by a helper of the
+    root monitor that joined the session and became the tenant. Exec
+    (streams, exit status), a terminal and sftp work through it, and a client
+    that goes away ends its sandbox."""
+    import hashlib
+    import pexpect
+    from test_files import sftp
+    w = make_warren(tenants=("alice",), sandbox_extra="sandbox_scope = channel")
+    w.start()
+    uid = w.uid("alice")
+    r = w.ssh("alice", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    data = os.urandom(4 << 20)
+    r = subprocess.run(w.ssh_argv("alice") + ["sha256sum"], input=data, capture_output=True,
+                       timeout=60)
+    assert r.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    t = pexpect.spawn(" ".join(w.ssh_argv("alice", extra=("-tt",))) + " 'tty; exit 5'",
+                      timeout=20)
+    t.expect(r"/dev/pts/\d+")
+    t.expect(pexpect.EOF)
+    t.close()
+    assert t.exitstatus == 5
+    (tmp_path / "up.bin").write_bytes(data)
+    sftp(w, "alice", f"put {tmp_path / 'up.bin'} up.bin\nget up.bin {tmp_path / 'back.bin'}\n")
+    assert (tmp_path / "back.bin").read_bytes() == data
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 60"], stdin=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: [q for q in procs() if q[2] == uid and q[4] == "sleep"])
+        assert wait_until(lambda: session_process(uid, w.proc.pid)), "no session process"
+        pid, monitor, _ = session_process(uid, w.proc.pid)
+        ps = procs()
+        assert not [q for q in ps if q[1] == pid], "the session process has children"
+        helpers = [q for q in ps if q[1] == monitor and q[4] == "warren-spawn"]
+        assert len(helpers) == 1 and helpers[0][2] == uid, helpers
+        assert [q for q in ps if q[1] == helpers[0][0] and q[4] == "bwrap"]
+        with open(f"/proc/{pid}/status") as f:
+            st = dict(line.split(":", 1) for line in f if ":" in line)
+        assert st["Seccomp"].strip() == "2", st["Seccomp"]
+        with open(f"/proc/{helpers[0][0]}/status") as f:
+            st = dict(line.split(":", 1) for line in f if ":" in line)
+        assert st["CapEff"].strip() == "0000000000000000" and st["NoNewPrivs"].strip() == "1"
+        p.kill()  # the client goes: its sandbox ends, the helper with it
+        p.wait()
+        assert wait_until(lambda: not [q for q in procs() if q[2] == uid and q[4] == "sleep"],
+                          timeout=15)
+        assert wait_until(lambda: not [q for q in procs() if q[4] == "warren-spawn"], timeout=15)
+    finally:
+        p.kill()
+        p.wait()

@@ -47,6 +47,27 @@ static void table(void **state)
 	assert_int_equal(st.nchan, 0);
 	assert_string_equal(mon_check(&st, b, msg(b, MON_RELEASE, 1, NULL, 0)),
 	                    "release of a channel that holds no slot");
+	/* a channel-scope sandbox: for a claimed channel, once, well-formed */
+	struct mon_spawn sp = {.pty = 1, .rows = 24, .cols = 80, .argc = 1, .envc = 2};
+	const char *spb = (const char *)&sp;
+	assert_string_equal(mon_check(&st, b, msg(b, MON_SPAWN, 2, spb, sizeof sp)),
+	                    "sandbox for a channel that holds no slot");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_SPAWN, 2, spb, sizeof sp - 1)),
+	                    "bad length");
+	mon_apply(&st, MON_CLAIM, 2);
+	assert_null(mon_check(&st, b, msg(b, MON_SPAWN, 2, spb, sizeof sp)));
+	struct mon_spawn bad = sp;
+	bad.argc = 0;
+	assert_string_equal(mon_check(&st, b, msg(b, MON_SPAWN, 2, (const char *)&bad, sizeof bad)),
+	                    "bad spawn request");
+	bad = sp;
+	bad.pty = 7;
+	assert_string_equal(mon_check(&st, b, msg(b, MON_SPAWN, 2, (const char *)&bad, sizeof bad)),
+	                    "bad spawn request");
+	mon_apply(&st, MON_SPAWN, 2);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_SPAWN, 2, spb, sizeof sp)),
+	                    "channel already has its sandbox");
+	mon_apply(&st, MON_RELEASE, 2);
 	/* notes: 'C' or 'T', at most 200 bytes */
 	assert_null(mon_check(&st, b, msg(b, MON_NOTE, 0, "Cexec: ls", 9)));
 	assert_string_equal(mon_check(&st, b, msg(b, MON_NOTE, 0, "A", 1)), "unknown note");
