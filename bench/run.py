@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import resource
+import selectors
 import shutil
 import signal
 import socket
@@ -261,13 +262,45 @@ def sftp_throughput(t, path, size):
     return (up, down) if ok else (float("nan"), float("nan"))
 
 
+def responsive(procs, timeout=120):
+    """How many of the idle terminals answer a command once all are open:
+    each is sent `echo al""ive-I` and must print alive-I."""
+    sel = selectors.DefaultSelector()
+    seen = {}
+    for i, p in enumerate(procs):
+        os.set_blocking(p.stdout.fileno(), False)
+        try:
+            p.stdin.write(f'echo al""ive-{i}\n'.encode())
+            p.stdin.flush()
+        except OSError:
+            continue
+        sel.register(p.stdout, selectors.EVENT_READ, i)
+        seen[i] = b""
+    done = set()
+    deadline = time.time() + timeout
+    while len(done) < len(seen) and time.time() < deadline:
+        for key, _ in sel.select(timeout=1):
+            i = key.data
+            try:
+                chunk = os.read(key.fileobj.fileno(), 65536)
+            except BlockingIOError:
+                continue
+            seen[i] = (seen[i] + chunk)[-4096:]
+            if not chunk or f"alive-{i}".encode() in seen[i]:
+                if chunk:
+                    done.add(i)
+                sel.unregister(key.fileobj)
+    sel.close()
+    return len(done)
+
+
 def idle_sessions(t, n):
     before = set(t.server_pids())
     procs = []
     t0 = time.perf_counter()
     for _ in range(n):
         procs.append(subprocess.Popen(t.ssh_argv(extra=("-tt",)), stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
     # all are up when every client has a shell: count sandboxed shells
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -279,12 +312,15 @@ def idle_sessions(t, n):
     time.sleep(2)
     pids = set(t.server_pids()) - before
     per = pss_kib(pids) / n
+    alive = responsive(procs)
     for p in procs:
         p.kill()
     for p in procs:
         p.wait()
+        p.stdin.close()
+        p.stdout.close()
     time.sleep(2)
-    return per, opened
+    return per, opened, alive
 
 
 def profile_overhead(t, runs):
@@ -434,6 +470,8 @@ def main():
             rows.append((f"{n_idle} idle PTY sessions: server PSS per session, KiB",
                          iw[0], ib[0]))
             rows.append((f"{n_idle} idle PTY sessions: time to open all, s", iw[1], ib[1]))
+            rows.append((f"{n_idle} idle PTY sessions: answering a command after, of {n_idle}",
+                         iw[2], ib[2]))
         pon, poff, hits, cold = profile_overhead(w, 10 if q else 30)
         sp = spawn_times(w.w)
         spawn = (statistics.median(sp) / 1000, pct(sp, 90) / 1000) if sp else (float("nan"),) * 2
