@@ -317,8 +317,11 @@ def idle_sessions(t, n):
         p.kill()
     for p in procs:
         p.wait()
-        p.stdin.close()
-        p.stdout.close()
+        for f in (p.stdin, p.stdout):
+            try:
+                f.close()
+            except OSError:  # what was left for a client that is gone
+                pass
     time.sleep(2)
     return per, opened, alive
 

@@ -42,7 +42,7 @@ static const char *const allowed[] = {
     "getpid", "getppid", "exit", "exit_group", "sched_yield", "sched_getaffinity",
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
     "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups", "uname",
-    "getrandom", "getrlimit", "prlimit64", "getrusage", "sysinfo", "wait4", "waitid",
+    "getrandom", "getrlimit", "getrusage", "sysinfo", "wait4", "waitid",
     "arch_prctl",
 };
 
@@ -78,6 +78,8 @@ static int allow_narrowly(scmp_filter_ctx ctx)
 	                       SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_EQ, me));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, me));
+	/* its own limits only (getrlimit, setrlimit): not the tenant's other processes' */
+	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0));
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		                       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +65,9 @@ static int attacker(void *arg)
 		return 7;
 	if (!refused(socket(AF_PACKET, SOCK_RAW, 0)))
 		return 8;
+	struct rlimit rl = {0, 0}; /* another process's limits: no */
+	if (!refused(prlimit(getppid(), RLIMIT_NOFILE, NULL, &rl)))
+		return 10;
 	int fd = socket(AF_INET, SOCK_STREAM, 0); /* a listener on the host: no */
 	if (fd < 0 || !refused(listen(fd, 1)))
 		return 9;
@@ -113,6 +117,9 @@ static int proxy_work(void *arg)
 	close(rfd);
 	if (kill(getpid(), 0) < 0)
 		return 5;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 7;
 	return 0;
 }
 
