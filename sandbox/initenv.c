@@ -154,26 +154,9 @@ static const char *proc_stat(long pid, char *buf, size_t len)
 	return rp ? rp + 1 : NULL;
 }
 
-/* The environment is at (or near) pids_max: the leftovers of ended
- * channels' sessions (not nohup'd, not setsid'd: a fork bomb that outlived
- * its channel, say) go, so that the tenant can work again. True when there
- * were any. */
-static void signal_session(pid_t sid, int sig, bool only_default);
-static void reap(void);
-
-static bool reclaim_ended(void)
-{
-	unsigned n = nended < MAX_ENDED ? nended : MAX_ENDED;
-	for (unsigned i = 0; i < n; i++)
-		if (ended[i] > 0)
-			signal_session(ended[i], SIGKILL, true);
-	nended = 0; /* what is left ignores SIGHUP: it may stay; the ids may be reused */
-	reap();
-	return n > 0;
-}
-
-/* Tasks in the environment, threads included (pids.max counts them). */
-static long count_tasks(void)
+/* fn for every process of the environment, with its stat fields
+ * (proc_stat); the sum of what fn returned. */
+static long proc_walk(long (*fn)(long pid, const char *stat, void *ud), void *ud)
 {
 	long total = 0;
 	DIR *d = opendir("/proc");
@@ -182,21 +165,48 @@ static long count_tasks(void)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		char buf[512];
-		long pid = strtol(e->d_name, NULL, 10), threads = 1;
-		if (pid <= 0)
-			continue;
-		const char *rp = proc_stat(pid, buf, sizeof buf);
-		if (rp == NULL)
-			continue;
-		/* state ppid pgrp session tty tpgid flags, 4 fault counts,
-		 * 4 times, priority nice, num_threads */
-		if (sscanf(rp, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
-		           &threads) != 1 || threads < 1)
-			threads = 1;
-		total += threads;
+		long pid = strtol(e->d_name, NULL, 10);
+		const char *rp = pid > 0 ? proc_stat(pid, buf, sizeof buf) : NULL;
+		if (rp)
+			total += fn(pid, rp, ud);
 	}
 	closedir(d);
 	return total;
+}
+
+/* The environment is at (or near) pids_max: the leftovers of ended
+ * channels' sessions (not nohup'd, not setsid'd: a fork bomb that outlived
+ * its channel, say) go, so that the tenant can work again. True when there
+ * were any. */
+static void signal_sessions(const pid_t *sids, unsigned n, int sig, bool only_default);
+static void reap(void);
+
+static bool reclaim_ended(void)
+{
+	unsigned n = nended < MAX_ENDED ? nended : MAX_ENDED;
+	signal_sessions(ended, n, SIGKILL, true); /* one walk of /proc for them all */
+	nended = 0; /* what is left ignores SIGHUP: it may stay; the ids may be reused */
+	reap();
+	return n > 0;
+}
+
+/* a process's tasks, threads included (pids.max counts them) */
+static long tasks_of(long pid, const char *stat, void *ud)
+{
+	(void)pid;
+	(void)ud;
+	long threads = 1;
+	/* state ppid pgrp session tty tpgid flags, 4 fault counts, 4 times,
+	 * priority nice, num_threads */
+	if (sscanf(stat, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+	           &threads) != 1 || threads < 1)
+		threads = 1;
+	return threads;
+}
+
+static long count_tasks(void)
+{
+	return proc_walk(tasks_of, NULL);
 }
 
 /* Before a new channel starts and after one ends: leftovers of ended
@@ -382,34 +392,44 @@ static bool hup_default(long pid)
 	return !(ign & 1ULL); /* bit 0: SIGHUP */
 }
 
-/* Every process of the channel's session (its command called setsid; what
+struct session_signal {
+	const pid_t *sids; /* ids <= 0: none */
+	unsigned n;
+	int sig;
+	bool only_default;
+};
+
+/* 1 when pid (not init) is in one of the sessions and was signalled */
+static long signal_one(long pid, const char *stat, void *ud)
+{
+	const struct session_signal *s = ud;
+	long psid = 0;
+	if (pid <= 1 || sscanf(stat, " %*c %*d %*d %ld", &psid) != 1)
+		return 0;
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->sids[i] > 0 && psid == s->sids[i])
+			return (!s->only_default || hup_default(pid)) && kill((pid_t)pid, s->sig) == 0;
+	return 0;
+}
+
+/* Every process of the channels' sessions (a command called setsid; what
  * it started stays in that session unless it left it, as tmux's server and
  * `setsid` do): the hangup of a terminal, applied to pipes as well.
  * only_default: just those that take SIGHUP's default action. Repeated
  * while SIGKILL still finds some, so a fork bomb cannot outrun it. */
-static void signal_session(pid_t sid, int sig, bool only_default)
+static void signal_sessions(const pid_t *sids, unsigned n, int sig, bool only_default)
 {
-	for (int pass = 0; pass < (sig == SIGKILL ? 50 : 1); pass++) {
-		int hit = 0;
-		DIR *d = opendir("/proc");
-		if (d == NULL)
-			break;
-		struct dirent *e;
-		while ((e = readdir(d)) != NULL) {
-			char buf[512];
-			long pid = strtol(e->d_name, NULL, 10), psid = 0;
-			if (pid <= 1)
-				continue;
-			const char *rp = proc_stat(pid, buf, sizeof buf);
-			if (rp && sscanf(rp, " %*c %*d %*d %ld", &psid) == 1 && psid == sid &&
-			    (!only_default || hup_default(pid)) && kill((pid_t)pid, sig) == 0)
-				hit++;
-		}
-		closedir(d);
-		if (!hit)
+	struct session_signal s = {sids, n, sig, only_default};
+	for (int pass = 0; n > 0 && pass < (sig == SIGKILL ? 50 : 1); pass++) {
+		if (proc_walk(signal_one, &s) == 0)
 			break;
 		reap();
 	}
+}
+
+static void signal_session(pid_t sid, int sig, bool only_default)
+{
+	signal_sessions(&sid, 1, sig, only_default);
 }
 
 /* A hangup: SIGHUP now; a second later SIGKILL for what should have died of

@@ -244,6 +244,44 @@ int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct 
 	return spawn_bwrap(bwrap, p, filter, &io, none, envp, out, err, errlen);
 }
 
+int sandbox_proc_pack(const struct sandbox_proc *p, int fds[4], int *mask)
+{
+	const int all[4] = {p->stdin_fd, p->stdout_fd, p->stderr_fd, p->ctl_fd};
+	int n = 0;
+	*mask = 0;
+	for (int i = 0; i < 4; i++)
+		if (all[i] >= 0) {
+			fds[n++] = all[i];
+			*mask |= 1 << i;
+		}
+	return n;
+}
+
+int sandbox_proc_unpack(struct sandbox_proc *p, int mask, const int *fds, int n)
+{
+	int *slot[4] = {&p->stdin_fd, &p->stdout_fd, &p->stderr_fd, &p->ctl_fd};
+	int k = 0;
+	p->pid = 0;
+	for (int i = 0; i < 4; i++)
+		*slot[i] = (mask & (1 << i)) && k < n ? fds[k++] : -1;
+	while (k < n)
+		close(fds[k++]);
+	if (p->ctl_fd >= 0)
+		return 0;
+	sandbox_proc_close_fds(p);
+	return -1;
+}
+
+void sandbox_proc_close_fds(struct sandbox_proc *p)
+{
+	int *slot[4] = {&p->stdin_fd, &p->stdout_fd, &p->stderr_fd, &p->ctl_fd};
+	for (int i = 0; i < 4; i++)
+		if (*slot[i] >= 0) {
+			close(*slot[i]);
+			*slot[i] = -1;
+		}
+}
+
 int spawn_run_as(uid_t uid, gid_t gid, char *const argv[])
 {
 	pid_t pid = fork();

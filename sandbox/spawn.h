@@ -33,6 +33,15 @@ int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct 
                       int listen_fd, long linger, long pids, char *const envp[],
                       struct sandbox_proc *out, char *err, size_t errlen);
 
+/* A sandbox's descriptors handed to another process (the monitor's
+ * MON_SPAWN): pack puts those it has (>= 0) into fds and says which in
+ * *mask (bit 0 stdin, 1 stdout, 2 stderr, 3 ctl); returns how many. unpack
+ * fills p back (pid 0) from n fds and mask, closing any extra; -1 (all
+ * closed) when there is no control socket. close_fds closes p's. */
+int sandbox_proc_pack(const struct sandbox_proc *p, int fds[4], int *mask);
+int sandbox_proc_unpack(struct sandbox_proc *p, int mask, const int *fds, int n);
+void sandbox_proc_close_fds(struct sandbox_proc *p);
+
 /* Before an exec: every descriptor from 3 up is marked close-on-exec,
  * except the nkeep in keep. */
 void spawn_keep_only_fds(const int *keep, int nkeep);

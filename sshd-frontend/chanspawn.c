@@ -35,13 +35,9 @@ static int send_proc(int sock, const struct sandbox_proc *p, int rc, const char 
 {
 	struct helper_reply r = {.rc = rc};
 	snprintf(r.err, sizeof r.err, "%s", err);
-	const int all[4] = {p->stdin_fd, p->stdout_fd, p->stderr_fd, p->ctl_fd};
-	int fds[4], n = 0;
-	for (int i = 0; rc == 0 && i < 4; i++)
-		if (all[i] >= 0) {
-			fds[n++] = all[i];
-			r.mask |= 1 << i;
-		}
+	int fds[4], mask = 0;
+	int n = rc == 0 ? sandbox_proc_pack(p, fds, &mask) : 0;
+	r.mask = mask;
 	return fdpass_sendv(sock, &r, sizeof r, fds, n);
 }
 
@@ -66,7 +62,8 @@ static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn 
 	                               .workspace = sx->workspace,
 	                               .init_helper = sx->init_helper};
 	struct sandbox_policy *pol = malloc(sizeof *pol);
-	struct sandbox_proc proc = {.pid = -1};
+	struct sandbox_proc proc = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
+	                            .ctl_fd = -1};
 	char err[200] = "sandbox policy too large";
 	int rc = pol == NULL || policy_build(pol, &sx->tenant->sandbox, &sid, &sx->facts,
 	                                     sx->have_profile ? &sx->profile : NULL) < 0
@@ -77,10 +74,7 @@ static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn 
 	close(sock);
 	if (rc < 0)
 		_exit(1);
-	const int all[4] = {proc.stdin_fd, proc.stdout_fd, proc.stderr_fd, proc.ctl_fd};
-	for (int i = 0; i < 4; i++)
-		if (all[i] >= 0)
-			close(all[i]);
+	sandbox_proc_close_fds(&proc); /* the monitor's now */
 	int status = 0;
 	while (waitpid(proc.pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -96,17 +90,13 @@ static int take_proc(int sock, struct sandbox_proc *proc)
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
 	if (fdpass_recvv(sock, &r, sizeof r, fds, 4, &n, 0) != (ssize_t)sizeof r)
 		r.rc = -EIO;
-	int *slot[4] = {&proc->stdin_fd, &proc->stdout_fd, &proc->stderr_fd, &proc->ctl_fd};
-	int k = 0;
-	for (int i = 0; i < 4; i++)
-		*slot[i] = r.rc == 0 && (r.mask & (1 << i)) && k < n ? fds[k++] : -1;
-	while (k < n)
-		close(fds[k++]);
+	if (sandbox_proc_unpack(proc, r.rc == 0 ? r.mask : 0, fds, n) == 0)
+		return 0;
 	if (r.rc < 0) {
 		r.err[sizeof r.err - 1] = '\0';
 		log_warn("channel sandbox: %s", r.err); /* bwrap's or the policy's words */
 	}
-	return r.rc < 0 ? r.rc : proc->ctl_fd >= 0 ? 0 : -EIO;
+	return r.rc < 0 ? r.rc : -EIO;
 }
 
 int chanspawn_start(void *ud, const struct mon_spawn *req, char **argv, char **envp,

@@ -35,13 +35,8 @@ static void reply(struct monitor *m, int code, int value, int fd)
 /* the sandbox's descriptors, those it has, after the reply; value says which */
 static void reply_proc(struct monitor *m, const struct sandbox_proc *p)
 {
-	const int all[4] = {p->stdin_fd, p->stdout_fd, p->stderr_fd, p->ctl_fd};
-	int fds[4], n = 0, mask = 0;
-	for (int i = 0; i < 4; i++)
-		if (all[i] >= 0) {
-			fds[n++] = all[i];
-			mask |= 1 << i;
-		}
+	int fds[4], mask;
+	int n = sandbox_proc_pack(p, fds, &mask);
 	struct mon_reply r = {.code = MON_OK, .value = mask};
 	if (fdpass_sendv(m->sock, &r, sizeof r, fds, n) < 0)
 		log_debug("monitor: reply: %s", strerror(errno));
@@ -172,15 +167,11 @@ static void do_spawn(struct monitor *m, int32_t channel, const char *p, int memf
 		                            .ctl_fd = -1};
 		int rc = m->spawn(m->spawn_ud, &req, v, v + req.argc + 1, &proc);
 		mon_apply(&m->st, MON_SPAWN, channel); /* once, whatever came of it */
-		if (rc < 0) {
+		if (rc < 0)
 			reply(m, MON_FAILED, -rc, -1);
-		} else {
+		else
 			reply_proc(m, &proc);
-			const int all[4] = {proc.stdin_fd, proc.stdout_fd, proc.stderr_fd, proc.ctl_fd};
-			for (int i = 0; i < 4; i++)
-				if (all[i] >= 0)
-					close(all[i]);
-		}
+		sandbox_proc_close_fds(&proc); /* the session process has them now */
 	}
 	free(v);
 	free(blob);
@@ -331,18 +322,8 @@ int mon_spawn(int sock, int channel, const struct mon_spawn *req, char *const ar
 		snprintf(err, errlen, "%s", strerror(rep.value > 0 && rep.value < 4096 ? rep.value : EIO));
 		return -1;
 	}
-	int *slot[4] = {&out->stdin_fd, &out->stdout_fd, &out->stderr_fd, &out->ctl_fd};
-	out->pid = 0;
-	int k = 0;
-	for (int i = 0; i < 4; i++)
-		*slot[i] = (rep.value & (1 << i)) && k < nfds ? fds[k++] : -1;
-	while (k < nfds)
-		close(fds[k++]);
-	if (out->ctl_fd >= 0)
+	if (sandbox_proc_unpack(out, rep.value, fds, nfds) == 0)
 		return 0;
-	for (int i = 0; i < 3; i++)
-		if (*slot[i] >= 0)
-			close(*slot[i]);
 	snprintf(err, errlen, "no control socket from the monitor");
 	return -1;
 }
