@@ -644,6 +644,12 @@ static int server_handler(void *user, const char *section, const char *name, con
 			    c, "uid_range: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'", v);
 		return 1;
 	}
+	if (strcmp(name, "preauth_uids") == 0) {
+		if (parse_uid_range(v, &s->preauth_uid_min, &s->preauth_uid_max) < 0)
+			return fail(
+			    c, "preauth_uids: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'", v);
+		return 1;
+	}
 	if (strcmp(name, "audit_log") == 0) {
 		if (strcmp(v, "stderr") != 0 && v[0] != '/')
 			return fail(c, "audit_log: expected an absolute path or stderr, got '%s'",
@@ -785,6 +791,15 @@ static int check_apis(struct server_conf *s, struct cfg_error *err)
 		         (unsigned)s->api_uid, (unsigned)s->uid_min, (unsigned)s->uid_max);
 		return -1;
 	}
+	/* a pre-auth process's uid is nobody else's */
+	if (!(s->preauth_uid_max < s->uid_min || s->preauth_uid_min > s->uid_max) ||
+	    (s->api_uid >= s->preauth_uid_min && s->api_uid <= s->preauth_uid_max)) {
+		snprintf(err->msg, sizeof err->msg,
+		         "%s: [server] preauth_uids %u-%u overlaps uid_range %u-%u or api_uid %u",
+		         s->path, (unsigned)s->preauth_uid_min, (unsigned)s->preauth_uid_max,
+		         (unsigned)s->uid_min, (unsigned)s->uid_max, (unsigned)s->api_uid);
+		return -1;
+	}
 	return config_resolve_apis(s, &s->sandbox, err);
 }
 
@@ -823,6 +838,9 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	s->client_alive_count_max = 3;
 	s->uid_min = 200000;
 	s->uid_max = 299999;
+	/* as many as pids can be (PID_MAX_LIMIT), above systemd's container range */
+	s->preauth_uid_min = 2130706432;
+	s->preauth_uid_max = 2130706432 + 4194303;
 	s->log_level = 2;
 	sandbox_defaults(&s->sandbox);
 	const char *unused;

@@ -56,6 +56,8 @@ struct server_conf {
 	bool allow_system_users;
 	struct auth_policy auth; /* default for tenants without `auth =` */
 	uid_t uid_min, uid_max;
+	/* pre-auth processes: one uid each (min + its pid), no tenant's */
+	uid_t preauth_uid_min, preauth_uid_max;
 	int login_grace_time; /* seconds */
 	int max_auth_tries;
 	struct startups max_startups;   /* unauthenticated connections, start:rate:full */

@@ -1,8 +1,9 @@
 /* confine.c - the seccomp allowlist of warren's own unprivileged workers
  * that parse untrusted bytes and need no new process: the environment's
- * egress proxy (envd.c) once its sandbox is started, and a session process
- * whose channels run in the tenant's environment (conn.c), which speaks SSH
- * to the client. What they are left with: their sockets and pipes, name
+ * egress proxy (envd.c) once its sandbox is started, a connection's
+ * pre-auth process (preauth.c: key exchange and authentication, and what
+ * it takes to become the tenant after), and the session process it becomes,
+ * which speaks SSH to the client. What they are left with: their sockets and pipes, name
  * lookups (getaddrinfo_a's threads, /etc read-only, getifaddrs' netlink
  * bind), time, memory. No exec, no new process, no file written, no listen,
  * no namespace, no ptrace, no signal to anything but itself. Anything else fails with EPERM: a bug shows as an
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -95,7 +97,34 @@ static int allow_narrowly(scmp_filter_ctx ctx)
 	return rc < 0 ? -EINVAL : 0;
 }
 
-int confine_worker(void)
+/* A pre-auth process also becomes the tenant once its monitor has mapped
+ * the tenant's uid into its user namespace (preauth.c): what that takes,
+ * on top. Before the mapping no uid but its own can be taken, and its root
+ * is empty. */
+static const char *const becoming[] = {
+    "chroot", "fchdir", "chdir", "setresuid", "setresgid", "setgroups", "setuid", "setgid",
+    "setfsuid", "setfsgid", "capget", "capset",
+    /* the session's own allowlist, stacked on this one (session.c) */
+    "seccomp",
+};
+
+static int allow_becoming(scmp_filter_ctx ctx)
+{
+	const int prctls[] = {PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS,
+	                      PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT};
+	int rc = 0;
+	for (size_t i = 0; i < sizeof becoming / sizeof becoming[0]; i++) {
+		int nr = seccomp_syscall_resolve_name(becoming[i]);
+		if (nr != __NR_SCMP_ERROR)
+			rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	for (size_t i = 0; i < sizeof prctls / sizeof prctls[0]; i++)
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		                       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctls[i]));
+	return rc < 0 ? -EINVAL : 0;
+}
+
+static int confine(bool preauth)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
@@ -105,8 +134,20 @@ int confine_worker(void)
 		rc = allow_by_name(ctx);
 	if (rc == 0)
 		rc = allow_narrowly(ctx);
+	if (rc == 0 && preauth)
+		rc = allow_becoming(ctx);
 	if (rc == 0)
 		rc = seccomp_load(ctx); /* sets no_new_privs first */
 	seccomp_release(ctx);
 	return rc;
+}
+
+int confine_worker(void)
+{
+	return confine(false);
+}
+
+int confine_preauth(void)
+{
+	return confine(true);
 }

@@ -6,5 +6,8 @@
  * proxy, an environment's session process), for the calling process and its
  * future threads; call it single-threaded. 0, or a negative errno. */
 int confine_worker(void);
+/* The same for a pre-auth process, and what becoming the tenant takes
+ * (chroot to a descriptor, setres[ug]id, capset; preauth.c). */
+int confine_preauth(void);
 
 #endif

@@ -34,6 +34,7 @@
 #include "../sandbox/workspace.h"
 #include "config.h"
 #include "conn.h"
+#include "preauth.h"
 #include "hostkey.h"
 #include "audit.h"
 #include "log.h"
@@ -820,6 +821,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fmt_into(helper, sizeof helper, "%s", installed);
+	/* pre-auth runs jailed: the empty root, and whether this kernel lets it */
+	if (preauth_prepare(&srv, e2, sizeof e2) < 0) {
+		log_err("%s: %s", srv.path, e2);
+		return 1;
+	}
 
 	if ((rc = waudit_open(srv.audit_log)) < 0) {
 		log_err("%s: audit_log %s: %s", srv.path, srv.audit_log, strerror(-rc));

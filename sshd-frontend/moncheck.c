@@ -4,18 +4,68 @@
 
 #include "monproto.h"
 
+#define SESSION MON_PHASE_SESSION
+#define PREAUTH MON_PHASE_PREAUTH
+
 static const struct mon_rule {
 	uint32_t type;
 	const char *name;
+	int phases;              /* enum mon_phase bits it may come in */
 	size_t min_len, max_len; /* payload */
 } rules[] = {
-    {MON_CLAIM, "claim", 0, 0},
-    {MON_RELEASE, "release", 0, 0},
-    {MON_RECORD, "record", 0, 0},
-    {MON_AUDIT, "audit", 2, MON_MAX_PAYLOAD},
-    {MON_NOTE, "note", 1, 200},
-    {MON_SPAWN, "spawn", sizeof(struct mon_spawn), sizeof(struct mon_spawn)},
+    {MON_CLAIM, "claim", SESSION, 0, 0},
+    {MON_RELEASE, "release", SESSION, 0, 0},
+    {MON_RECORD, "record", SESSION, 0, 0},
+    {MON_AUDIT, "audit", SESSION, 2, MON_MAX_PAYLOAD},
+    {MON_NOTE, "note", SESSION, 1, 200},
+    {MON_SPAWN, "spawn", SESSION, sizeof(struct mon_spawn), sizeof(struct mon_spawn)},
+    {MON_AUTH_PUBKEY, "publickey", PREAUTH, 3, MON_MAX_REQUEST},
+    {MON_AUTH_PASSWORD, "password", PREAUTH, 3, MON_USER_MAX + MON_SECRET_MAX + 2},
+    {MON_KBDINT_START, "keyboard-interactive", PREAUTH, 2, MON_USER_MAX + 1},
+    {MON_KBDINT_ANSWER, "keyboard-interactive answers", PREAUTH, 0,
+     WPAM_MAX_PROMPTS * (MON_SECRET_MAX + 1)},
+    {MON_LOGIN, "login", MON_PHASE_AUTHED, 0, 0},
 };
+
+/* n strings, each \0-terminated and at most max long, fill p[0..len) */
+static bool strings_ok(const char *p, size_t len, int n, size_t max)
+{
+	for (int i = 0; i < n; i++) {
+		const char *end = memchr(p, '\0', len);
+		if (end == NULL || (size_t)(end - p) > max)
+			return false;
+		len -= (size_t)(end - p) + 1;
+		p = end + 1;
+	}
+	return len == 0;
+}
+
+/* The shape of a pre-auth request's payload (its length is checked). */
+static const char *auth_shape(uint32_t type, const char *p, size_t len)
+{
+	switch (type) {
+	case MON_AUTH_PUBKEY:
+		/* the key as "TYPE BASE64" */
+		return (p[0] == 0 || p[0] == 1 || p[0] == 2) && strnlen(p + 1, len - 1) <= MON_USER_MAX &&
+		               strings_ok(p + 1, len - 1, 2, MON_KEYBLOB_MAX)
+		           ? NULL
+		           : "bad publickey request";
+	case MON_AUTH_PASSWORD:
+		return strings_ok(p, len, 2, MON_SECRET_MAX) && strnlen(p, len) <= MON_USER_MAX
+		           ? NULL
+		           : "bad password request";
+	case MON_KBDINT_START:
+		return strings_ok(p, len, 1, MON_USER_MAX) ? NULL : "bad keyboard-interactive request";
+	case MON_KBDINT_ANSWER: {
+		int n = 0;
+		for (size_t i = 0; i < len; i++)
+			n += p[i] == '\0';
+		return n <= WPAM_MAX_PROMPTS && strings_ok(p, len, n, MON_SECRET_MAX) ? NULL : "bad answers";
+	}
+	default:
+		return NULL;
+	}
+}
 
 /* what a session process may put in the audit log: its own channels' events */
 static const char *const session_events[] = {
@@ -43,9 +93,17 @@ const char *mon_check(const struct mon_state *st, const void *msg, size_t n)
 			r = &rules[i];
 	if (r == NULL)
 		return "unknown request";
+	int phase = st->phase ? st->phase : MON_PHASE_SESSION;
+	if (!(r->phases & phase))
+		return phase == MON_PHASE_PREAUTH   ? "out of phase: not before authentication"
+		       : phase == MON_PHASE_AUTHED ? "out of phase: only the login now"
+		                                   : "out of phase: authentication is over";
 	size_t len = n - sizeof h;
 	if (len < r->min_len || len > r->max_len)
 		return "bad length";
+	const char *why = auth_shape(h.type, (const char *)msg + sizeof h, len);
+	if (why)
+		return why;
 	int at = find(st, h.channel);
 	switch (h.type) {
 	case MON_CLAIM:
@@ -106,6 +164,8 @@ void mon_apply(struct mon_state *st, uint32_t type, int32_t channel)
 		st->recorded[at] = true;
 	} else if (type == MON_SPAWN && at >= 0) {
 		st->spawned[at] = true;
+	} else if (type == MON_LOGIN) {
+		st->phase = MON_PHASE_SESSION; /* once: the table allows it only when authed */
 	}
 }
 

@@ -1572,7 +1572,7 @@ int session_channel_request(struct session_ctx *sx, ssh_message msg)
 /* network = host: the sandbox shares the host's loopback, so the endpoints
  * are made here, once per connection, on ports the kernel picks; the
  * gateway serves only connections whose peer socket is the tenant's uid */
-static void host_api_endpoints(struct session_ctx *sx)
+void session_host_api_endpoints(struct session_ctx *sx)
 {
 	const struct sandbox_conf *sb = &sx->tenant->sandbox;
 	if (sx->api_sock < 0 || sb->network != NET_HOST)
@@ -1600,7 +1600,6 @@ static void host_api_endpoints(struct session_ctx *sx)
 
 int session_run(struct session_ctx *sx)
 {
-	host_api_endpoints(sx);
 	/* its channels run in the environment (init spawns them) or in
 	 * sandboxes the monitor starts: from here on it speaks SSH to the client
 	 * with no exec, no new process, no file written, no listen (confine.c) */

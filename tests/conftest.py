@@ -168,6 +168,12 @@ network = none
                 raw.decode()
             except UnicodeDecodeError as e:
                 raise AssertionError(f"raw bytes in warrend's log: {raw[e.start - 200:e.end + 50]!r}")
+            # a pre-auth process's sanitizer reports go to the log (preauth.c)
+            if ASAN_DIR:
+                for mark in (b"ERROR: AddressSanitizer", b"runtime error:", b"ERROR: LeakSanitizer"):
+                    at = raw.find(mark)
+                    assert at < 0, "sanitizer report in warrend's log:\n" + \
+                        raw[max(0, at - 200):at + 4000].decode(errors="replace")
         # connection processes live in the same process group
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)

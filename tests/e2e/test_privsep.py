@@ -20,7 +20,11 @@ from test_environment import audited
 from conftest import procs, wait_until
 
 SYS_pidfd_open, SYS_pidfd_getfd = 434, 438
-MON_RELEASE, MON_AUDIT, MON_NOTE = 2, 4, 5
+MON_CLAIM, MON_RELEASE, MON_AUDIT, MON_NOTE = 1, 2, 4, 5
+MON_AUTH_PASSWORD, MON_LOGIN = 8, 11
+PREAUTH_UID_MIN = 2130706432  # preauth_uids' default
+# SETUID, SETGID, SETPCAP, SYS_CHROOT: permitted, in its own namespace only
+PREAUTH_CAPS = (1 << 6) | (1 << 7) | (1 << 8) | (1 << 18)
 
 
 def steal_fd(pid, fd):
@@ -64,6 +68,102 @@ def monitor_socket(pid, monitor):
                 return s
         s.close()
     raise AssertionError("no monitor socket in the session process")
+
+
+def status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def preauth_process(master):
+    """(pid, monitor): a warrend in preauth_uids whose parent is a root
+    warrend, the master's child; None while there is none."""
+    ps = {p[0]: p for p in procs()}
+    for p in ps.values():
+        parent = ps.get(p[1])
+        if (p[2] >= PREAUTH_UID_MIN and p[4] == "warrend" and parent and parent[2] == 0 and
+                parent[1] == master):
+            return p[0], parent[0]
+    return None
+
+
+def tcp_inode(local_port, remote_port):
+    """The inode of the server's end of a loopback TCP connection."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            lp, rp = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+            if lp == local_port and rp == remote_port:
+                return fields[9]
+    return None
+
+
+def holders(inode):
+    """pids holding socket:[inode]"""
+    out = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{d}/fd"):
+                if os.readlink(f"/proc/{d}/fd/{fd}") == f"socket:[{inode}]":
+                    out.add(int(d))
+        except OSError:
+            continue
+    return out
+
+
+def test_preauth_runs_unprivileged_in_an_empty_root(make_warren):
+    """While a client is still in key exchange, the only process holding its
+    socket is the connection's pre-auth process: its own uid (not root, not
+    a tenant's), a user namespace that maps nothing, an empty root, no
+    capabilities in effect, seccomp; its root monitor refuses what it may
+    not ask before authentication."""
+    w = audited(make_warren, tenants=("alice",))
+    with w.start():
+        c = socket.create_connection(("127.0.0.1", w.port))
+        try:
+            c.sendall(b"SSH-2.0-OpenSSH_9.2 probe\r\n")
+            assert c.recv(256).startswith(b"SSH-2.0-")  # the server speaks: pre-auth runs
+            found = []
+            assert wait_until(lambda: found.append(preauth_process(w.proc.pid)) or found[-1])
+            pid, monitor = found[-1]
+            inode = tcp_inode(w.port, c.getsockname()[1])
+            assert inode, "no such connection in /proc/net/tcp"
+            assert holders(inode) == {pid}, (holders(inode), pid, monitor)
+            st = status(pid)
+            assert st["Uid"].split() == [str(PREAUTH_UID_MIN + pid)] * 4, st["Uid"]
+            assert st["Gid"].split() == [str(PREAUTH_UID_MIN + pid)] * 4
+            assert st["Groups"].strip() == ""
+            assert int(st["CapEff"], 16) == 0 and int(st["CapAmb"], 16) == 0
+            assert int(st["CapPrm"], 16) == PREAUTH_CAPS and int(st["CapBnd"], 16) == PREAUTH_CAPS
+            assert st["NoNewPrivs"].strip() == "1" and st["Seccomp"].strip() == "2"
+            # its own user namespace, in which no uid is mapped yet
+            assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+            assert open(f"/proc/{pid}/uid_map").read() == ""
+            assert open(f"/proc/{pid}/gid_map").read() == ""
+            # an empty root, read-only to it
+            assert os.listdir(f"/proc/{pid}/root/") == []
+            rs = os.stat(f"/proc/{pid}/root/")
+            assert rs.st_uid == 0 and stat.S_IMODE(rs.st_mode) == 0o555
+            # the audit log and the master's pipe are root's
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            assert os.path.realpath(w.audit_path) not in links
+            assert not pipe_inodes(pid) & pipe_inodes(w.proc.pid)
+            # requests out of phase: refused (answered "denied") and logged
+            s = monitor_socket(pid, monitor)
+            for req in (struct.pack("Ii", MON_LOGIN, 0), struct.pack("Ii", MON_CLAIM, 1),
+                        struct.pack("Ii", MON_AUTH_PASSWORD, 0) + b"alice\0pw"):
+                s.send(req)
+                assert struct.unpack("i", s.recv(16384)[:4])[0] == 0  # MON_AUTH_DENIED
+            s.close()
+            for why in ("out of phase: not before authentication", "bad password request"):
+                assert wait_until(lambda: why in w.log_text()), why
+        finally:
+            c.close()
+        assert wait_until(lambda: process_ended(pid))
+        r = w.ssh("alice", "id -u")
+        assert r.returncode == 0 and r.stdout.strip() == str(w.uid("alice")), r.stderr
 
 
 def process_ended(pid):
@@ -138,8 +238,13 @@ def test_monitor_refuses_requests_out_of_state_and_forged_events(held):
     s.close()
     log = lambda: w.log_text()  # noqa: E731
     assert wait_until(lambda: "probe-ok" in open(w.audit_path).read())
+    s2 = monitor_socket(pid, monitor)
+    s2.send(hdr(MON_AUTH_PASSWORD) + b"alice\0pw\0")      # authentication is over
+    s2.send(hdr(MON_LOGIN))                                # and so is the login
+    s2.close()
     for why in ("release of a channel that holds no slot", "unknown request", "unknown note",
-                "an event a session may not write", "bad key"):
+                "an event a session may not write", "bad key",
+                "out of phase: authentication is over"):
         assert wait_until(lambda: why in log()), why
     events = [json.loads(line) for line in open(w.audit_path)]
     assert not [e for e in events if "forged" in json.dumps(e)]

@@ -1,6 +1,7 @@
 /* test_monitor.c - the root monitor's request table (moncheck.c): unknown
- * types, length bounds, requests out of state, and the audit events a
- * session process may and may not write. */
+ * types, length bounds, requests out of state or out of phase (pre-auth,
+ * login, session), the shape of authentication requests, and the audit
+ * events a session process may and may not write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,10 +119,77 @@ static void audit(void **state)
 	assert_string_equal(mon_audit_parse(many, off, &event, kv, &n), "too many pairs");
 }
 
+/* pre-auth: only the authentication requests, well-formed; then the login,
+ * once; then only session requests */
+#define LIT(type, lit) msg(b, type, 0, lit, sizeof lit - 1)
+
+static void phases(void **state)
+{
+	(void)state;
+	struct mon_state st = {.phase = MON_PHASE_PREAUTH};
+	static char b[sizeof(struct mon_hdr) + MON_MAX_REQUEST + 8];
+	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 1, NULL, 0)),
+	                    "out of phase: not before authentication");
+	assert_string_equal(mon_check(&st, b, LIT(MON_AUDIT, "session_end\0")),
+	                    "out of phase: not before authentication");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_LOGIN, 0, NULL, 0)),
+	                    "out of phase: not before authentication");
+	/* publickey: state byte, user, "TYPE BASE64" */
+	assert_null(mon_check(&st, b, LIT(MON_AUTH_PUBKEY, "\1alice\0ssh-ed25519 AAAA\0")));
+	assert_null(mon_check(&st, b, LIT(MON_AUTH_PUBKEY, "\2alice\0ssh-ed25519 AAAA\0")));
+	assert_string_equal(mon_check(&st, b, LIT(MON_AUTH_PUBKEY, "\3alice\0k\0")),
+	                    "bad publickey request");
+	assert_string_equal(mon_check(&st, b, LIT(MON_AUTH_PUBKEY, "\1alice\0k")),
+	                    "bad publickey request"); /* unterminated key */
+	assert_string_equal(mon_check(&st, b, LIT(MON_AUTH_PUBKEY, "\1alice\0k\0x")),
+	                    "bad publickey request"); /* bytes after it */
+	/* password: user and password, both terminated, nothing after */
+	assert_null(mon_check(&st, b, LIT(MON_AUTH_PASSWORD, "alice\0pw\0")));
+	assert_string_equal(mon_check(&st, b, LIT(MON_AUTH_PASSWORD, "alice\0pw")),
+	                    "bad password request");
+	static char user[MON_USER_MAX + 8];
+	memset(user, 'a', sizeof user);
+	user[MON_USER_MAX + 1] = '\0';
+	user[MON_USER_MAX + 2] = 'p';
+	user[MON_USER_MAX + 3] = '\0';
+	assert_string_equal(mon_check(&st, b, msg(b, MON_AUTH_PASSWORD, 0, user, MON_USER_MAX + 4)),
+	                    "bad password request"); /* a user name past the bound */
+	assert_null(mon_check(&st, b, LIT(MON_KBDINT_START, "alice\0")));
+	assert_string_equal(mon_check(&st, b, LIT(MON_KBDINT_START, "alice")),
+	                    "bad keyboard-interactive request");
+	assert_null(mon_check(&st, b, LIT(MON_KBDINT_ANSWER, "123456\0")));
+	assert_null(mon_check(&st, b, msg(b, MON_KBDINT_ANSWER, 0, NULL, 0)));
+	assert_string_equal(mon_check(&st, b, LIT(MON_KBDINT_ANSWER, "x")), "bad answers");
+	static char many[WPAM_MAX_PROMPTS + 1];
+	memset(many, 0, sizeof many);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_KBDINT_ANSWER, 0, many, sizeof many)),
+	                    "bad answers");
+	static char big[MON_MAX_REQUEST + 1];
+	memset(big, 'k', sizeof big);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_AUTH_PUBKEY, 0, big, sizeof big)),
+	                    "bad length");
+	/* authenticated (monauth.c sets it): the login only, once */
+	st.phase = MON_PHASE_AUTHED;
+	assert_string_equal(mon_check(&st, b, LIT(MON_AUTH_PASSWORD, "alice\0pw\0")),
+	                    "out of phase: only the login now");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 1, NULL, 0)),
+	                    "out of phase: only the login now");
+	assert_string_equal(mon_check(&st, b, LIT(MON_LOGIN, "x")), "bad length");
+	assert_null(mon_check(&st, b, msg(b, MON_LOGIN, 0, NULL, 0)));
+	mon_apply(&st, MON_LOGIN, 0);
+	assert_int_equal(st.phase, MON_PHASE_SESSION);
+	assert_string_equal(mon_check(&st, b, msg(b, MON_LOGIN, 0, NULL, 0)),
+	                    "out of phase: authentication is over");
+	assert_string_equal(mon_check(&st, b, LIT(MON_AUTH_PUBKEY, "\1alice\0k\0")),
+	                    "out of phase: authentication is over");
+	assert_null(mon_check(&st, b, msg(b, MON_CLAIM, 1, NULL, 0)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(table),
+	    cmocka_unit_test(phases),
 	    cmocka_unit_test(audit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
