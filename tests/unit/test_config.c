@@ -374,6 +374,42 @@ static void api_sections(void **state)
 	}
 }
 
+/* preauth_uids: a default as large as PID_MAX_LIMIT, a range of its own;
+ * one that overlaps the tenants' or the gateway's uid is refused */
+static void preauth_uids(void **state)
+{
+	(void)state;
+	static const char head[] = "[server]\nlisten = 127.0.0.1:2222\nhost_key = /k\n"
+	                           "state_dir = /s\ntenants_dir = /t\n";
+	char text[512];
+	struct server_conf s;
+	struct cfg_error e = {{0}};
+	snprintf(text, sizeof text, "%s", head);
+	assert_int_equal(config_load_server(write_tmp(0, "pre.conf", text), &s, &e), 0);
+	assert_int_equal(s.preauth_uid_max - s.preauth_uid_min + 1, 4194304);
+	assert_true(s.preauth_uid_min > s.uid_max);
+	config_free_server(&s);
+	snprintf(text, sizeof text, "%spreauth_uids = 5000000-5099999\n", head);
+	assert_int_equal(config_load_server(write_tmp(0, "pre.conf", text), &s, &e), 0);
+	assert_int_equal(s.preauth_uid_min, 5000000);
+	assert_int_equal(s.preauth_uid_max, 5099999);
+	config_free_server(&s);
+	static const struct {
+		const char *lines, *want;
+	} bad[] = {
+	    {"preauth_uids = 250000-260000\n", "preauth_uids 250000-260000 overlaps uid_range"},
+	    {"preauth_uids = 100000-300000\n", "overlaps uid_range 200000-299999"},
+	    {"preauth_uids = 199999-199999\n", "or api_uid 199999"},
+	    {"preauth_uids = 9-5\n", "pre.conf:6: preauth_uids: expected MIN-MAX"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "%s%s", head, bad[i].lines);
+		assert_int_equal(config_load_server(write_tmp(0, "pre.conf", text), &s, &e), -22);
+		if (strstr(e.msg, bad[i].want) == NULL)
+			fail_msg("%s: got '%s'", bad[i].lines, e.msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +424,7 @@ int main(void)
 	    cmocka_unit_test(tenant_bad),
 	    cmocka_unit_test(names_and_parsers),
 	    cmocka_unit_test(environment_keys),
+	    cmocka_unit_test(preauth_uids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
