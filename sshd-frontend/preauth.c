@@ -5,6 +5,7 @@
  * monitor has handed the login over. */
 #include "preauth.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -95,6 +96,20 @@ static int jail(const struct server_conf *srv, int rootfd, char *err, size_t len
 	return -1;
 }
 
+/* (a directory's link count says nothing on btrfs: look) */
+static bool dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return false;
+	struct dirent *e;
+	bool empty = true;
+	while (empty && (e = readdir(d)) != NULL)
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
 int preauth_prepare(const struct server_conf *srv, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -103,7 +118,7 @@ int preauth_prepare(const struct server_conf *srv, char *err, size_t errlen)
 		return snprintf(err, errlen, "state_dir is too long"), -1;
 	if ((mkdir(path, 0555) < 0 && errno != EEXIST) || lstat(path, &st) < 0)
 		return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0222) || st.st_nlink != 2)
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0222) || !dir_empty(path))
 		return snprintf(err, errlen,
 		                "%s: must be an empty directory owned by root, mode 0555", path),
 		       -1;

@@ -383,3 +383,15 @@ def test_channel_scope_sandboxes_are_started_by_the_monitor(make_warren, tmp_pat
     finally:
         p.kill()
         p.wait()
+
+
+def test_preauth_root_that_is_not_empty_is_refused_at_start(make_warren):
+    """The pre-auth jail's root must be empty and root's: warrend will not
+    start on one that holds something, and says which and why."""
+    w = make_warren(tenants=("alice",))
+    root = os.path.join(w.state, "preauth-root")
+    os.makedirs(root, mode=0o555)
+    open(os.path.join(root, "planted"), "w").close()
+    with pytest.raises(RuntimeError) as e:
+        w.start()
+    assert "preauth-root: must be an empty directory owned by root, mode 0555" in str(e.value)
