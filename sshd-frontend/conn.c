@@ -22,14 +22,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
 #include <time.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -516,7 +514,6 @@ static int map_ids(pid_t child, uid_t uid, gid_t gid)
  * cleared (the tenant's key lines stay with root). */
 static void fill_handover(struct conn *cx, struct session_ctx *sx, struct handover *h)
 {
-	memset(h, 0, sizeof *h);
 	h->tenant = cx->a.tenant;
 	h->tenant.path = NULL;
 	h->tenant.authorized_keys = NULL;
@@ -543,7 +540,6 @@ static int hand_over(struct conn *cx, struct session_ctx *sx, struct login *lg)
 	const struct conn_env *env = cx->env;
 	const struct server_conf *srv = env->srv;
 	pid_t child = cx->a.child;
-	static struct handover h;
 	if (lg->have_cg && cgroup_attach(env->cg, cx->a.tenant.name, lg->cg_id, child) < 0) {
 		log_err("tenant %s: cannot move the session process into its cgroup",
 		        cx->a.tenant.name);
@@ -561,12 +557,18 @@ static int hand_over(struct conn *cx, struct session_ctx *sx, struct login *lg)
 	}
 	sx->api_sock = lg->gw.session_fd;
 	session_host_api_endpoints(sx); /* it may not listen itself */
-	fill_handover(cx, sx, &h);
+	/* on the heap while it is sent: a monitor lives as long as its session */
+	struct handover *h = calloc(1, sizeof *h);
 	int fds[HO_NFDS] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), sx->env_member,
 	                    lg->gw.session_fd};
-	int rc = fds[HO_ROOT] < 0 ? -1 : handover_send(cx->a.sock, &h, fds);
+	int rc = -1;
+	if (h && fds[HO_ROOT] >= 0) {
+		fill_handover(cx, sx, h);
+		rc = handover_send(cx->a.sock, h, fds);
+	}
 	if (rc < 0)
 		log_err("tenant %s: handing the login over: %s", cx->a.tenant.name, strerror(errno));
+	free(h);
 	if (fds[HO_ROOT] >= 0)
 		close(fds[HO_ROOT]);
 	return rc;

@@ -6,6 +6,7 @@
 
 #define SESSION MON_PHASE_SESSION
 #define PREAUTH MON_PHASE_PREAUTH
+#define AUTHED MON_PHASE_AUTHED
 
 static const struct mon_rule {
 	uint32_t type;
@@ -24,7 +25,7 @@ static const struct mon_rule {
     {MON_KBDINT_START, "keyboard-interactive", PREAUTH, 2, MON_USER_MAX + 1},
     {MON_KBDINT_ANSWER, "keyboard-interactive answers", PREAUTH, 0,
      WPAM_MAX_PROMPTS * (MON_SECRET_MAX + 1)},
-    {MON_LOGIN, "login", MON_PHASE_AUTHED, 0, 0},
+    {MON_LOGIN, "login", AUTHED, 0, 0},
 };
 
 /* n strings, each \0-terminated and at most max long, fill p[0..len) */

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
@@ -44,7 +45,13 @@ struct pa {
 	pid_t monitor;
 	bool authenticated;
 	struct session_ctx *sx; /* set once it is the tenant */
+	/* the one request in flight (header, then payload) and its answer:
+	 * the callbacks never overlap */
+	char msg[sizeof(struct mon_hdr) + MON_MAX_REQUEST];
+	struct mon_auth_reply r;
 };
+
+#define PAYLOAD(p) ((p)->msg + sizeof(struct mon_hdr))
 
 static int root_path(const struct server_conf *srv, char *out, size_t len)
 {
@@ -165,20 +172,18 @@ int preauth_prepare(const struct server_conf *srv, char *err, size_t errlen)
 	return -1;
 }
 
-/* One request, its answer; the monitor gone ends the connection. */
-static void ask(struct pa *p, uint32_t type, const char *payload, size_t len,
-                struct mon_auth_reply *r)
+/* The request whose len bytes of payload are in PAYLOAD(p), its answer in
+ * p->r; the monitor gone ends the connection. */
+static void ask(struct pa *p, uint32_t type, size_t len)
 {
-	static char buf[sizeof(struct mon_hdr) + MON_MAX_REQUEST];
 	struct mon_hdr h = {.type = type};
-	memcpy(buf, &h, sizeof h);
-	memcpy(buf + sizeof h, payload, len);
-	ssize_t w = send(p->sock, buf, sizeof h + len, MSG_NOSIGNAL), n;
-	explicit_bzero(buf, sizeof h + len);
+	memcpy(p->msg, &h, sizeof h);
+	ssize_t w = send(p->sock, p->msg, sizeof h + len, MSG_NOSIGNAL), n;
+	explicit_bzero(p->msg, sizeof h + len); /* passwords, answers */
 	do
-		n = recv(p->sock, r, sizeof *r, 0);
+		n = recv(p->sock, &p->r, sizeof p->r, 0);
 	while (n < 0 && errno == EINTR);
-	if (w < 0 || n != (ssize_t)sizeof *r) {
+	if (w < 0 || n != (ssize_t)sizeof p->r) {
 		log_err("%s: pre-auth: the monitor is gone", p->peer);
 		_exit(1);
 	}
@@ -220,8 +225,7 @@ static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *p
 {
 	(void)s;
 	struct pa *p = ud;
-	static char req[MON_MAX_REQUEST];
-	static struct mon_auth_reply r;
+	char *req = PAYLOAD(p);
 	char *b64 = NULL;
 	const char *type = ssh_key_type_to_char(ssh_key_type(pubkey));
 	if (type == NULL || ssh_pki_export_pubkey_base64(pubkey, &b64) != SSH_OK)
@@ -233,9 +237,10 @@ static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *p
 	if (kl < 0 || kl > MON_KEYBLOB_MAX)
 		return SSH_AUTH_DENIED;
 	off += (size_t)kl + 1;
-	ask(p, MON_AUTH_PUBKEY, req, off, &r);
-	int rc = outcome(p, &r);
-	if (rc == SSH_AUTH_SUCCESS && req[0] == 1)
+	bool signed_ok = state == SSH_PUBLICKEY_STATE_VALID;
+	ask(p, MON_AUTH_PUBKEY, off);
+	int rc = outcome(p, &p->r);
+	if (rc == SSH_AUTH_SUCCESS && signed_ok)
 		p->authenticated = true;
 	return rc;
 }
@@ -244,16 +249,14 @@ static int auth_password(ssh_session s, const char *user, const char *password, 
 {
 	(void)s;
 	struct pa *p = ud;
-	static char req[MON_USER_MAX + MON_SECRET_MAX + 2];
-	static struct mon_auth_reply r;
+	char *req = PAYLOAD(p);
 	size_t off = put_user(req, user);
 	size_t pl = strnlen(password, MON_SECRET_MAX);
 	memcpy(req + off, password, pl);
 	req[off + pl] = '\0';
 	explicit_bzero((char *)password, strlen(password));
-	ask(p, MON_AUTH_PASSWORD, req, off + pl + 1, &r);
-	explicit_bzero(req, sizeof req);
-	int rc = outcome(p, &r);
+	ask(p, MON_AUTH_PASSWORD, off + pl + 1);
+	int rc = outcome(p, &p->r);
 	p->authenticated |= rc == SSH_AUTH_SUCCESS;
 	return rc;
 }
@@ -296,8 +299,6 @@ static int on_message(ssh_session s, ssh_message msg, void *ud)
 {
 	(void)s;
 	struct pa *p = ud;
-	static char req[WPAM_MAX_PROMPTS * (MON_SECRET_MAX + 1)];
-	static struct mon_auth_reply r;
 	int type = ssh_message_type(msg);
 	if (type == SSH_REQUEST_CHANNEL_OPEN && p->sx)
 		return session_channel_request(p->sx, msg);
@@ -307,12 +308,12 @@ static int on_message(ssh_session s, ssh_message msg, void *ud)
 	    p->authenticated)
 		return 1; /* libssh answers with a failure */
 	bool answers = ssh_message_auth_kbdint_is_response(msg);
-	size_t len = answers ? kbdint_answers(p, req) : put_user(req, ssh_message_auth_user(msg));
-	ask(p, answers ? MON_KBDINT_ANSWER : MON_KBDINT_START, req, len, &r);
-	explicit_bzero(req, len);
-	if (r.result == MON_AUTH_PROMPTS)
-		return kbdint_prompt(msg, &r.prompts);
-	int rc = outcome(p, &r);
+	size_t len = answers ? kbdint_answers(p, PAYLOAD(p))
+	                     : put_user(PAYLOAD(p), ssh_message_auth_user(msg));
+	ask(p, answers ? MON_KBDINT_ANSWER : MON_KBDINT_START, len);
+	if (p->r.result == MON_AUTH_PROMPTS)
+		return kbdint_prompt(msg, &p->r.prompts);
+	int rc = outcome(p, &p->r);
 	if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_PARTIAL) {
 		p->authenticated = rc == SSH_AUTH_SUCCESS;
 		ssh_message_auth_reply_success(msg, rc == SSH_AUTH_PARTIAL);
@@ -415,43 +416,59 @@ static int become(const struct pa *p, const struct handover *h, int rootfd)
 	return -1;
 }
 
+/* The login as handed over, into the session's own storage: the hand-over
+ * itself (128 KiB, mostly an unused profile) is not kept for the session's
+ * life. */
+static void take_login(struct session_ctx *sx, struct tenant_conf *tenant,
+                       const struct handover *h)
+{
+	*tenant = h->tenant;
+	sx->tenant = tenant;
+	sx->id.uid = h->uid;
+	sx->id.gid = h->gid;
+	sx->have_profile = h->have_profile;
+	sx->profile = h->profile;
+	snprintf(sx->workspace, sizeof sx->workspace, "%s", h->workspace);
+	snprintf(sx->fail, sizeof sx->fail, "%s", h->fail);
+	snprintf(sx->sessions_dir, sizeof sx->sessions_dir, "%s", h->sessions_dir);
+	snprintf(sx->env_sock, sizeof sx->env_sock, "%s", h->env_sock);
+	memcpy(sx->host_api_port, h->host_api_port, sizeof sx->host_api_port);
+}
+
 /* After the login: the session, as the tenant. */
 static _Noreturn void serve_session(struct pa *p, const struct conn_env *env, ssh_event event,
                                     const char *ssh_connection)
 {
-	static struct handover h;
 	static struct session_ctx sx;
+	static struct tenant_conf tenant;
+	static char id_source[48];
+	struct handover *h = calloc(1, sizeof *h);
 	int fds[HO_NFDS];
 	struct mon_hdr hd = {.type = MON_LOGIN};
-	if (send(p->sock, &hd, sizeof hd, MSG_NOSIGNAL) < 0 || handover_recv(p->sock, &h, fds) < 0) {
+	if (h == NULL || send(p->sock, &hd, sizeof hd, MSG_NOSIGNAL) < 0 ||
+	    handover_recv(p->sock, h, fds) < 0) {
 		log_info("%s: the monitor handed no login over", p->peer);
 		_exit(1);
 	}
-	if (become(p, &h, fds[HO_ROOT]) < 0)
+	if (become(p, h, fds[HO_ROOT]) < 0)
 		_exit(1);
-	h.id_source[sizeof h.id_source - 1] = '\0';
 	sx = (struct session_ctx){.session = p->session,
 	                          .event = event,
 	                          .srv = env->srv,
-	                          .tenant = &h.tenant,
-	                          .id = {h.uid, h.gid, h.id_source},
 	                          .facts = *env->facts,
-	                          .filter = &env->filters[h.filter ? 1 : 0],
+	                          .filter = &env->filters[h->filter ? 1 : 0],
 	                          .mon_sock = p->sock,
 	                          .api_sock = fds[HO_API],
-	                          .env_member = fds[HO_MEMBER],
-	                          .have_profile = h.have_profile,
-	                          .profile = h.profile};
-	snprintf(sx.workspace, sizeof sx.workspace, "%s", h.workspace);
+	                          .env_member = fds[HO_MEMBER]};
+	take_login(&sx, &tenant, h);
+	snprintf(id_source, sizeof id_source, "%.*s", (int)sizeof h->id_source - 1, h->id_source);
+	sx.id.source = id_source;
+	free(h);
 	snprintf(sx.init_helper, sizeof sx.init_helper, "%s", env->init_helper);
 	snprintf(sx.ssh_connection, sizeof sx.ssh_connection, "%s", ssh_connection);
-	snprintf(sx.fail, sizeof sx.fail, "%s", h.fail);
-	snprintf(sx.sessions_dir, sizeof sx.sessions_dir, "%s", h.sessions_dir);
-	snprintf(sx.env_sock, sizeof sx.env_sock, "%s", h.env_sock);
-	memcpy(sx.host_api_port, h.host_api_port, sizeof sx.host_api_port);
 	p->sx = &sx;
-	log_debug("session process for %s runs as %u:%u (%s)", h.tenant.name, (unsigned)h.uid,
-	          (unsigned)h.gid, h.id_source);
+	log_debug("session process for %s runs as %u:%u (%s)", tenant.name, (unsigned)sx.id.uid,
+	          (unsigned)sx.id.gid, id_source);
 	int rc = session_run(&sx);
 	ssh_disconnect(p->session);
 	ssh_free(p->session);
