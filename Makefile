@@ -19,7 +19,7 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/monitor.c sshd-frontend/moncheck.
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
             sshd-frontend/status.c sshd-frontend/apigw.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
             sshd-frontend/usage.c sshd-frontend/confine.c sshd-frontend/chanspawn.c sshd-frontend/monauth.c \
-            sshd-frontend/preauth.c sshd-frontend/handover.c pam/pam.c
+            sshd-frontend/preauth.c sshd-frontend/handover.c sshd-frontend/warm.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
             sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c \

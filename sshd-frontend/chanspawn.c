@@ -66,7 +66,7 @@ static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn 
 	                            .ctl_fd = -1};
 	char err[200] = "sandbox policy too large";
 	int rc = pol == NULL || policy_build(pol, &sx->tenant->sandbox, &sid, &sx->facts,
-	                                     sx->have_profile ? &sx->profile : NULL) < 0
+	                                     sx->profile) < 0
 	             ? -E2BIG
 	             : spawn_sandbox(sx->srv->bwrap, pol, sx->filter, req->pty, req->rows,
 	                             req->cols, argv, envp, &proc, err, sizeof err);

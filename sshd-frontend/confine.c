@@ -7,20 +7,34 @@
  * lookups (getaddrinfo_a's threads, /etc read-only, getifaddrs' netlink
  * bind), time, memory. No exec, no new process, no file written, no listen,
  * no namespace, no ptrace, no signal to anything but itself. Anything else fails with EPERM: a bug shows as an
- * error, not as a dead environment. */
+ * error, not as a dead environment. The master compiles both filters once
+ * (confine_prepare) with a marker where the worker's pid goes; each worker
+ * loads a copy with its pid written in, instead of running libseccomp's
+ * compiler (about 1.3 ms and 260 KiB of heap) at every login. */
 #include "confine.h"
+
+#include "../sandbox/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
+
+/* Stands for the worker's pid in a prepared filter: above any pid
+ * (pid_max <= 2^22) and unlike any other constant the filter compares. */
+#define PID_MARK 0x5eccaf1dU
 
 static const char *const allowed[] = {
     /* descriptors and I/O */
@@ -62,9 +76,8 @@ static int allow_by_name(scmp_filter_ctx ctx)
 }
 
 /* The syscalls allowed only with some arguments. */
-static int allow_narrowly(scmp_filter_ctx ctx)
+static int allow_narrowly(scmp_filter_ctx ctx, scmp_datum_t me)
 {
-	const scmp_datum_t me = (scmp_datum_t)getpid();
 	const int families[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
 	/* a pty master's window size and number (the session's) */
 	const unsigned long ioctls[] = {FIONREAD, FIONBIO, TCGETS, TIOCSWINSZ, TIOCGWINSZ, TIOCGPTN};
@@ -124,20 +137,105 @@ static int allow_becoming(scmp_filter_ctx ctx)
 	return rc < 0 ? -EINVAL : 0;
 }
 
-static int confine(bool preauth)
+static scmp_filter_ctx build(bool preauth, scmp_datum_t me)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
-		return -ENOMEM;
+		return NULL;
 	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (rc == 0)
 		rc = allow_by_name(ctx);
 	if (rc == 0)
-		rc = allow_narrowly(ctx);
+		rc = allow_narrowly(ctx, me);
 	if (rc == 0 && preauth)
 		rc = allow_becoming(ctx);
-	if (rc == 0)
-		rc = seccomp_load(ctx); /* sets no_new_privs first */
+	if (rc < 0) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* [0] the worker's, [1] the pre-auth process's: BPF with PID_MARK */
+static struct {
+	struct sock_filter *insn;
+	unsigned short len;
+} prepared[2];
+
+/* The marker is the value a pid comparison's JEQ holds, and nothing else. */
+static bool marks_only_pids(const struct sock_filter *f, size_t n)
+{
+	size_t marks = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].k != PID_MARK)
+			continue;
+		if (f[i].code != (BPF_JMP | BPF_JEQ | BPF_K))
+			return false;
+		marks++;
+	}
+	return marks > 0; /* kill and tgkill (libseccomp may share one test) */
+}
+
+static int prepare(bool preauth)
+{
+	scmp_filter_ctx ctx = build(preauth, PID_MARK);
+	if (ctx == NULL)
+		return -EINVAL;
+	int fd = seccomp_to_memfd(ctx);
+	seccomp_release(ctx);
+	if (fd < 0)
+		return fd;
+	off_t size = lseek(fd, 0, SEEK_END);
+	size_t n = size > 0 ? (size_t)size / sizeof(struct sock_filter) : 0;
+	struct sock_filter *f = n > 0 && n <= BPF_MAXINSNS ? malloc(n * sizeof *f) : NULL;
+	int rc = 0;
+	if (f == NULL || size % (off_t)sizeof *f != 0 ||
+	    pread(fd, f, n * sizeof *f, 0) != (ssize_t)(n * sizeof *f) || !marks_only_pids(f, n))
+		rc = -EINVAL;
+	close(fd);
+	if (rc < 0) {
+		free(f);
+		return rc;
+	}
+	prepared[preauth].insn = f;
+	prepared[preauth].len = (unsigned short)n;
+	return 0;
+}
+
+int confine_prepare(void)
+{
+	int rc = prepare(false);
+	return rc < 0 ? rc : prepare(true);
+}
+
+/* A prepared filter with this process's pid written in, loaded. */
+static int load_prepared(bool preauth)
+{
+	size_t n = prepared[preauth].len;
+	struct sock_filter *f = malloc(n * sizeof *f);
+	if (f == NULL)
+		return -ENOMEM;
+	memcpy(f, prepared[preauth].insn, n * sizeof *f);
+	for (size_t i = 0; i < n; i++)
+		if (f[i].k == PID_MARK)
+			f[i].k = (unsigned)getpid();
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+	int rc = 0;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		rc = -errno;
+	free(f);
+	return rc;
+}
+
+static int confine(bool preauth)
+{
+	if (prepared[preauth].insn != NULL)
+		return load_prepared(preauth);
+	scmp_filter_ctx ctx = build(preauth, (scmp_datum_t)getpid());
+	if (ctx == NULL)
+		return -EINVAL;
+	int rc = seccomp_load(ctx); /* sets no_new_privs first */
 	seccomp_release(ctx);
 	return rc;
 }

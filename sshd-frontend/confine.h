@@ -2,6 +2,11 @@
 #ifndef WARREN_CONFINE_H
 #define WARREN_CONFINE_H
 
+/* Compiles both filters once, in the master before it forks (the workers
+ * then load them instead of compiling their own). 0, or a negative errno;
+ * without it each worker compiles its filter itself. */
+int confine_prepare(void);
+
 /* The allowlist of a worker that execs and forks nothing (the egress
  * proxy, an environment's session process), for the calling process and its
  * future threads; call it single-threaded. 0, or a negative errno. */

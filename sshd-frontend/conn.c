@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,6 +52,7 @@
 #include "privdrop.h"
 #include "slots.h"
 #include "session.h"
+#include "warm.h"
 #include "tenant.h"
 
 struct conn {
@@ -173,7 +173,13 @@ static void prepare_profile(struct conn *cx, struct session_ctx *sx)
 	char err[600], detail[1500];
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (profile_activate(&b, name, &sx->profile, err, sizeof err, detail, sizeof detail) < 0) {
+	struct profile *prof = calloc(1, sizeof *prof);
+	if (prof == NULL) {
+		snprintf(sx->fail, sizeof sx->fail, "profile '%.60s': out of memory", name);
+		return;
+	}
+	if (profile_activate(&b, name, prof, err, sizeof err, detail, sizeof detail) < 0) {
+		free(prof);
 		log_err("tenant %s: %s", cx->a.tenant.name, err);
 		/* nix's own words, last lines only, one log line each */
 		for (char *line = strtok(detail, "\n"); line; line = strtok(NULL, "\n"))
@@ -184,9 +190,9 @@ static void prepare_profile(struct conn *cx, struct session_ctx *sx)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000L;
-	sx->have_profile = true;
-	log_info("profile %s for %s: %s (%s, %ld us)", name, cx->a.tenant.name, sx->profile.store,
-	         sx->profile.cache_hit ? "cache hit" : "built", us);
+	sx->profile = prof;
+	log_info("profile %s for %s: %s (%s, %ld us)", name, cx->a.tenant.name, prof->store,
+	         prof->cache_hit ? "cache hit" : "built", us);
 }
 
 /* sandbox_scope = tenant: join the tenant's running environment, or start
@@ -205,7 +211,7 @@ static void join_environment(struct conn *cx, struct session_ctx *sx, const stru
 		                        .workspace = sx->workspace,
 		                        .init_helper = sx->init_helper,
 		                        .facts = &sx->facts,
-		                        .profile = sx->have_profile ? &sx->profile : NULL,
+		                        .profile = sx->profile,
 		                        .filter = sx->filter,
 		                        .cg = env->cg,
 		                        .master_pid = getppid(),
@@ -445,7 +451,7 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	sigaction(SIGUSR2, &sa, NULL);
 	/* what went to the session process is its own; the memory that
 	 * authentication and login took is given back */
-	malloc_trim(0);
+	warm_trim();
 	if (sx->env_member >= 0)
 		close(sx->env_member);
 	if (lg->gw.session_fd >= 0)
@@ -527,8 +533,9 @@ static void fill_handover(struct conn *cx, struct session_ctx *sx, struct handov
 	snprintf(h->sessions_dir, sizeof h->sessions_dir, "%s", sx->sessions_dir);
 	snprintf(h->env_sock, sizeof h->env_sock, "%s", sx->env_sock);
 	snprintf(h->fail, sizeof h->fail, "%s", sx->fail);
-	h->have_profile = sx->have_profile;
-	h->profile = sx->profile;
+	h->have_profile = sx->profile != NULL;
+	if (sx->profile != NULL)
+		h->profile = *sx->profile;
 	h->filter = cx->a.tenant.sandbox.nested_sandbox ? 1 : 0;
 	memcpy(h->host_api_port, sx->host_api_port, sizeof h->host_api_port);
 }
@@ -582,7 +589,10 @@ void conn_handle(int fd, const struct conn_env *env)
 	static struct conn cx;
 	static struct session_ctx sx;
 	static struct login lg;
-	cx = (struct conn){.env = env, .a = {.srv = env->srv}};
+	/* zero (static, untouched in this new process): set what differs only,
+	 * so that the pages nothing writes stay shared zero pages */
+	cx.env = env;
+	cx.a.srv = env->srv;
 
 	signal(SIGALRM, grace_alarm);
 	alarm((unsigned)env->srv->login_grace_time);

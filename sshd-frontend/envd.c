@@ -596,7 +596,9 @@ static void fnv(unsigned long long *h, const void *data, size_t len)
  * differs (a reload, a new profile) retires the running environment. */
 static unsigned long long fingerprint(const struct envd_ctx *ctx)
 {
-	static struct sandbox_policy pol;
+	/* on the heap, given back after the login (malloc_trim): as a static
+	 * it would keep 50 KiB dirty in every connection's monitor */
+	struct sandbox_policy *pol = malloc(sizeof *pol);
 	const struct sandbox_conf *sb = &ctx->tenant->sandbox;
 	struct sandbox_identity sid = {.tenant = ctx->tenant->name,
 	                               .uid = ctx->uid,
@@ -604,21 +606,24 @@ static unsigned long long fingerprint(const struct envd_ctx *ctx)
 	                               .workspace = ctx->workspace,
 	                               .init_helper = ctx->init_helper};
 	unsigned long long h = 1469598103934665603ULL;
-	if (policy_build(&pol, sb, &sid, ctx->facts, ctx->profile) < 0)
+	if (pol == NULL || policy_build(pol, sb, &sid, ctx->facts, ctx->profile) < 0) {
+		free(pol);
 		return h;
-	for (int i = 0; i < pol.nfiles; i++) {
-		pol.files[i].fd = 100 + i;
-		fnv(&h, pol.files[i].content, strlen(pol.files[i].content) + 1);
 	}
-	pol.seccomp_fd = 99;
+	for (int i = 0; i < pol->nfiles; i++) {
+		pol->files[i].fd = 100 + i;
+		fnv(&h, pol->files[i].content, strlen(pol->files[i].content) + 1);
+	}
+	pol->seccomp_fd = 99;
 	struct init_opts io = {.ctl_fd = 98, .env = true, .env_fd = 97, .linger = sb->linger,
-	                       .api_mask = pol.api_mask};
+	                       .api_mask = pol->api_mask};
 	struct strv args = {0};
 	char *none[] = {NULL};
-	if (policy_render(&pol, &io, none, &args) == 0)
+	if (policy_render(pol, &io, none, &args) == 0)
 		for (size_t i = 0; i < args.n; i++)
 			fnv(&h, args.v[i], strlen(args.v[i]) + 1);
 	strv_free(&args);
+	free(pol);
 	long nums[] = {(long)sb->disk_max, (long)sb->memory_max, sb->pids_max,
 	               sb->cpu_max_milli, sb->proxy_max_connections, sb->proxy_idle_timeout,
 	               sb->nested_sandbox};

@@ -28,6 +28,8 @@
 #include "../sandbox/cgroup.h"
 #include "../sandbox/fmt.h"
 #include "admit.h"
+#include "confine.h"
+#include "warm.h"
 #include "../sandbox/profile.h"
 #include "../sandbox/policy.h"
 #include "../sandbox/seccomp.h"
@@ -821,6 +823,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fmt_into(helper, sizeof helper, "%s", installed);
+	/* the workers' seccomp filters, compiled once for every connection */
+	if ((rc = confine_prepare()) < 0) {
+		log_err("cannot build the workers' seccomp filters: %s", strerror(-rc));
+		return 1;
+	}
 	/* pre-auth runs jailed: the empty root, and whether this kernel lets it */
 	if (preauth_prepare(&srv, e2, sizeof e2) < 0) {
 		log_err("%s: %s", srv.path, e2);
@@ -832,6 +839,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ssh_init();
+	warm_master(); /* OpenSSL's tables, NSS modules: shared by every connection process */
 	ssh_key hostkey = NULL;
 	if (hostkey_load_or_generate(srv.host_key, &hostkey, e2, sizeof e2) < 0) {
 		log_err("%s", e2);

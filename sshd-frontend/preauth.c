@@ -416,6 +416,29 @@ static int become(const struct pa *p, const struct handover *h, int rootfd)
 	return -1;
 }
 
+/* What a profile holds, the used entries only: the rest of its 90 KiB
+ * stays untouched (zero pages) for the session's life. */
+static struct profile *copy_profile(const struct profile *src)
+{
+	struct profile *p = calloc(1, sizeof *p);
+	if (p == NULL)
+		return NULL;
+	snprintf(p->name, sizeof p->name, "%s", src->name);
+	snprintf(p->store, sizeof p->store, "%s", src->store);
+	p->nenv = src->nenv < PROFILE_MAX_ENV ? src->nenv : PROFILE_MAX_ENV;
+	for (int i = 0; i < p->nenv; i++) {
+		snprintf(p->env_name[i], sizeof p->env_name[i], "%s", src->env_name[i]);
+		snprintf(p->env_value[i], sizeof p->env_value[i], "%s", src->env_value[i]);
+	}
+	p->nmaps = src->nmaps < PROFILE_MAX_MAPS ? src->nmaps : PROFILE_MAX_MAPS;
+	for (int i = 0; i < p->nmaps; i++) {
+		snprintf(p->maps[i].src, sizeof p->maps[i].src, "%s", src->maps[i].src);
+		snprintf(p->maps[i].dst, sizeof p->maps[i].dst, "%s", src->maps[i].dst);
+	}
+	p->cache_hit = src->cache_hit;
+	return p;
+}
+
 /* The login as handed over, into the session's own storage: the hand-over
  * itself (128 KiB, mostly an unused profile) is not kept for the session's
  * life. */
@@ -426,10 +449,10 @@ static void take_login(struct session_ctx *sx, struct tenant_conf *tenant,
 	sx->tenant = tenant;
 	sx->id.uid = h->uid;
 	sx->id.gid = h->gid;
-	sx->have_profile = h->have_profile;
-	sx->profile = h->profile;
 	snprintf(sx->workspace, sizeof sx->workspace, "%s", h->workspace);
 	snprintf(sx->fail, sizeof sx->fail, "%s", h->fail);
+	if (h->have_profile && (sx->profile = copy_profile(&h->profile)) == NULL)
+		snprintf(sx->fail, sizeof sx->fail, "profile '%.60s': out of memory", h->profile.name);
 	snprintf(sx->sessions_dir, sizeof sx->sessions_dir, "%s", h->sessions_dir);
 	snprintf(sx->env_sock, sizeof sx->env_sock, "%s", h->env_sock);
 	memcpy(sx->host_api_port, h->host_api_port, sizeof sx->host_api_port);
@@ -452,14 +475,17 @@ static _Noreturn void serve_session(struct pa *p, const struct conn_env *env, ss
 	}
 	if (become(p, h, fds[HO_ROOT]) < 0)
 		_exit(1);
-	sx = (struct session_ctx){.session = p->session,
-	                          .event = event,
-	                          .srv = env->srv,
-	                          .facts = *env->facts,
-	                          .filter = &env->filters[h->filter ? 1 : 0],
-	                          .mon_sock = p->sock,
-	                          .api_sock = fds[HO_API],
-	                          .env_member = fds[HO_MEMBER]};
+	/* static storage never written before in this process, so zero: only
+	 * what differs is set, which leaves the untouched pages shared zero
+	 * pages (a whole-struct assignment would dirty all 27 KiB) */
+	sx.session = p->session;
+	sx.event = event;
+	sx.srv = env->srv;
+	sx.facts = *env->facts;
+	sx.filter = &env->filters[h->filter ? 1 : 0];
+	sx.mon_sock = p->sock;
+	sx.api_sock = fds[HO_API];
+	sx.env_member = fds[HO_MEMBER];
 	take_login(&sx, &tenant, h);
 	snprintf(id_source, sizeof id_source, "%.*s", (int)sizeof h->id_source - 1, h->id_source);
 	sx.id.source = id_source;
@@ -515,7 +541,9 @@ _Noreturn void preauth_run(const struct conn_env *env, int fd, int sock, const c
                            const char *ssh_connection)
 {
 	static struct pa p;
-	p = (struct pa){.sock = sock, .peer = peer, .monitor = getppid()};
+	p.sock = sock; /* p is zero (static, untouched): its buffers stay so until used */
+	p.peer = peer;
+	p.monitor = getppid();
 	char path[PATH_MAX], err[300] = "";
 	int rootfd = root_path(env->srv, path, sizeof path) < 0
 	                 ? -1

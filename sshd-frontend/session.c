@@ -15,7 +15,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -49,6 +48,7 @@
 #include "evfd.h"
 #include "forward.h"
 #include "log.h"
+#include "warm.h"
 #include "monitor.h"
 #include "record.h"
 
@@ -488,7 +488,7 @@ static void start_child(struct chan *c, const char *command, const char *subsyst
 		snprintf(c->fail_msg, sizeof c->fail_msg, "%s", sx->fail);
 		return;
 	}
-	const struct profile *prof = sx->have_profile ? &sx->profile : NULL;
+	const struct profile *prof = sx->profile;
 	char home[300];
 	policy_home(t->name, home, sizeof home);
 	/* the tenant's own ~/.local/bin (pip --user, npm prefix, native
@@ -542,7 +542,7 @@ static void announce_start(struct chan *c, const char *command, const char *subs
 {
 	struct session_ctx *sx = c->sx;
 	const struct tenant_conf *t = sx->tenant;
-	const struct profile *prof = sx->have_profile ? &sx->profile : NULL;
+	const struct profile *prof = sx->profile;
 	char chan_id[16];
 	snprintf(chan_id, sizeof chan_id, "%d", c->id);
 	waudit_event("session_start", "tenant", t->name, "source", sx->ssh_connection, "#channel",
@@ -1607,7 +1607,7 @@ int session_run(struct session_ctx *sx)
 		log_err("tenant %s: seccomp for the session process failed", sx->tenant->name);
 		return 1;
 	}
-	malloc_trim(0); /* what authentication and the filter's compilation left */
+	warm_trim(); /* what authentication and the hand-over left */
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
 	sigemptyset(&chld);

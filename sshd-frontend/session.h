@@ -51,8 +51,7 @@ struct session_ctx {
 	int api_sock;  /* to the API gateway: the sandboxes' endpoints; -1: none */
 	int host_api_port[SANDBOX_MAX_APIS]; /* network = host: the endpoints' ports */
 	struct timespec last_note;
-	bool have_profile;
-	struct profile profile;
+	struct profile *profile; /* the tenant's toolchain (heap); NULL: none */
 	int env_member; /* sandbox_scope = tenant: our MEMBER connection */
 	short member_reg;
 	char env_sock[PATH_MAX]; /* ... and where channels connect */

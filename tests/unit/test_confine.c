@@ -1,6 +1,8 @@
 /* test_confine.c - the egress proxy's seccomp allowlist, loaded for real in
  * a forked child: what the proxy needs still works (threads, name lookups,
- * loopback TCP, read-only files), what an attacker wants fails with EPERM. */
+ * loopback TCP, read-only files), what an attacker wants fails with EPERM.
+ * Twice: compiled in the child, and prepared once in the parent with the
+ * child's pid written in at load (what warrend's master does). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -143,11 +145,18 @@ static void proxy_work_allowed(void **state)
 	close(lfd);
 }
 
+static int prepare(void **state)
+{
+	(void)state;
+	return confine_prepare();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(attacker_refused),
 	    cmocka_unit_test(proxy_work_allowed),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("compiled in the worker", tests, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("prepared in the parent", tests, prepare, NULL);
 }

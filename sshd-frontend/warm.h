@@ -1,0 +1,15 @@
+/* warm.h - what every connection process would otherwise build or load for
+ * itself, done once in the master; and what a login's work leaves, given
+ * back (warm.c). */
+#ifndef WARREN_WARM_H
+#define WARREN_WARM_H
+
+/* In the master, before the first fork: OpenSSL's algorithm tables and
+ * glibc's NSS modules, shared copy-on-write by every connection process. */
+void warm_master(void);
+
+/* After a login: the free heap (malloc_trim) and the stack pages below the
+ * caller's frame that the login's deep calls dirtied, back to the kernel. */
+void warm_trim(void);
+
+#endif
