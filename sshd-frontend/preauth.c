@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -331,6 +334,29 @@ static ssh_channel open_session(ssh_session s, void *ud)
 }
 
 /* key exchange, then the auth callbacks until one succeeds */
+/* The key exchange, its packets read here rather than in libssh's own
+ * loop so that each is acknowledged at once: OpenSSH's client keeps Nagle on
+ * until a session is interactive and holds its KEX_ECDH_INIT until its
+ * KEXINIT is acknowledged, which a delayed ACK put off by 40 ms (the
+ * server, having just sent its own KEXINIT, has nothing to send back). The
+ * monitor's login_grace_time bounds the wait. */
+static int key_exchange(ssh_session session, int fd)
+{
+	const int one = 1;
+	ssh_set_blocking(session, 0);
+	int rc;
+	while ((rc = ssh_handle_key_exchange(session)) == SSH_AGAIN) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (ssh_get_poll_flags(session) & SSH_WRITE_PENDING)
+			pf.events |= POLLOUT;
+		if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+			return SSH_ERROR;
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+	}
+	ssh_set_blocking(session, 1);
+	return rc;
+}
+
 static ssh_event handshake(struct pa *p, const struct conn_env *env, int fd)
 {
 	ssh_session session = ssh_new();
@@ -356,7 +382,7 @@ static ssh_event handshake(struct pa *p, const struct conn_env *env, int fd)
 	                                  (env->srv->use_pam ? SSH_AUTH_METHOD_PASSWORD |
 	                                                           SSH_AUTH_METHOD_INTERACTIVE
 	                                                     : 0));
-	if (ssh_handle_key_exchange(session) != SSH_OK) {
+	if (key_exchange(session, fd) != SSH_OK) {
 		log_info("%s: key exchange failed: %s", p->peer, ssh_get_error(session));
 		_exit(1);
 	}
