@@ -25,6 +25,7 @@ from conftest import Warren, free_port, keygen, make_base  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import egress  # noqa: E402
 import flood  # noqa: E402
+import tui  # noqa: E402
 
 BENCH_USER = "warren-bench"
 CIPHER = "aes128-gcm@openssh.com"
@@ -33,7 +34,8 @@ WRAP = """#!/bin/sh
 exec /usr/bin/bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL \\
   --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \\
   --symlink usr/sbin /sbin --ro-bind-try /etc/ssl /etc/ssl --ro-bind-try /etc/passwd /etc/passwd \\
-  --ro-bind-try /etc/alternatives /etc/alternatives --proc /proc --dev /dev --tmpfs /tmp \\
+  --ro-bind-try /etc/alternatives /etc/alternatives --ro-bind-try /nix/store /nix/store \\
+  --proc /proc --dev /dev --tmpfs /tmp \\
   --bind "$HOME" "$HOME" --chdir "$HOME" -- /bin/bash ${SSH_ORIGINAL_COMMAND:+-c "$SSH_ORIGINAL_COMMAND"} ${SSH_ORIGINAL_COMMAND:--l}
 """
 
@@ -59,6 +61,7 @@ class Baseline:
         subprocess.run(["usermod", "-p", "*", BENCH_USER], check=True)
         os.chmod(base, 0o755)  # the ForceCommand script is run as the bench user
         home = os.path.expanduser(f"~{BENCH_USER}")
+        self.home, self.user = home, BENCH_USER
         self.key = os.path.join(base, "id_bench")
         keygen(self.key, "bench")
         os.makedirs(f"{home}/.ssh", exist_ok=True)
@@ -232,6 +235,27 @@ def burst(t, n):
     return ok[0], times, (time.perf_counter() - t0) * 1000
 
 
+def settle_disk():
+    """the previous run's dirty pages written out, so no run pays for another's"""
+    subprocess.run(["sync"])
+
+
+def best_of(runs, targets, fn):
+    """{name: (best up, best down)} over alternated runs (nan when one failed)"""
+    res = {k: [] for k in targets}
+    for _ in range(runs):
+        for k, t in targets.items():
+            settle_disk()
+            res[k].append(fn(t))
+    out = {}
+    for k, xs in res.items():
+        if any(x[0] != x[0] or x[1] != x[1] for x in xs):
+            out[k] = (float("nan"), float("nan"))
+        else:
+            out[k] = (max(x[0] for x in xs), max(x[1] for x in xs))
+    return out
+
+
 def exec_throughput(t, size):
     user = None
     if isinstance(t, WarrenTarget):
@@ -347,9 +371,8 @@ def profile_overhead(t, runs):
     return statistics.median(on), statistics.median(off), hits, cold
 
 
-def spawn_times(w):
-    us = [int(m) for m in re.findall(r"sandbox spawn (\d+) us", w.log_text())]
-    return us
+def spawn_times(text):
+    return [int(m) for m in re.findall(r"sandbox spawn (\d+) us", text)]
 
 
 def versions():
@@ -434,18 +457,21 @@ def main():
     if a.only == "flood":
         return run_flood(a.out, q)
     n_login = 5 if q else 50
+    n_tput = 1 if q else 3
     bursts = (10,) if q else (10, 100)
     idles = (10,) if q else (100, 500, 1000)
     size = (32 << 20) if q else (1 << 30)
     tenants = 4 if q else 20
 
     base = make_base()
-    w = WarrenTarget(os.path.join(base, "w") if False else base, tenants)
+    w = WarrenTarget(base, tenants)
     bl = Baseline(tempfile.mkdtemp(prefix="warren-bench-sshd-"))
     targets = {"warren": w, "openssh+bwrap": bl}
     rows = []
     try:
+        quiet_from = len(w.w.log_text())
         lat = login_latency(targets, n_login)
+        quiet = spawn_times(w.w.log_text()[quiet_from:])  # one login at a time
         rows.append(("login `ssh true`, median ms", statistics.median(lat["warren"]),
                      statistics.median(lat["openssh+bwrap"])))
         rows.append(("login `ssh true`, p90 ms", pct(lat["warren"], 90),
@@ -458,16 +484,19 @@ def main():
             rows.append((f"burst of {n_burst}: p50 ms", w.burst[1], bl.burst[1]))
             rows.append((f"burst of {n_burst}: p99 ms", w.burst[2], bl.burst[2]))
             rows.append((f"burst of {n_burst}: total wall ms", w.burst[3], bl.burst[3]))
-        ew, eb = exec_throughput(w, size), exec_throughput(bl, size)
+        ex = best_of(n_tput, targets, lambda t: exec_throughput(t, size))
+        ew, eb = ex["warren"], ex["openssh+bwrap"]
         rows.append((f"exec in ({size >> 20} MiB `cat > /dev/null`), MB/s", ew[0], eb[0]))
         rows.append((f"exec out ({size >> 20} MiB `head -c`), MB/s", ew[1], eb[1]))
         blob = os.path.join(base, "blob.bin")
         with open(blob, "wb") as f:
             f.truncate(size)
         os.chmod(base, 0o711)
-        sw, sb = sftp_throughput(w, blob, size), sftp_throughput(bl, blob, size)
+        sf = best_of(n_tput, targets, lambda t: sftp_throughput(t, blob, size))
+        sw, sb = sf["warren"], sf["openssh+bwrap"]
         rows.append((f"sftp put {size >> 20} MiB, MB/s", sw[0], sb[0]))
         rows.append((f"sftp get {size >> 20} MiB, MB/s", sw[1], sb[1]))
+        rows += tui.measure(bl, 3 if q else 7)
         for n_idle in idles:  # how memory grows with sessions
             iw, ib = idle_sessions(w, n_idle), idle_sessions(bl, n_idle)
             rows.append((f"{n_idle} idle PTY sessions: server PSS per session, KiB",
@@ -476,8 +505,10 @@ def main():
             rows.append((f"{n_idle} idle PTY sessions: answering a command after, of {n_idle}",
                          iw[2], ib[2]))
         pon, poff, hits, cold = profile_overhead(w, 10 if q else 30)
-        sp = spawn_times(w.w)
+        sp = spawn_times(w.w.log_text())
         spawn = (statistics.median(sp) / 1000, pct(sp, 90) / 1000) if sp else (float("nan"),) * 2
+        qspawn = ((statistics.median(quiet) / 1000, pct(quiet, 90) / 1000) if quiet
+                  else (float("nan"),) * 2)
     finally:
         w.stop()
         bl.stop()
@@ -489,20 +520,25 @@ def main():
              f"{v['bubblewrap']}. Cipher {CIPHER} and ed25519 keys for both. The baseline is "
              "stock sshd whose ForceCommand runs each session in bwrap (RO /usr, RW home, "
              "no network, caps dropped). warren ran with its defaults (seccomp, cgroup "
-             f"limits, {tenants} tenants).", "",
+             f"limits, {tenants} tenants). Throughput: the best of {n_tput} alternated runs, "
+             "each after a `sync` (so that no run pays for another's writeback).", "",
              "| measure | warren | OpenSSH + bwrap | warren / baseline |", "| --- | ---: | ---: | ---: |"]
     for name, a_, b_ in rows:
         ratio = a_ / b_ if b_ else float("nan")
         lines.append(f"| {name} | {a_:.1f} | {b_:.1f} | {ratio:.2f} |")
     lines += ["", f"Sandbox spawn inside warren (channel request to the command's start, "
-              f"from warrend's debug timing): median {spawn[0]:.2f} ms, p90 {spawn[1]:.2f} ms "
-              f"over {len(sp)} sessions.", "",
+              f"from warrend's debug timing): one login at a time (the login rows above) "
+              f"median {qspawn[0]:.2f} ms, p90 {qspawn[1]:.2f} ms over {len(quiet)} sessions; "
+              f"over the whole run, bursts and 1000 idle terminals included, median "
+              f"{spawn[0]:.2f} ms, p90 {spawn[1]:.2f} ms over {len(sp)} sessions. "
+              "Goal: p50 <= 10 ms.", "",
               f"Nix profile (offline fixture): login `ssh true` median {pon:.1f} ms with a warm "
               f"profile vs {poff:.1f} ms with none ({pon - poff:+.1f} ms); warrend's own activation time on a cache hit: median "
               f"{(statistics.median(hits) if hits else float('nan')) / 1000:.3f} ms over {len(hits)} "
               f"logins; a cold build of the changed profile plus that login: {cold:.0f} ms.", "",
-              "Goals (from the issue): login ratio <= 0.5, burst p99 <= 2x single-login median, "
-              "throughput >= 1.0x, memory per idle session <= 1/3 of OpenSSH's."]
+              "Goals (issue #19): burst of 100 p99 <= 2x the single-login median, "
+              "throughput >= 1.0x, server PSS per idle session <= 0.25x OpenSSH's at 1000 "
+              "sessions with all still answering, CONNECT tunnel >= 0.9x direct."]
     text = "\n".join(lines) + "\n"
     eg_rows = egress_rows(q)
     text += "\n" + egress.section(eg_rows, 0)
