@@ -333,7 +333,6 @@ static ssh_channel open_session(ssh_session s, void *ud)
 	return p->sx ? session_channel_open(p->sx) : NULL;
 }
 
-/* key exchange, then the auth callbacks until one succeeds */
 /* The key exchange, its packets read here rather than in libssh's own
  * loop so that each is acknowledged at once: OpenSSH's client keeps Nagle on
  * until a session is interactive and holds its KEX_ECDH_INIT until its
@@ -357,6 +356,7 @@ static int key_exchange(ssh_session session, int fd)
 	return rc;
 }
 
+/* key exchange, then the auth callbacks until one succeeds */
 static ssh_event handshake(struct pa *p, const struct conn_env *env, int fd)
 {
 	ssh_session session = ssh_new();
