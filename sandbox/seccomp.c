@@ -194,8 +194,14 @@ int seccomp_export(const struct seccomp_opts *o, void **data, size_t *len)
 	int rc = seccomp_build(o, &ctx);
 	if (rc < 0)
 		return rc;
-	int fd = seccomp_to_memfd(ctx);
+	rc = seccomp_ctx_export(ctx, data, len);
 	seccomp_free(ctx);
+	return rc;
+}
+
+int seccomp_ctx_export(void *ctx, void **data, size_t *len)
+{
+	int fd = seccomp_to_memfd(ctx);
 	if (fd < 0)
 		return fd;
 	off_t size = lseek(fd, 0, SEEK_END);

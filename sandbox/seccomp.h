@@ -23,5 +23,7 @@ int seccomp_to_memfd(void *ctx);
 void seccomp_free(void *ctx);
 /* Builds and exports in one go: *data (malloc'd BPF) and *len. 0 or -errno. */
 int seccomp_export(const struct seccomp_opts *o, void **data, size_t *len);
+/* Exports any scmp_filter_ctx the same way (the ctx stays the caller's). */
+int seccomp_ctx_export(void *ctx, void **data, size_t *len);
 
 #endif

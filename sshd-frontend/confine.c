@@ -181,21 +181,17 @@ static int prepare(bool preauth)
 	scmp_filter_ctx ctx = build(preauth, PID_MARK);
 	if (ctx == NULL)
 		return -EINVAL;
-	int fd = seccomp_to_memfd(ctx);
+	void *data = NULL;
+	size_t size = 0;
+	int rc = seccomp_ctx_export(ctx, &data, &size);
 	seccomp_release(ctx);
-	if (fd < 0)
-		return fd;
-	off_t size = lseek(fd, 0, SEEK_END);
-	size_t n = size > 0 ? (size_t)size / sizeof(struct sock_filter) : 0;
-	struct sock_filter *f = n > 0 && n <= BPF_MAXINSNS ? malloc(n * sizeof *f) : NULL;
-	int rc = 0;
-	if (f == NULL || size % (off_t)sizeof *f != 0 ||
-	    pread(fd, f, n * sizeof *f, 0) != (ssize_t)(n * sizeof *f) || !marks_only_pids(f, n))
-		rc = -EINVAL;
-	close(fd);
-	if (rc < 0) {
-		free(f);
+	if (rc < 0)
 		return rc;
+	struct sock_filter *f = data;
+	size_t n = size / sizeof *f;
+	if (size % sizeof *f != 0 || n == 0 || n > BPF_MAXINSNS || !marks_only_pids(f, n)) {
+		free(data);
+		return -EINVAL;
 	}
 	prepared[preauth].insn = f;
 	prepared[preauth].len = (unsigned short)n;
