@@ -21,8 +21,8 @@ struct egress_rule {
 };
 
 struct egress_rules {
-	struct egress_rule r[EGRESS_MAX_RULES];
 	int n;
+	struct egress_rule r[EGRESS_MAX_RULES]; /* r[n] on: unused, need not be set */
 };
 
 /* "host:port", "[v6]:port", "*.example.com:443", "1.2.3.4:*". 0 or -1. */
@@ -40,8 +40,8 @@ void egress_rule_text(const struct egress_rule *r, char *out, size_t len);
  * them is refused like loopback (it would reach a host service). */
 #define EGRESS_MAX_LOCAL 64
 struct egress_local {
-	struct sockaddr_storage a[EGRESS_MAX_LOCAL];
 	int n;
+	struct sockaddr_storage a[EGRESS_MAX_LOCAL];
 };
 int egress_local_load(struct egress_local *l);
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,24 @@ static void add_file(struct sandbox_policy *p, const char *dst, const char *fmt,
 	add_mount(p, MNT_DATA, NULL, dst);
 	if (!p->overflow)
 		p->mounts[p->nmounts - 1].data = p->nfiles++;
+}
+
+_Static_assert(offsetof(struct sandbox_conf, egress) + sizeof(struct egress_rules) ==
+                   sizeof(struct sandbox_conf),
+               "egress is sandbox_conf's last member");
+_Static_assert(offsetof(struct egress_rules, r) + sizeof(((struct egress_rules *)0)->r) ==
+                   sizeof(struct egress_rules),
+               "r is egress_rules' last member");
+
+size_t sandbox_conf_used(const struct sandbox_conf *c)
+{
+	int n = c->egress.n < 0 ? 0 : c->egress.n > EGRESS_MAX_RULES ? EGRESS_MAX_RULES : c->egress.n;
+	return offsetof(struct sandbox_conf, egress.r) + (size_t)n * sizeof c->egress.r[0];
+}
+
+void sandbox_conf_copy(struct sandbox_conf *dst, const struct sandbox_conf *src)
+{
+	memmove(dst, src, sandbox_conf_used(src));
 }
 
 int policy_build(struct sandbox_policy *p, const struct sandbox_conf *conf,

@@ -33,7 +33,6 @@ struct sandbox_conf {
 	unsigned long long tmp_size;   /* bytes for each tmpfs: /tmp, /var/tmp, /dev/shm, /run; 0 = none */
 	long session_timeout;          /* seconds of wall clock per session; 0 = none */
 	long idle_timeout;             /* seconds without channel traffic; 0 = none */
-	struct egress_rules egress;    /* network = allowlist: allow/deny rules */
 	long proxy_max_connections;    /* concurrent proxied connections per session */
 	long proxy_idle_timeout;       /* seconds */
 	long max_sessions;             /* running sessions per tenant, all connections; 0 = any */
@@ -55,7 +54,16 @@ struct sandbox_conf {
 	const char *api_file; /* the file that named them */
 	int napi_names;
 	unsigned api_mask;
+	/* network = allowlist: allow/deny rules. Last, so that a copy can stop
+	 * at the last rule written (sandbox_conf_copy): unused, they are 25 KiB
+	 * of every copy a connection keeps */
+	struct egress_rules egress;
 };
+
+/* The bytes of *c in use: all of it but egress.r[egress.n] on. */
+size_t sandbox_conf_used(const struct sandbox_conf *c);
+/* *dst = *src up to the last rule; dst's unused rules are left as they are. */
+void sandbox_conf_copy(struct sandbox_conf *dst, const struct sandbox_conf *src);
 
 enum mount_kind {
 	MNT_RO_BIND,     /* src must exist */

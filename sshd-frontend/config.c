@@ -916,12 +916,27 @@ void config_free_server(struct server_conf *s)
 	memset(s, 0, sizeof *s);
 }
 
+_Static_assert(offsetof(struct tenant_conf, sandbox) + sizeof(struct sandbox_conf) ==
+                   sizeof(struct tenant_conf),
+               "sandbox is tenant_conf's last member");
+
+void tenant_conf_copy(struct tenant_conf *dst, const struct tenant_conf *src)
+{
+	memmove(dst, src, offsetof(struct tenant_conf, sandbox));
+	sandbox_conf_copy(&dst->sandbox, &src->sandbox);
+}
+
+void tenant_conf_start(struct tenant_conf *t, const char *name, const struct sandbox_conf *defaults)
+{
+	memset(t, 0, offsetof(struct tenant_conf, sandbox));
+	snprintf(t->name, sizeof t->name, "%s", name);
+	sandbox_conf_copy(&t->sandbox, defaults);
+}
+
 int config_load_tenant_file(const char *path, const char *name, const struct sandbox_conf *defaults,
                             struct tenant_conf *t, struct cfg_error *err)
 {
-	memset(t, 0, sizeof *t);
-	snprintf(t->name, sizeof t->name, "%s", name);
-	t->sandbox = *defaults;
+	tenant_conf_start(t, name, defaults);
 	t->path = strdup(path);
 	if (t->path == NULL)
 		return -ENOMEM;

@@ -107,6 +107,12 @@ int config_load_tenant(const struct server_conf *srv, const char *name, struct t
 int config_load_tenant_file(const char *path, const char *name, const struct sandbox_conf *defaults,
                             struct tenant_conf *out, struct cfg_error *err);
 void config_free_tenant(struct tenant_conf *t);
+/* *dst = *src but for src's unused egress rules (sandbox_conf_copy): a
+ * connection's copies keep their untouched pages zero and shared. */
+void tenant_conf_copy(struct tenant_conf *dst, const struct tenant_conf *src);
+/* A tenant with no settings of its own yet: name and the server's [sandbox]
+ * defaults, all else zero (*t's unused egress rules are left as they are). */
+void tenant_conf_start(struct tenant_conf *t, const char *name, const struct sandbox_conf *defaults);
 
 /* Calls fn for every tenants_dir/<name>.conf (name as written, up to 63
  * characters, not yet validated). Returns 0, or -errno when the directory

@@ -96,15 +96,18 @@ static void describe_peer(int fd, struct conn *cx, char *conn_str, size_t len)
 /* Root, after authentication: the last privileged work for this login. */
 static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 {
-	char err[512];
+	char err[512], ws[PATH_MAX], dir[PATH_MAX];
 	if (tenant_resolve(cx->env->srv, &cx->a.tenant, &sx->id, err, sizeof err) < 0) {
 		log_err("tenant %s: %s", cx->a.tenant.name, err);
 		return -1;
 	}
 	if (workspace_ensure(cx->env->srv->state_dir, cx->a.tenant.name, sx->id.uid, sx->id.gid,
-	                     cx->env->srv->template_dir, sx->workspace, sizeof sx->workspace, err,
-	                     sizeof err) < 0) {
+	                     cx->env->srv->template_dir, ws, sizeof ws, err, sizeof err) < 0) {
 		log_err("tenant %s: %s", cx->a.tenant.name, err);
+		return -1;
+	}
+	if ((sx->workspace = strdup(ws)) == NULL) {
+		log_err("tenant %s: out of memory", cx->a.tenant.name);
 		return -1;
 	}
 	if (cx->a.tenant.sandbox.disk_max &&
@@ -116,9 +119,12 @@ static int prepare_tenant(struct conn *cx, struct session_ctx *sx)
 	/* running sessions of this tenant, one file each, counted for max_sessions */
 	char top[PATH_MAX];
 	if (fmt_into(top, sizeof top, "%s/sessions", cx->env->srv->state_dir) < 0 ||
-	    fmt_into(sx->sessions_dir, sizeof sx->sessions_dir, "%s/%s", top, cx->a.tenant.name) <
-	        0) {
+	    fmt_into(dir, sizeof dir, "%s/%s", top, cx->a.tenant.name) < 0) {
 		log_err("tenant %s: state_dir path too long", cx->a.tenant.name);
+		return -1;
+	}
+	if ((sx->sessions_dir = strdup(dir)) == NULL) {
+		log_err("tenant %s: out of memory", cx->a.tenant.name);
 		return -1;
 	}
 	/* root's: the monitor counts max_sessions there (older versions gave
@@ -228,7 +234,10 @@ static void join_environment(struct conn *cx, struct session_ctx *sx, const stru
 			         "your environment could not be started; the operator's log has "
 			         "details");
 		}
-		snprintf(sx->env_sock, sizeof sx->env_sock, "%s", ctx.sock_path);
+		if ((sx->env_sock = strdup(ctx.sock_path)) == NULL) {
+			sx->env_sock = "";
+			snprintf(sx->fail, sizeof sx->fail, "out of memory");
+		}
 	}
 	int n = snprintf(line, sizeof line, "E%ld\n", (long)started);
 	if (write(env->notify_fd, line, (size_t)n) < 0)
@@ -421,16 +430,20 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 		log_warn("tenant %s: monitor cgroup: %s", cx->a.tenant.name, strerror(-jrc));
 	else if (lg->have_cg)
 		privdrop_oom_protect();
-	struct monitor mon = {.sock = lg->monsock[0],
-	                      .tenant = cx->a.tenant.name,
-	                      .peer = child,
-	                      .state_dir = env->srv->state_dir,
-	                      .max_sessions = cx->a.tenant.sandbox.max_sessions,
-	                      .record_total_max = cx->a.tenant.sandbox.record_total_max,
-	                      .record_max = cx->a.tenant.sandbox.record_max_bytes,
-	                      .session_timeout = cx->a.tenant.sandbox.session_timeout,
-	                      .source = sx->ssh_connection,
-	                      .notify_fd = env->notify_fd};
+	/* static and zero, set field by field: its 20 KiB of per-channel tables
+	 * stay untouched zero pages until channels fill them (on the stack, an
+	 * initialiser would dirty them all for the connection's life) */
+	static struct monitor mon;
+	mon.sock = lg->monsock[0];
+	mon.tenant = cx->a.tenant.name;
+	mon.peer = child;
+	mon.state_dir = env->srv->state_dir;
+	mon.max_sessions = cx->a.tenant.sandbox.max_sessions;
+	mon.record_total_max = cx->a.tenant.sandbox.record_total_max;
+	mon.record_max = cx->a.tenant.sandbox.record_max_bytes;
+	mon.session_timeout = cx->a.tenant.sandbox.session_timeout;
+	mon.source = sx->ssh_connection;
+	mon.notify_fd = env->notify_fd;
 	snprintf(mon.slots_dir, sizeof mon.slots_dir, "%s", sx->sessions_dir);
 	/* sandbox_scope = channel: the session process asks for each sandbox */
 	static struct chanspawn cs;
@@ -469,7 +482,9 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	if (lg->have_cg)
 		cgroup_session_destroy(env->cg, cx->a.tenant.name, lg->cg_id);
 	/* the session is over: get its workspace writes to disk */
-	int wfd = sx->workspace[0] ? open(sx->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	int wfd = sx->workspace && sx->workspace[0]
+	              ? open(sx->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	              : -1;
 	if (wfd >= 0) {
 		syncfs(wfd);
 		close(wfd);
@@ -520,7 +535,7 @@ static int map_ids(pid_t child, uid_t uid, gid_t gid)
  * cleared (the tenant's key lines stay with root). */
 static void fill_handover(struct conn *cx, struct session_ctx *sx, struct handover *h)
 {
-	h->tenant = cx->a.tenant;
+	tenant_conf_copy(&h->tenant, &cx->a.tenant); /* h is zero: calloc */
 	h->tenant.path = NULL;
 	h->tenant.authorized_keys = NULL;
 	memset(h->tenant.keys, 0, sizeof h->tenant.keys);
@@ -529,9 +544,9 @@ static void fill_handover(struct conn *cx, struct session_ctx *sx, struct handov
 	h->uid = sx->id.uid;
 	h->gid = sx->id.gid;
 	snprintf(h->id_source, sizeof h->id_source, "%s", sx->id.source ? sx->id.source : "");
-	snprintf(h->workspace, sizeof h->workspace, "%s", sx->workspace);
-	snprintf(h->sessions_dir, sizeof h->sessions_dir, "%s", sx->sessions_dir);
-	snprintf(h->env_sock, sizeof h->env_sock, "%s", sx->env_sock);
+	snprintf(h->workspace, sizeof h->workspace, "%s", sx->workspace ? sx->workspace : "");
+	snprintf(h->sessions_dir, sizeof h->sessions_dir, "%s", sx->sessions_dir ? sx->sessions_dir : "");
+	snprintf(h->env_sock, sizeof h->env_sock, "%s", sx->env_sock ? sx->env_sock : "");
 	snprintf(h->fail, sizeof h->fail, "%s", sx->fail);
 	h->have_profile = sx->profile != NULL;
 	if (sx->profile != NULL)
@@ -629,7 +644,7 @@ void conn_handle(int fd, const struct conn_env *env)
 	sx.srv = env->srv;
 	sx.tenant = &cx.a.tenant;
 	sx.facts = *env->facts;
-	snprintf(sx.init_helper, sizeof sx.init_helper, "%s", env->init_helper);
+	sx.init_helper = env->init_helper;
 	alarm(0); /* authenticated: a profile build may take longer than the grace time */
 	lg.cg_id = (long)getpid();
 	lg.monitor = getpid();

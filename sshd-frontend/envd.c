@@ -560,8 +560,12 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	waudit_event("env_start", "tenant", t->name, "#linger", lg, NULL);
 	if (msock[1] >= 0)
 		close(msock[1]);
-	struct monitor mon = {.sock = msock[0], .audit_only = true, .tenant = t->name,
-	                      .peer = child, .notify_fd = -1};
+	static struct monitor mon; /* zero; field by field (conn.c monitor_run) */
+	mon.sock = msock[0];
+	mon.audit_only = true;
+	mon.tenant = t->name;
+	mon.peer = child;
+	mon.notify_fd = -1;
 	int status = child > 0 ? monitor_loop(ctx, child, &gw, &mon, &mask) : 0;
 	remove_socket(ctx->sock_path, sock_st);
 	if (gw.pid > 0) {

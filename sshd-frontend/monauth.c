@@ -73,12 +73,10 @@ static bool load_tenant(struct auth_ctx *a, const char *user)
 	if (rc == -ENOENT && srv->allow_system_users && tenant_name_valid(user)) {
 		struct passwd *pw = getpwnam(user);
 		if (pw && pw->pw_uid != 0) {
-			memset(&a->tenant, 0, sizeof a->tenant);
-			snprintf(a->tenant.name, sizeof a->tenant.name, "%s", user);
+			tenant_conf_start(&a->tenant, user, &srv->sandbox);
 			a->tenant.path = strdup("(system user)");
 			a->tenant.has_uid = true;
 			a->tenant.uid = pw->pw_uid;
-			a->tenant.sandbox = srv->sandbox;
 			a->have_tenant = a->tenant.path != NULL;
 		}
 	}

@@ -77,7 +77,7 @@ static const char *const session_events[] = {
 static int find(const struct mon_state *st, int32_t channel)
 {
 	for (int i = 0; i < st->nchan; i++)
-		if (st->chan[i] == channel)
+		if (st->chan[i].id == channel)
 			return i;
 	return -1;
 }
@@ -122,7 +122,7 @@ const char *mon_check(const struct mon_state *st, const void *msg, size_t n)
 	case MON_RECORD:
 		if (at < 0)
 			return "recording for a channel that holds no slot";
-		if (st->recorded[at])
+		if (st->chan[at].recorded)
 			return "channel already recorded";
 		break;
 	case MON_SPAWN: {
@@ -130,7 +130,7 @@ const char *mon_check(const struct mon_state *st, const void *msg, size_t n)
 		memcpy(&s, (const char *)msg + sizeof h, sizeof s);
 		if (at < 0)
 			return "sandbox for a channel that holds no slot";
-		if (st->spawned[at])
+		if (st->chan[at].spawned)
 			return "channel already has its sandbox";
 		if ((s.pty != 0 && s.pty != 1) || s.rows < 0 || s.cols < 0 || s.rows > 10000 ||
 		    s.cols > 10000 || s.argc < 1 || s.envc < 0)
@@ -153,18 +153,14 @@ void mon_apply(struct mon_state *st, uint32_t type, int32_t channel)
 {
 	int at = find(st, channel);
 	if (type == MON_CLAIM && at < 0 && st->nchan < MON_MAX_CHANS) {
-		st->chan[st->nchan] = channel;
-		st->spawned[st->nchan] = false;
-		st->recorded[st->nchan++] = false;
+		st->chan[st->nchan++] = (struct mon_chan){.id = channel};
 	} else if (type == MON_RELEASE && at >= 0) {
 		st->nchan--;
 		st->chan[at] = st->chan[st->nchan];
-		st->recorded[at] = st->recorded[st->nchan];
-		st->spawned[at] = st->spawned[st->nchan];
 	} else if (type == MON_RECORD && at >= 0) {
-		st->recorded[at] = true;
+		st->chan[at].recorded = true;
 	} else if (type == MON_SPAWN && at >= 0) {
-		st->spawned[at] = true;
+		st->chan[at].spawned = true;
 	} else if (type == MON_LOGIN) {
 		st->phase = MON_PHASE_SESSION; /* once: the table allows it only when authed */
 	}

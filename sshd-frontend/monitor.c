@@ -60,10 +60,9 @@ static int64_t now_ms(void)
 static void claimed_drop(struct monitor *m, int32_t channel)
 {
 	for (int i = 0; i < m->nclaimed; i++)
-		if (m->claimed_chan[i] == channel) {
+		if (m->claimed[i].chan == channel) {
 			m->nclaimed--;
-			m->claimed_chan[i] = m->claimed_chan[m->nclaimed];
-			m->claimed_ms[i] = m->claimed_ms[m->nclaimed];
+			m->claimed[i] = m->claimed[m->nclaimed];
 			return;
 		}
 }
@@ -72,10 +71,10 @@ int monitor_deadline_ms(const struct monitor *m)
 {
 	if (m->session_timeout <= 0 || m->nclaimed == 0)
 		return -1;
-	int64_t oldest = m->claimed_ms[0];
+	int64_t oldest = m->claimed[0].ms;
 	for (int i = 1; i < m->nclaimed; i++)
-		if (m->claimed_ms[i] < oldest)
-			oldest = m->claimed_ms[i];
+		if (m->claimed[i].ms < oldest)
+			oldest = m->claimed[i].ms;
 	int64_t due = oldest + (m->session_timeout + MON_TIMEOUT_GRACE_S) * 1000;
 	int64_t left = due - now_ms();
 	return left < 0 ? 0 : left > 3600000 ? 3600000 : (int)left;
@@ -147,8 +146,8 @@ static void do_claim(struct monitor *m, int32_t channel)
 	}
 	mon_apply(&m->st, MON_CLAIM, channel);
 	if (m->nclaimed < MON_MAX_CHANS) {
-		m->claimed_chan[m->nclaimed] = channel;
-		m->claimed_ms[m->nclaimed++] = now_ms();
+		m->claimed[m->nclaimed].chan = channel;
+		m->claimed[m->nclaimed++].ms = now_ms();
 	}
 	reply(m, MON_OK, 0, -1);
 }
@@ -269,7 +268,7 @@ void monitor_serve(struct monitor *m)
 void monitor_release_all(struct monitor *m)
 {
 	for (int i = 0; i < m->st.nchan; i++)
-		slots_release_tag(m->slots_dir, getpid(), m->st.chan[i]);
+		slots_release_tag(m->slots_dir, getpid(), m->st.chan[i].id);
 	m->st.nchan = 0;
 	m->nclaimed = 0;
 }

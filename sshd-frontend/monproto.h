@@ -89,9 +89,13 @@ struct mon_spawn {
 
 /* The monitor's view of its session process's channels. */
 struct mon_state {
-	int32_t chan[MON_MAX_CHANS];
-	bool recorded[MON_MAX_CHANS];
-	bool spawned[MON_MAX_CHANS];
+	/* one entry per channel holding a slot, side by side so that a session
+	 * with a few channels touches one page of the table, not three */
+	struct mon_chan {
+		int32_t id;
+		bool recorded;
+		bool spawned;
+	} chan[MON_MAX_CHANS];
 	int nchan;
 	unsigned refused; /* out-of-state or malformed requests so far */
 	int phase;        /* enum mon_phase; 0 is taken as MON_PHASE_SESSION */

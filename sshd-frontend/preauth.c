@@ -48,13 +48,18 @@ struct pa {
 	pid_t monitor;
 	bool authenticated;
 	struct session_ctx *sx; /* set once it is the tenant */
-	/* the one request in flight (header, then payload) and its answer:
-	 * the callbacks never overlap */
+	struct pa_io *io;       /* until the login is handed over */
+};
+
+/* the one request in flight (header, then payload) and its answer: the
+ * callbacks never overlap. On the heap, freed at the hand-over, so that its
+ * 14 KiB do not stay with the session for its life. */
+struct pa_io {
 	char msg[sizeof(struct mon_hdr) + MON_MAX_REQUEST];
 	struct mon_auth_reply r;
 };
 
-#define PAYLOAD(p) ((p)->msg + sizeof(struct mon_hdr))
+#define PAYLOAD(p) ((p)->io->msg + sizeof(struct mon_hdr))
 
 static int root_path(const struct server_conf *srv, char *out, size_t len)
 {
@@ -176,17 +181,17 @@ int preauth_prepare(const struct server_conf *srv, char *err, size_t errlen)
 }
 
 /* The request whose len bytes of payload are in PAYLOAD(p), its answer in
- * p->r; the monitor gone ends the connection. */
+ * p->io->r; the monitor gone ends the connection. */
 static void ask(struct pa *p, uint32_t type, size_t len)
 {
 	struct mon_hdr h = {.type = type};
-	memcpy(p->msg, &h, sizeof h);
-	ssize_t w = send(p->sock, p->msg, sizeof h + len, MSG_NOSIGNAL), n;
-	explicit_bzero(p->msg, sizeof h + len); /* passwords, answers */
+	memcpy(p->io->msg, &h, sizeof h);
+	ssize_t w = send(p->sock, p->io->msg, sizeof h + len, MSG_NOSIGNAL), n;
+	explicit_bzero(p->io->msg, sizeof h + len); /* passwords, answers */
 	do
-		n = recv(p->sock, &p->r, sizeof p->r, 0);
+		n = recv(p->sock, &p->io->r, sizeof p->io->r, 0);
 	while (n < 0 && errno == EINTR);
-	if (w < 0 || n != (ssize_t)sizeof p->r) {
+	if (w < 0 || n != (ssize_t)sizeof p->io->r) {
 		log_err("%s: pre-auth: the monitor is gone", p->peer);
 		_exit(1);
 	}
@@ -228,6 +233,8 @@ static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *p
 {
 	(void)s;
 	struct pa *p = ud;
+	if (p->authenticated) /* libssh refuses a second login; p->io is gone */
+		return SSH_AUTH_DENIED;
 	char *req = PAYLOAD(p);
 	char *b64 = NULL;
 	const char *type = ssh_key_type_to_char(ssh_key_type(pubkey));
@@ -242,7 +249,7 @@ static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *p
 	off += (size_t)kl + 1;
 	bool signed_ok = state == SSH_PUBLICKEY_STATE_VALID;
 	ask(p, MON_AUTH_PUBKEY, off);
-	int rc = outcome(p, &p->r);
+	int rc = outcome(p, &p->io->r);
 	if (rc == SSH_AUTH_SUCCESS && signed_ok)
 		p->authenticated = true;
 	return rc;
@@ -252,6 +259,8 @@ static int auth_password(ssh_session s, const char *user, const char *password, 
 {
 	(void)s;
 	struct pa *p = ud;
+	if (p->authenticated)
+		return SSH_AUTH_DENIED;
 	char *req = PAYLOAD(p);
 	size_t off = put_user(req, user);
 	size_t pl = strnlen(password, MON_SECRET_MAX);
@@ -259,7 +268,7 @@ static int auth_password(ssh_session s, const char *user, const char *password, 
 	req[off + pl] = '\0';
 	explicit_bzero((char *)password, strlen(password));
 	ask(p, MON_AUTH_PASSWORD, off + pl + 1);
-	int rc = outcome(p, &p->r);
+	int rc = outcome(p, &p->io->r);
 	p->authenticated |= rc == SSH_AUTH_SUCCESS;
 	return rc;
 }
@@ -314,9 +323,9 @@ static int on_message(ssh_session s, ssh_message msg, void *ud)
 	size_t len = answers ? kbdint_answers(p, PAYLOAD(p))
 	                     : put_user(PAYLOAD(p), ssh_message_auth_user(msg));
 	ask(p, answers ? MON_KBDINT_ANSWER : MON_KBDINT_START, len);
-	if (p->r.result == MON_AUTH_PROMPTS)
-		return kbdint_prompt(msg, &p->r.prompts);
-	int rc = outcome(p, &p->r);
+	if (p->io->r.result == MON_AUTH_PROMPTS)
+		return kbdint_prompt(msg, &p->io->r.prompts);
+	int rc = outcome(p, &p->io->r);
 	if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_PARTIAL) {
 		p->authenticated = rc == SSH_AUTH_SUCCESS;
 		ssh_message_auth_reply_success(msg, rc == SSH_AUTH_PARTIAL);
@@ -471,16 +480,20 @@ static struct profile *copy_profile(const struct profile *src)
 static void take_login(struct session_ctx *sx, struct tenant_conf *tenant,
                        const struct handover *h)
 {
-	*tenant = h->tenant;
+	tenant_conf_copy(tenant, &h->tenant);
 	sx->tenant = tenant;
 	sx->id.uid = h->uid;
 	sx->id.gid = h->gid;
-	snprintf(sx->workspace, sizeof sx->workspace, "%s", h->workspace);
+	sx->workspace = strdup(h->workspace);
 	snprintf(sx->fail, sizeof sx->fail, "%s", h->fail);
 	if (h->have_profile && (sx->profile = copy_profile(&h->profile)) == NULL)
 		snprintf(sx->fail, sizeof sx->fail, "profile '%.60s': out of memory", h->profile.name);
-	snprintf(sx->sessions_dir, sizeof sx->sessions_dir, "%s", h->sessions_dir);
-	snprintf(sx->env_sock, sizeof sx->env_sock, "%s", h->env_sock);
+	sx->sessions_dir = strdup(h->sessions_dir);
+	sx->env_sock = strdup(h->env_sock);
+	if (sx->workspace == NULL || sx->sessions_dir == NULL || sx->env_sock == NULL) {
+		log_err("session process: out of memory");
+		_exit(1);
+	}
 	memcpy(sx->host_api_port, h->host_api_port, sizeof sx->host_api_port);
 }
 
@@ -499,6 +512,9 @@ static _Noreturn void serve_session(struct pa *p, const struct conn_env *env, ss
 		log_info("%s: the monitor handed no login over", p->peer);
 		_exit(1);
 	}
+	explicit_bzero(p->io, sizeof *p->io);
+	free(p->io);
+	p->io = NULL;
 	if (become(p, h, fds[HO_ROOT]) < 0)
 		_exit(1);
 	/* static storage never written before in this process, so zero: only
@@ -516,7 +532,7 @@ static _Noreturn void serve_session(struct pa *p, const struct conn_env *env, ss
 	snprintf(id_source, sizeof id_source, "%.*s", (int)sizeof h->id_source - 1, h->id_source);
 	sx.id.source = id_source;
 	free(h);
-	snprintf(sx.init_helper, sizeof sx.init_helper, "%s", env->init_helper);
+	sx.init_helper = env->init_helper;
 	snprintf(sx.ssh_connection, sizeof sx.ssh_connection, "%s", ssh_connection);
 	p->sx = &sx;
 	log_debug("session process for %s runs as %u:%u (%s)", tenant.name, (unsigned)sx.id.uid,
@@ -570,6 +586,10 @@ _Noreturn void preauth_run(const struct conn_env *env, int fd, int sock, const c
 	p.sock = sock; /* p is zero (static, untouched): its buffers stay so until used */
 	p.peer = peer;
 	p.monitor = getppid();
+	if ((p.io = calloc(1, sizeof *p.io)) == NULL) {
+		log_err("%s: pre-auth: out of memory", peer);
+		_exit(1);
+	}
 	char path[PATH_MAX], err[300] = "";
 	int rootfd = root_path(env->srv, path, sizeof path) < 0
 	                 ? -1

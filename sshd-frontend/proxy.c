@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,7 +589,8 @@ static int on_upstream(socket_t fd, int revents, void *ud)
 void proxy_init(struct proxy *px, ssh_event ev, const struct egress_rules *rules,
                 const char *tenant, long max_conns, long idle_timeout)
 {
-	memset(px, 0, sizeof *px);
+	memset(px, 0, offsetof(struct proxy, local));
+	px->local.n = 0;
 	px->event = ev;
 	px->rules = rules;
 	px->tenant = tenant;

@@ -33,8 +33,10 @@ struct session_ctx {
 	const struct server_conf *srv;
 	const struct tenant_conf *tenant;
 	struct tenant_id id;
-	char workspace[PATH_MAX];
-	char init_helper[PATH_MAX];
+	/* paths, never NULL once the login is prepared ("" when none), on the
+	 * heap: as PATH_MAX arrays they would take a page each */
+	const char *workspace;
+	const char *init_helper;
 	char ssh_connection[160];
 	struct host_facts facts;
 	struct chan *chans;
@@ -45,7 +47,7 @@ struct session_ctx {
 	const struct bpf_blob *filter; /* the seccomp filter, built once by the master */
 	struct timespec last_activity; /* for idle_timeout */
 	struct proxy proxy;            /* network = allowlist */
-	char sessions_dir[PATH_MAX];   /* state_dir/sessions/<tenant>: the monitor's slots */
+	const char *sessions_dir;      /* state_dir/sessions/<tenant>: the monitor's slots */
 	bool draining;
 	int mon_sock; /* to the root monitor (monproto.h): slots, recordings, audit, notes */
 	int api_sock;  /* to the API gateway: the sandboxes' endpoints; -1: none */
@@ -54,7 +56,7 @@ struct session_ctx {
 	struct profile *profile; /* the tenant's toolchain (heap); NULL: none */
 	int env_member; /* sandbox_scope = tenant: our MEMBER connection */
 	short member_reg;
-	char env_sock[PATH_MAX]; /* ... and where channels connect */
+	const char *env_sock;    /* ... and where channels connect ("" when none) */
 	bool agent_fwd;          /* the client forwards its agent (ssh -A) */
 	bool ending;             /* the connection is gone: channels are being freed */
 	struct rfwd rfwd[SESSION_MAX_RFWD];
