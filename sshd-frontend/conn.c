@@ -624,6 +624,7 @@ void conn_handle(int fd, const struct conn_env *env)
 		log_err("%s: monitor socket: %s", cx.a.peer, strerror(errno));
 		_exit(1);
 	}
+	warm_fill_holes(); /* what the master freed since, before the session's own */
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_err("%s: pre-auth process: fork: %s", cx.a.peer, strerror(errno));

@@ -637,6 +637,7 @@ static void accept_one(int lfd, const struct conn_env *tmpl, int *lfds, int nl, 
 		return;
 	}
 	pid_t master_pid = getpid();
+	warm_fill_holes();
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_err("fork: %s", strerror(errno));
@@ -688,6 +689,7 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--api-gateway") == 0)
 		return apigw_exec_main(argc, argv);
+	warm_exec_tuned(argv);
 	const char *cfgpath = NULL;
 	bool check = false, debug = false;
 	int opt;

@@ -5,18 +5,23 @@
  * (about 330 KiB of heap and a few milliseconds), glibc loads the NSS
  * modules of nsswitch.conf at the first user lookup: both happen here, once.
  * After a login, what its work left (free heap, the pages of a deep stack)
- * goes back to the kernel, since a connection process lives for hours. */
+ * goes back to the kernel, since a connection process lives for hours.
+ * And glibc's malloc runs without its per-thread cache (warm_exec_tuned). */
 #include "warm.h"
 
 #include <grp.h>
+#include <limits.h>
 #include <malloc.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static void warm_openssl(void)
 {
@@ -43,6 +48,79 @@ void warm_master(void)
 	(void)getgrnam("warren-nss-warm-up");
 	endpwent();
 	endgrent();
+}
+
+#define TUNED_MARK "WARREN_MALLOC_TUNED"
+
+/* glibc's tcache keeps up to 7 freed blocks of each small size for the next
+ * malloc of that size, wherever they lie in the heap. A child of the master
+ * takes the master's first: a write into page after page of the master's
+ * heap, each then copied for that child (measured: with it, 50 idle
+ * sessions cost 486 KiB each; without, 416 KiB). Its only switch is the
+ * GLIBC_TUNABLES environment variable, read when a program starts; so
+ * warrend starts itself again with it set, and then puts the environment
+ * back as it was (nothing of it reaches a sandbox). */
+void warm_exec_tuned(char **argv)
+{
+	const char *mark = getenv(TUNED_MARK);
+	const char *old = getenv("GLIBC_TUNABLES");
+	if (mark != NULL) { /* the second start: "=VALUE" or "-" (none) before */
+		if (mark[0] == '=')
+			setenv("GLIBC_TUNABLES", mark + 1, 1);
+		else
+			unsetenv("GLIBC_TUNABLES");
+		unsetenv(TUNED_MARK);
+		return;
+	}
+	char *tun = NULL, *was = NULL;
+	/* the operator's own settings come after ours, and so win */
+	if (asprintf(&tun, "glibc.malloc.tcache_count=0%s%s", old ? ":" : "", old ? old : "") < 0 ||
+	    asprintf(&was, "%s%s", old ? "=" : "-", old ? old : "") < 0)
+		return;
+	char *keep = old ? strdup(old) : NULL;
+	/* by its path, not /proc/self/exe: the kernel names the process after
+	 * the file it executes, and "exe" is not what ps and pgrep look for */
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0 && setenv(TUNED_MARK, was, 1) == 0 && setenv("GLIBC_TUNABLES", tun, 1) == 0) {
+		self[n] = '\0';
+		execv(self, argv);
+	}
+	/* no /proc, or exec refused: run as started */
+	unsetenv(TUNED_MARK);
+	if (keep)
+		setenv("GLIBC_TUNABLES", keep, 1);
+	else
+		unsetenv("GLIBC_TUNABLES");
+	free(keep);
+	free(tun);
+	free(was);
+}
+
+/* The master's free heap between its live blocks ("holes"), taken for good
+ * so that a child's allocations come from the top instead. A child that
+ * fills holes writes a few bytes into page after page of the master's heap
+ * and so owns a copy of each page (measured: 40 pages in a session process
+ * that had written 30 KiB); from the top, its blocks are side by side. */
+static bool take_hole(size_t sz)
+{
+	char *top = (char *)sbrk(0) - mallinfo2().keepcost;
+	void *p = malloc(sz);
+	if (p != NULL && (char *)p < top)
+		return true; /* kept for good */
+	free(p); /* from the top: there was no hole that size */
+	return false;
+}
+
+void warm_fill_holes(void)
+{
+	malloc_trim(0); /* fastbins merged, whole free pages given back */
+	for (size_t sz = 256 * 1024; sz >= 16; sz /= 2)
+		for (;;) {
+			struct mallinfo2 mi = mallinfo2();
+			if (mi.fordblks - mi.keepcost < sz || !take_hole(sz))
+				break; /* the holes left are smaller */
+		}
 }
 
 /* Keeps this much below this function's frame: what is live there when

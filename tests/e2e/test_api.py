@@ -250,6 +250,11 @@ def test_gateway_process_is_unprivileged_and_separate(gw):
                      for fd in os.listdir(f"/proc/{pid}/fd") if int(fd) > 2]
             assert links and all(l.startswith("socket:") for l in links), links
             assert len(links) <= 5, links
+            # exec'd by warrend with its environment, which warrend's second
+            # start put back as it was (warm.c: glibc's tcache off)
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            assert not [e for e in env if e.startswith((b"GLIBC_TUNABLES=", b"WARREN_MALLOC_TUNED="))]
     finally:
         p.kill()
         p.wait()

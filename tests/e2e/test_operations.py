@@ -511,3 +511,24 @@ def test_connection_processes_count_against_pids_max(make_warren):
     assert wait_until(lambda: set(monitors()) <= env_monitors, timeout=15), monitors()
     assert len(monitors()) == 1
     assert w.ssh("alice", "echo back").stdout == "back\n"
+
+
+def test_master_runs_with_malloc_tuned_and_keeps_operator_tunables(make_warren):
+    """warrend starts itself again with glibc's tcache off (warm.c): the same
+    pid and name for ps and systemd, the operator's own GLIBC_TUNABLES kept
+    after warren's (so that it wins), and neither reaches a tenant."""
+    w = make_warren(env={"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}).start()
+    pid = w.proc.pid
+    with open(f"/proc/{pid}/comm") as f:
+        assert f.read().strip() == "warrend"
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = f.read().split(b"\0")
+    # glibc 2.36 shows only the first tunable of the list in environ; the
+    # marker holds what the operator had, put back after the second start
+    assert [e for e in env if e.startswith(b"GLIBC_TUNABLES=")] == [
+        b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0"], env
+    assert b"WARREN_MALLOC_TUNED==glibc.malloc.arena_max=4" in env, env
+    r = w.ssh("alice", "env")
+    assert r.returncode == 0, r.stderr
+    assert "PATH=" in r.stdout
+    assert "GLIBC_TUNABLES" not in r.stdout and "WARREN_MALLOC_TUNED" not in r.stdout
