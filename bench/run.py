@@ -166,7 +166,11 @@ class WarrenTarget:
                 "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
 
     def server_pids(self):
-        return [pid for pid, comm, _ in ps() if comm == "warrend" and pid != self.w.proc.pid]
+        """warrend's processes serving sessions: each connection's monitor and
+        session process, and each tenant's environment (warren-env and its
+        proxy); not the listener, not the sandboxes' own init."""
+        return [pid for pid, comm, _ in ps()
+                if comm in ("warrend", "warren-env", "warren-envproxy") and pid != self.w.proc.pid]
 
     def stop(self):
         self.w.stop()
@@ -521,7 +525,10 @@ def main():
              "stock sshd whose ForceCommand runs each session in bwrap (RO /usr, RW home, "
              "no network, caps dropped). warren ran with its defaults (seccomp, cgroup "
              f"limits, {tenants} tenants). Throughput: the best of {n_tput} alternated runs, "
-             "each after a `sync` (so that no run pays for another's writeback).", "",
+             "each after a `sync` (so that no run pays for another's writeback). Server PSS: "
+             "warren's connection monitors, session processes and tenant environments "
+             "(warren-env, warren-envproxy); the baseline's sshd processes; neither side's "
+             "sandbox processes.", "",
              "| measure | warren | OpenSSH + bwrap | warren / baseline |", "| --- | ---: | ---: | ---: |"]
     for name, a_, b_ in rows:
         ratio = a_ / b_ if b_ else float("nan")
