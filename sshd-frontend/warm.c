@@ -56,7 +56,7 @@ void warm_master(void)
  * malloc of that size, wherever they lie in the heap. A child of the master
  * takes the master's first: a write into page after page of the master's
  * heap, each then copied for that child (measured: with it, 50 idle
- * sessions cost 486 KiB each; without, 416 KiB). Its only switch is the
+ * sessions cost 486 KiB each; without, 409 KiB). Its only switch is the
  * GLIBC_TUNABLES environment variable, read when a program starts; so
  * warrend starts itself again with it set, and then puts the environment
  * back as it was (nothing of it reaches a sandbox). */
