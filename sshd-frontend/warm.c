@@ -97,11 +97,11 @@ void warm_exec_tuned(char **argv)
 	free(was);
 }
 
-/* The master's free heap between its live blocks ("holes"), taken for good
+/* The free heap between a parent's live blocks ("holes"), taken for good
  * so that a child's allocations come from the top instead. A child that
- * fills holes writes a few bytes into page after page of the master's heap
- * and so owns a copy of each page (measured: 40 pages in a session process
- * that had written 30 KiB); from the top, its blocks are side by side. */
+ * fills holes writes a few bytes into page after page of its parent's heap
+ * and so owns a copy of each page; from the top, its blocks are side by
+ * side (measured with the tcache off: 422 -> 409 KiB per idle session). */
 static bool take_hole(size_t sz)
 {
 	char *top = (char *)sbrk(0) - mallinfo2().keepcost;

@@ -12,7 +12,8 @@ void warm_exec_tuned(char **argv);
  * glibc's NSS modules, shared copy-on-write by every connection process. */
 void warm_master(void);
 
-/* In the master, before a fork: its heap's holes, filled (warm.c). */
+/* Before a fork (the master's of a monitor, a monitor's of its pre-auth
+ * process): the heap's holes, filled (warm.c). */
 void warm_fill_holes(void);
 
 /* After a login: the free heap (malloc_trim) and the stack pages below the
