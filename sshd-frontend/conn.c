@@ -482,9 +482,7 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	if (lg->have_cg)
 		cgroup_session_destroy(env->cg, cx->a.tenant.name, lg->cg_id);
 	/* the session is over: get its workspace writes to disk */
-	int wfd = sx->workspace && sx->workspace[0]
-	              ? open(sx->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-	              : -1;
+	int wfd = sx->workspace[0] ? open(sx->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (wfd >= 0) {
 		syncfs(wfd);
 		close(wfd);
@@ -544,9 +542,9 @@ static void fill_handover(struct conn *cx, struct session_ctx *sx, struct handov
 	h->uid = sx->id.uid;
 	h->gid = sx->id.gid;
 	snprintf(h->id_source, sizeof h->id_source, "%s", sx->id.source ? sx->id.source : "");
-	snprintf(h->workspace, sizeof h->workspace, "%s", sx->workspace ? sx->workspace : "");
-	snprintf(h->sessions_dir, sizeof h->sessions_dir, "%s", sx->sessions_dir ? sx->sessions_dir : "");
-	snprintf(h->env_sock, sizeof h->env_sock, "%s", sx->env_sock ? sx->env_sock : "");
+	snprintf(h->workspace, sizeof h->workspace, "%s", sx->workspace);
+	snprintf(h->sessions_dir, sizeof h->sessions_dir, "%s", sx->sessions_dir);
+	snprintf(h->env_sock, sizeof h->env_sock, "%s", sx->env_sock);
 	snprintf(h->fail, sizeof h->fail, "%s", sx->fail);
 	h->have_profile = sx->profile != NULL;
 	if (sx->profile != NULL)
@@ -646,6 +644,8 @@ void conn_handle(int fd, const struct conn_env *env)
 	sx.tenant = &cx.a.tenant;
 	sx.facts = *env->facts;
 	sx.init_helper = env->init_helper;
+	/* until the login sets them; a login whose preparation fails keeps them */
+	sx.workspace = sx.sessions_dir = sx.env_sock = "";
 	alarm(0); /* authenticated: a profile build may take longer than the grace time */
 	lg.cg_id = (long)getpid();
 	lg.monitor = getpid();

@@ -60,24 +60,29 @@ void warm_master(void)
  * GLIBC_TUNABLES environment variable, read when a program starts; so
  * warrend starts itself again with it set, and then puts the environment
  * back as it was (nothing of it reaches a sandbox). */
+/* GLIBC_TUNABLES as it was: "=VALUE", or "-" when it was unset */
+static void restore(const char *was)
+{
+	if (was[0] == '=')
+		setenv("GLIBC_TUNABLES", was + 1, 1);
+	else
+		unsetenv("GLIBC_TUNABLES");
+	unsetenv(TUNED_MARK);
+}
+
 void warm_exec_tuned(char **argv)
 {
 	const char *mark = getenv(TUNED_MARK);
-	const char *old = getenv("GLIBC_TUNABLES");
-	if (mark != NULL) { /* the second start: "=VALUE" or "-" (none) before */
-		if (mark[0] == '=')
-			setenv("GLIBC_TUNABLES", mark + 1, 1);
-		else
-			unsetenv("GLIBC_TUNABLES");
-		unsetenv(TUNED_MARK);
+	if (mark != NULL) { /* the second start */
+		restore(mark);
 		return;
 	}
+	const char *old = getenv("GLIBC_TUNABLES");
 	char *tun = NULL, *was = NULL;
 	/* the operator's own settings come after ours, and so win */
 	if (asprintf(&tun, "glibc.malloc.tcache_count=0%s%s", old ? ":" : "", old ? old : "") < 0 ||
 	    asprintf(&was, "%s%s", old ? "=" : "-", old ? old : "") < 0)
 		return;
-	char *keep = old ? strdup(old) : NULL;
 	/* by its path, not /proc/self/exe: the kernel names the process after
 	 * the file it executes, and "exe" is not what ps and pgrep look for */
 	char self[PATH_MAX];
@@ -86,13 +91,7 @@ void warm_exec_tuned(char **argv)
 		self[n] = '\0';
 		execv(self, argv);
 	}
-	/* no /proc, or exec refused: run as started */
-	unsetenv(TUNED_MARK);
-	if (keep)
-		setenv("GLIBC_TUNABLES", keep, 1);
-	else
-		unsetenv("GLIBC_TUNABLES");
-	free(keep);
+	restore(was); /* no /proc, or exec refused: run as started */
 	free(tun);
 	free(was);
 }
@@ -102,9 +101,9 @@ void warm_exec_tuned(char **argv)
  * fills holes writes a few bytes into page after page of its parent's heap
  * and so owns a copy of each page; from the top, its blocks are side by
  * side (measured with the tcache off: 422 -> 409 KiB per idle session). */
-static bool take_hole(size_t sz)
+static bool take_hole(size_t sz, size_t top_size)
 {
-	char *top = (char *)sbrk(0) - mallinfo2().keepcost;
+	char *top = (char *)sbrk(0) - top_size;
 	void *p = malloc(sz);
 	if (p != NULL && (char *)p < top)
 		return true; /* kept for good */
@@ -118,7 +117,7 @@ void warm_fill_holes(void)
 	for (size_t sz = 256 * 1024; sz >= 16; sz /= 2)
 		for (;;) {
 			struct mallinfo2 mi = mallinfo2();
-			if (mi.fordblks - mi.keepcost < sz || !take_hole(sz))
+			if (mi.fordblks - mi.keepcost < sz || !take_hole(sz, mi.keepcost))
 				break; /* the holes left are smaller */
 		}
 }

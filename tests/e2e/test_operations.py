@@ -532,3 +532,24 @@ def test_master_runs_with_malloc_tuned_and_keeps_operator_tunables(make_warren):
     assert r.returncode == 0, r.stderr
     assert "PATH=" in r.stdout
     assert "GLIBC_TUNABLES" not in r.stdout and "WARREN_MALLOC_TUNED" not in r.stdout
+
+
+def test_workspace_that_cannot_be_prepared_gets_one_line(make_warren):
+    """A tenant whose workspace is not a directory it owns (here a file root
+    left in its place): every request is answered with one line on stderr,
+    nothing of it is taken or used as a path, other tenants are unaffected."""
+    w = make_warren().start()
+    wsdir = os.path.join(w.state, "workspaces")
+    os.makedirs(wsdir, exist_ok=True)
+    with open(os.path.join(wsdir, "alice"), "w") as f:
+        f.write("not a workspace\n")
+    r = w.ssh("alice", "echo hi")
+    assert r.returncode != 0
+    assert r.stdout == ""
+    assert "your workspace could not be prepared" in r.stderr, r.stderr
+    with open(os.path.join(wsdir, "alice")) as f:
+        assert f.read() == "not a workspace\n"
+    r = w.ssh("bob", "echo fine")
+    assert r.stdout == "fine\n", r.stderr
+    assert "is not a directory owned by uid" in w.log_text()
+    assert "(null)" not in w.log_text()
