@@ -65,6 +65,7 @@ static long pids_cap; /* the sandbox's pids.max; 0 = unknown */
 
 static void hang_up(pid_t sid);
 static void make_room(void);
+static void watch_room(void);
 
 static void drop_client(int i)
 {
@@ -78,6 +79,7 @@ static void drop_client(int i)
 	close(clients[i].fd);
 	clients[i] = clients[--nclients];
 	make_room();
+	watch_room();
 }
 
 /* The channel's command: a session and process group of its own, the pty
@@ -220,6 +222,28 @@ static void make_room(void)
 	long room = pids_cap / 8 > 8 ? pids_cap / 8 : 8;
 	if (count_tasks() + 2 + room > pids_cap) /* + 2: bwrap's, outside */
 		reclaim_ended();
+}
+
+/* What a channel left can reach pids.max after the channel ended rather than
+ * at its end: a fork bomb whose last holder of the channel's stdout gave up
+ * while the rest, below the mark for a moment, filled the environment again.
+ * So make_room looks again 0.25, 0.5, 1 ... 16 s after each channel's end. */
+static long room_check_at, room_check_step; /* ms, CLOCK_MONOTONIC; 0: none due */
+static long now_ms(void);
+
+static void watch_room(void)
+{
+	room_check_step = 250;
+	room_check_at = nended ? now_ms() + room_check_step : 0;
+}
+
+static void check_room(void)
+{
+	if (room_check_at == 0 || now_ms() < room_check_at)
+		return;
+	make_room();
+	room_check_step *= 2;
+	room_check_at = nended && room_check_step <= 16000 ? now_ms() + room_check_step : 0;
 }
 
 static void forget_ended(pid_t sid)
@@ -404,8 +428,9 @@ static long signal_one(long pid, const char *stat, void *ud)
 {
 	const struct session_signal *s = ud;
 	long psid = 0;
-	if (pid <= 1 || sscanf(stat, " %*c %*d %*d %ld", &psid) != 1)
-		return 0;
+	char state = 0;
+	if (pid <= 1 || sscanf(stat, " %c %*d %*d %ld", &state, &psid) != 2 || state == 'Z')
+		return 0; /* a zombie: dead already, its parent's (or our reap's) to clear */
 	for (unsigned i = 0; i < s->n; i++)
 		if (s->sids[i] > 0 && psid == s->sids[i])
 			return (!s->only_default || hup_default(pid)) && kill((pid_t)pid, s->sig) == 0;
@@ -415,16 +440,18 @@ static long signal_one(long pid, const char *stat, void *ud)
 /* Every process of the channels' sessions (a command called setsid; what
  * it started stays in that session unless it left it, as tmux's server and
  * `setsid` do): the hangup of a terminal, applied to pipes as well.
- * only_default: just those that take SIGHUP's default action. Repeated
- * while SIGKILL still finds some, so a fork bomb cannot outrun it. */
+ * only_default: just those that take SIGHUP's default action. SIGKILL is
+ * repeated until a pass finds none alive (a fork bomb's child born behind a
+ * pass is found by the next), for at most a second. */
 static void signal_sessions(const pid_t *sids, unsigned n, int sig, bool only_default)
 {
 	struct session_signal s = {sids, n, sig, only_default};
-	for (int pass = 0; n > 0 && pass < (sig == SIGKILL ? 50 : 1); pass++) {
-		if (proc_walk(signal_one, &s) == 0)
+	long until = now_ms() + 1000;
+	do {
+		if (n == 0 || proc_walk(signal_one, &s) == 0)
 			break;
 		reap();
-	}
+	} while (sig == SIGKILL && now_ms() < until);
 }
 
 static void signal_session(pid_t sid, int sig, bool only_default)
@@ -442,8 +469,6 @@ static struct {
 	long at;
 } hangups[MAX_HANGUPS];
 static int nhangups;
-
-static long now_ms(void);
 
 static void hang_up(pid_t sid)
 {
@@ -610,6 +635,7 @@ int initenv_run(int ctl, int lfd, long linger_s, long pids_max)
 		pf[3 + nclients] = (struct pollfd){.fd = agent_fd, .events = POLLIN};
 		int nd = detach_pollfds(pf + 4 + nclients);
 		finish_hangups();
+		check_room();
 		long wait = -1;
 		if (nclients == 0) {
 			wait = idle_since + linger_ms - now_ms();
@@ -617,6 +643,11 @@ int initenv_run(int ctl, int lfd, long linger_s, long pids_max)
 		}
 		if (nhangups && (wait < 0 || wait > 200))
 			wait = 200;
+		if (room_check_at) {
+			long due = room_check_at - now_ms();
+			due = due < 0 ? 0 : due;
+			wait = wait < 0 || wait > due ? due : wait;
+		}
 		int n = nclients;
 		if (poll(pf, (nfds_t)(4 + n + nd), (int)wait) < 0 && errno != EINTR)
 			return 1;
