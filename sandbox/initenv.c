@@ -447,11 +447,15 @@ static void signal_sessions(const pid_t *sids, unsigned n, int sig, bool only_de
 {
 	struct session_signal s = {sids, n, sig, only_default};
 	long until = now_ms() + 1000;
-	do {
+	for (int pass = 0;; pass++) {
 		if (n == 0 || proc_walk(signal_one, &s) == 0)
 			break;
 		reap();
-	} while (sig == SIGKILL && now_ms() < until);
+		if (sig != SIGKILL || now_ms() >= until)
+			break;
+		if (pass >= 3) /* what is left is dying (exit takes its time): no spinning */
+			nanosleep(&(struct timespec){0, 2 * 1000 * 1000}, NULL);
+	}
 }
 
 static void signal_session(pid_t sid, int sig, bool only_default)
@@ -577,8 +581,10 @@ static void reap(void)
 	int status;
 	pid_t p, sid;
 	while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (detach_reaped(p, &sid))
+		if (detach_reaped(p, &sid)) {
 			ended[nended++ % MAX_ENDED] = sid; /* its leftovers, as for any channel */
+			watch_room();
+		}
 		for (int i = 0; i < nclients; i++)
 			if (clients[i].child == p) {
 				send_msg(clients[i].fd, INIT_MSG_EXIT, status, -1);
