@@ -458,11 +458,38 @@ static int env_process(const struct envd_ctx *ctx, int listen_fd, int gw_fd)
 
 static volatile sig_atomic_t got_signal;
 
-static void remove_socket(const char *path, const struct stat *mine)
+static unsigned long long read_number(const char *path, int base);
+
+/* state_dir/envs/<tenant>.lock and .pid: who may replace the tenant's
+ * environment (envd_join holds the lock) and which one runs */
+static int env_files(const struct envd_ctx *ctx, char lock[PATH_MAX], char pidfile[PATH_MAX])
 {
+	const char *d = ctx->srv->state_dir, *t = ctx->tenant->name;
+	return fmt_into(lock, PATH_MAX, "%s/envs/%s.lock", d, t) < 0 ||
+	               fmt_into(pidfile, PATH_MAX, "%s/envs/%s.pid", d, t) < 0
+	           ? -1
+	           : 0;
+}
+
+/* The socket goes with its environment, unless a newer environment has the
+ * path now. The inode alone cannot tell (ext4 gives a freed inode's number
+ * to the next file: a login that retired this environment and bound a new
+ * socket lost it to this unlink); the pid file, written under the lock the
+ * login holds while it replaces us, can. */
+static void remove_socket(const struct envd_ctx *ctx, const struct stat *mine)
+{
+	char lock[PATH_MAX], pidfile[PATH_MAX];
 	struct stat st;
-	if (lstat(path, &st) == 0 && st.st_ino == mine->st_ino && st.st_dev == mine->st_dev)
-		unlink(path);
+	if (env_files(ctx, lock, pidfile) < 0)
+		return;
+	int lfd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (lfd < 0)
+		return;
+	if (flock(lfd, LOCK_EX) == 0 && read_number(pidfile, 10) == (unsigned long long)getpid() &&
+	    lstat(ctx->sock_path, &st) == 0 && st.st_ino == mine->st_ino &&
+	    st.st_dev == mine->st_dev)
+		unlink(ctx->sock_path);
+	close(lfd);
 }
 
 /* Waits for the env process; serves the gateway; passes on drain and kill. */
@@ -567,7 +594,7 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	mon.peer = child;
 	mon.notify_fd = -1;
 	int status = child > 0 ? monitor_loop(ctx, child, &gw, &mon, &mask) : 0;
-	remove_socket(ctx->sock_path, sock_st);
+	remove_socket(ctx, sock_st);
 	if (gw.pid > 0) {
 		kill(gw.pid, SIGKILL);
 		waitpid(gw.pid, NULL, 0);
@@ -748,10 +775,8 @@ int envd_join(const struct envd_ctx *ctx, pid_t *started, char *err, size_t errl
 	char dir[PATH_MAX], lock[PATH_MAX], fpfile[PATH_MAX], pidfile[PATH_MAX];
 	*started = 0;
 	if (fmt_into(dir, sizeof dir, "%s/envs", ctx->srv->state_dir) < 0 ||
-	    fmt_into(lock, sizeof lock, "%s/%s.lock", dir, ctx->tenant->name) < 0 ||
 	    fmt_into(fpfile, sizeof fpfile, "%s/%s.conf-hash", dir, ctx->tenant->name) < 0 ||
-	    fmt_into(pidfile, sizeof pidfile, "%s/%s.pid", dir, ctx->tenant->name) < 0 ||
-	    state_mkdir(dir, 0711) < 0) {
+	    env_files(ctx, lock, pidfile) < 0 || state_mkdir(dir, 0711) < 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}

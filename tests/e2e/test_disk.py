@@ -78,7 +78,7 @@ def test_existing_workspace_is_carried_over(dw):
         f.write("[sandbox]\ndisk_max = 20M\n")
     r = dw.ssh("late", "cat old.txt; df -B1 --output=size $HOME | tail -1")
     lines = r.stdout.splitlines()
-    assert lines[0] == "from-before", r.stdout + r.stderr
+    assert lines[:1] == ["from-before"], (r.returncode, r.stdout, r.stderr)
     assert int(lines[1]) <= 20 << 20
 
 

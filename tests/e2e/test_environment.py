@@ -463,3 +463,20 @@ def test_detached_sessions_end_with_linger(make_warren):
         # detached, then gone with the environment: nothing of the tenant's is left
         assert wait_until(lambda: not tenant_procs(uid), timeout=20), tenant_procs(uid)
         assert "detached" in w.log_text()
+
+
+def test_every_login_after_a_configuration_change_gets_an_environment(make_warren):
+    # each change retires the running environment (it has no connection: it
+    # ends at once) while the login binds its successor's socket at the same
+    # path; on ext4 the new socket can get the old one's inode number, and
+    # the old environment, ending, must not take the new socket with it
+    w = make_warren(tenants=("alice",)).start()
+    conf = os.path.join(w.tenants_dir, "alice.conf")
+    with open(conf) as f:
+        base = f.read()
+    for i in range(20):
+        with open(conf, "w") as f:
+            f.write(base + f"[sandbox]\nproxy_idle_timeout = {100 + i}\n")
+        r = w.ssh("alice", "echo round")
+        assert (r.returncode, r.stdout) == (0, "round\n"), (i, r.stderr)
+        assert "configuration changed" in w.log_text() or i == 0
