@@ -67,6 +67,14 @@ static void hang_up(pid_t sid);
 static void make_room(void);
 static void watch_room(void);
 
+/* a channel's (or a detached session's) session has ended: what it left
+ * is on record, and watched for a while (watch_room) */
+static void note_ended(pid_t sid)
+{
+	ended[nended++ % MAX_ENDED] = sid;
+	watch_room();
+}
+
 static void drop_client(int i)
 {
 	/* its session process went away with the command still running
@@ -74,12 +82,11 @@ static void drop_client(int i)
 	 * as when the client leaves */
 	if (clients[i].child > 0 && clients[i].sid > 0)
 		hang_up(clients[i].sid);
-	if (clients[i].sid > 0)
-		ended[nended++ % MAX_ENDED] = clients[i].sid;
+	if (clients[i].sid > 0) /* not a member's or a forwarded stream's */
+		note_ended(clients[i].sid);
 	close(clients[i].fd);
 	clients[i] = clients[--nclients];
 	make_room();
-	watch_room();
 }
 
 /* The channel's command: a session and process group of its own, the pty
@@ -581,10 +588,8 @@ static void reap(void)
 	int status;
 	pid_t p, sid;
 	while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (detach_reaped(p, &sid)) {
-			ended[nended++ % MAX_ENDED] = sid; /* its leftovers, as for any channel */
-			watch_room();
-		}
+		if (detach_reaped(p, &sid))
+			note_ended(sid); /* its leftovers, as for any channel */
 		for (int i = 0; i < nclients; i++)
 			if (clients[i].child == p) {
 				send_msg(clients[i].fd, INIT_MSG_EXIT, status, -1);

@@ -52,14 +52,6 @@ void warm_master(void)
 
 #define TUNED_MARK "WARREN_MALLOC_TUNED"
 
-/* glibc's tcache keeps up to 7 freed blocks of each small size for the next
- * malloc of that size, wherever they lie in the heap. A child of the master
- * takes the master's first: a write into page after page of the master's
- * heap, each then copied for that child (measured: with it, 50 idle
- * sessions cost 486 KiB each; without, 409 KiB). Its only switch is the
- * GLIBC_TUNABLES environment variable, read when a program starts; so
- * warrend starts itself again with it set, and then puts the environment
- * back as it was (nothing of it reaches a sandbox). */
 /* GLIBC_TUNABLES as it was: "=VALUE", or "-" when it was unset */
 static void restore(const char *was)
 {
@@ -70,6 +62,14 @@ static void restore(const char *was)
 	unsetenv(TUNED_MARK);
 }
 
+/* glibc's tcache keeps up to 7 freed blocks of each small size for the next
+ * malloc of that size, wherever they lie in the heap. A child of the master
+ * takes the master's first: a write into page after page of the master's
+ * heap, each then copied for that child (measured: with it, 50 idle
+ * sessions cost 486 KiB each; without, 409 KiB). Its only switch is the
+ * GLIBC_TUNABLES environment variable, read when a program starts; so
+ * warrend starts itself again with it set, and then puts the environment
+ * back as it was (nothing of it reaches a sandbox). */
 void warm_exec_tuned(char **argv)
 {
 	const char *mark = getenv(TUNED_MARK);

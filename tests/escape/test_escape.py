@@ -177,6 +177,16 @@ def test_host_loopback_unreachable(w):
     assert r.returncode != 0
 
 
+def pids_now(cg):
+    """pids.current of cgroup cg; 0 once the cgroup is gone (the environment
+    ended: nothing is left in it either)."""
+    try:
+        with open(os.path.join(cg, "pids.current")) as f:
+            return int(f.read())
+    except OSError:
+        return 0
+
+
 def leftovers(cg):
     """What is in cgroup cg, for a failure's message: pid, state, session,
     ignored/blocked/pending signals and name of each process."""
@@ -242,12 +252,7 @@ def test_fork_bomb_capped_and_others_unaffected(w):
     p.wait()
     # the bomb's channel has ended: what it left at pids_max goes, so eve's
     # environment (which lingers) has room again without waiting for linger
-    def current():
-        try:
-            return int(read("pids.current"))
-        except OSError:
-            return 0  # the environment ended: nothing left either
-    assert wait_until(lambda: current() < 16, timeout=15), (current(), leftovers(cg))
+    assert wait_until(lambda: pids_now(cg) < 16, timeout=15), (pids_now(cg), leftovers(cg))
     r = w.ssh("eve", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.2 & done; wait; echo ok")
     assert r.stdout == "ok\n", r.stderr
 
@@ -266,24 +271,16 @@ def test_fork_bomb_left_behind_goes_when_it_fills_the_environment(w):
     if cg is None or "/warren/" not in cg:
         pytest.skip(f"no warren cgroup for the environment on this host ({cg})")
 
-    def read(name):
+    def hits():  # forks refused at the limit
         try:
-            with open(os.path.join(cg, name)) as f:
-                return f.read()
-        except OSError:
-            return ""  # the environment ended: nothing left in it either
-
-    def hits():
-        fields = read("pids.events").split()
-        return int(fields[1]) if len(fields) > 1 else 0
+            with open(os.path.join(cg, "pids.events")) as f:
+                return int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0
 
     before = hits()
     assert wait_until(lambda: hits() > before, timeout=15), "the bomb never reached pids_max"
-
-    def current():
-        text = read("pids.current")
-        return int(text) if text else 0
-    assert wait_until(lambda: current() < 16, timeout=10), (current(), leftovers(cg))
+    assert wait_until(lambda: pids_now(cg) < 16, timeout=10), (pids_now(cg), leftovers(cg))
     r = w.ssh("eve", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.2 & done; wait; echo ok")
     assert r.stdout == "ok\n", r.stderr
 
