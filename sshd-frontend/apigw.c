@@ -690,6 +690,7 @@ int apigw_exec_main(int argc, char **argv)
 		fprintf(stderr, "warren-apigw: started by warrend only\n");
 		return 2;
 	}
+	prctl(PR_SET_NAME, "warren-apigw"); /* exec'd from /proc/self/exe: "exe" in ps */
 	if (config_load_server(argv[2], &srv, &err) < 0) {
 		log_err("gateway: %s", err.msg);
 		return 1;

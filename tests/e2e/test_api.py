@@ -243,6 +243,8 @@ def test_gateway_process_is_unprivileged_and_separate(gw):
             assert int(uids[0]) not in range(gw.uid_base, gw.uid_base + 1000)
             assert re.search(r"^CapEff:\s+0+$", status, re.M)
             assert re.search(r"^NoNewPrivs:\s+1$", status, re.M)
+            with open(f"/proc/{pid}/comm") as f:
+                assert f.read().strip() == "warren-apigw"  # named in ps and top, not "exe"
             assert re.search(r"^Seccomp:\s+2$", status, re.M)
             # sockets only (monitor, session, sock_diag, the sandbox's
             # listener): no audit log, no host key, no master's pipe
