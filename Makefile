@@ -19,21 +19,21 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/monitor.c sshd-frontend/moncheck.
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
             sshd-frontend/status.c sshd-frontend/apigw.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
             sshd-frontend/usage.c sshd-frontend/confine.c sshd-frontend/chanspawn.c sshd-frontend/monauth.c \
-            sshd-frontend/preauth.c sshd-frontend/handover.c sshd-frontend/warm.c pam/pam.c
+            sshd-frontend/preauth.c sshd-frontend/handover.c sshd-frontend/warm.c sshd-frontend/tunables.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
             sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c \
             sandbox/strblob.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine
+UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
              sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \
              sshd-frontend/httpframe.c sshd-frontend/relay.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
-             sandbox/ring.c sshd-frontend/moncheck.c sshd-frontend/confine.c
+             sandbox/ring.c sshd-frontend/moncheck.c sshd-frontend/confine.c sshd-frontend/tunables.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps profiles check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check

@@ -287,6 +287,9 @@ def sftp_throughput(t, path, size):
     down = size / (time.perf_counter() - t0) / 1e6
     ok = r1.returncode == 0 and r2.returncode == 0 and os.path.getsize(path + ".back") == size
     os.unlink(path + ".back")
+    # every put writes a new file: over the last run's, ext4's truncate of
+    # 1 GiB made both sides' puts slower and far more spread (bench/results.md)
+    subprocess.run(argv, input="rm bench.bin\n", capture_output=True, text=True)
     return (up, down) if ok else (float("nan"), float("nan"))
 
 
@@ -461,7 +464,7 @@ def main():
     if a.only == "flood":
         return run_flood(a.out, q)
     n_login = 5 if q else 50
-    n_tput = 1 if q else 3
+    n_tput = 1 if q else 5
     bursts = (10,) if q else (10, 100)
     idles = (10,) if q else (100, 500, 1000)
     size = (32 << 20) if q else (1 << 30)
@@ -525,7 +528,8 @@ def main():
              "stock sshd whose ForceCommand runs each session in bwrap (RO /usr, RW home, "
              "no network, caps dropped). warren ran with its defaults (seccomp, cgroup "
              f"limits, {tenants} tenants). Throughput: the best of {n_tput} alternated runs, "
-             "each after a `sync` (so that no run pays for another's writeback). Server PSS: "
+             "each after a `sync` (so that no run pays for another's writeback), each sftp put to a new "
+             "file. Server PSS: "
              "warren's connection monitors, session processes and tenant environments "
              "(warren-env, warren-envproxy); the baseline's sshd processes; neither side's "
              "sandbox processes.", "",

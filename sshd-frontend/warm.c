@@ -6,8 +6,10 @@
  * modules of nsswitch.conf at the first user lookup: both happen here, once.
  * After a login, what its work left (free heap, the pages of a deep stack)
  * goes back to the kernel, since a connection process lives for hours.
- * And glibc's malloc runs without its per-thread cache (warm_exec_tuned). */
+ * And glibc runs tuned (warm_exec_tuned; which tunables and why:
+ * tunables.c). */
 #include "warm.h"
+#include "tunables.h"
 
 #include <grp.h>
 #include <limits.h>
@@ -62,14 +64,10 @@ static void restore(const char *was)
 	unsetenv(TUNED_MARK);
 }
 
-/* glibc's tcache keeps up to 7 freed blocks of each small size for the next
- * malloc of that size, wherever they lie in the heap. A child of the master
- * takes the master's first: a write into page after page of the master's
- * heap, each then copied for that child (measured: with it, 50 idle
- * sessions cost 486 KiB each; without, 409 KiB). Its only switch is the
- * GLIBC_TUNABLES environment variable, read when a program starts; so
- * warrend starts itself again with it set, and then puts the environment
- * back as it was (nothing of it reaches a sandbox). */
+/* glibc's tunables (tunables.c) have one switch, the GLIBC_TUNABLES
+ * environment variable, read when a program starts; so warrend starts
+ * itself again with it set, and then puts the environment back as it was
+ * (nothing of it reaches a sandbox). */
 void warm_exec_tuned(char **argv)
 {
 	const char *mark = getenv(TUNED_MARK);
@@ -80,9 +78,11 @@ void warm_exec_tuned(char **argv)
 	const char *old = getenv("GLIBC_TUNABLES");
 	char *tun = NULL, *was = NULL;
 	/* the operator's own settings come after ours, and so win */
-	if (asprintf(&tun, "glibc.malloc.tcache_count=0%s%s", old ? ":" : "", old ? old : "") < 0 ||
-	    asprintf(&was, "%s%s", old ? "=" : "-", old ? old : "") < 0)
+	if ((tun = tunables_compose(tunables_cpu_is_amd(), old)) == NULL ||
+	    asprintf(&was, "%s%s", old ? "=" : "-", old ? old : "") < 0) {
+		free(tun);
 		return;
+	}
 	/* by its path, not /proc/self/exe: the kernel names the process after
 	 * the file it executes, and "exe" is not what ps and pgrep look for */
 	char self[PATH_MAX];
