@@ -132,7 +132,7 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	@set -e; for t in $^; do echo "== $$t"; $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096; done
 
 format:
-	clang-format -i sshd-frontend/*.[ch] sandbox/*.[ch] pam/*.[ch] tests/unit/*.[ch]
+	clang-format -i sshd-frontend/*.[ch] sandbox/*.[ch] pam/*.[ch] tests/unit/*.[ch] bench/*.c
 
 PREFIX ?= /usr/local
 install: all

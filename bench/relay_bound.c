@@ -24,7 +24,8 @@ struct dir {
 
 static int listener(int port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((unsigned short)port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
 	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
@@ -35,7 +36,8 @@ static int listener(int port)
 
 static int dial(int port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((unsigned short)port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
