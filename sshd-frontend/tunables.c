@@ -22,7 +22,7 @@
  * the source (measured here on an AMD EPYC: a 32 KiB memcpy
  * at 3 GB/s, 50 GB/s with the vector loop). libssh copies every received
  * data packet twice at such offsets: before this, 22 % of an sftp upload's
- * session process was that memmove (6 % after). Later glibc releases stop
+ * session process was that memmove (5 % after). Later glibc releases stop
  * using rep movsb on AMD; a threshold no copy reaches does the same here. */
 #define NO_REP_MOVSB "glibc.cpu.x86_rep_movsb_threshold=18446744073709551615"
 
