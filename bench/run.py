@@ -29,6 +29,10 @@ import tui  # noqa: E402
 
 BENCH_USER = "warren-bench"
 CIPHER = "aes128-gcm@openssh.com"
+# the same key exchange on both sides: OpenSSH 9.2 would otherwise agree on
+# sntrup761x25519-sha512 with its own sshd, which libssh 0.10 does not offer,
+# and its key generation costs the client about 80 ms of CPU per login here
+KEX = "curve25519-sha256"
 WRAP = """#!/bin/sh
 # ForceCommand for the baseline sshd: the same confinement warren applies.
 exec /usr/bin/bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL \\
@@ -103,14 +107,19 @@ ForceCommand {self.wrap}
 
     def ssh_argv(self, extra=()):
         return ["ssh", *extra, "-i", self.key, "-p", str(self.port), "-c", CIPHER,
+                "-o", f"KexAlgorithms={KEX}",
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
                 f"{BENCH_USER}@127.0.0.1"]
 
     def sftp_argv(self):
         return ["sftp", "-b", "-", "-P", str(self.port), "-c", CIPHER, "-i", self.key,
+                "-o", f"KexAlgorithms={KEX}",
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{BENCH_USER}@127.0.0.1"]
+
+    def server_root(self):
+        return self.proc.pid
 
     def server_pids(self):
         """sshd processes serving sessions (not the listener, not sandboxes)."""
@@ -157,13 +166,17 @@ class WarrenTarget:
 
     def ssh_argv(self, extra=(), user=None):
         user = user or self.next_user()
-        return self.w.ssh_argv(user, extra=("-c", CIPHER, *extra))
+        return self.w.ssh_argv(user, extra=("-c", CIPHER, "-o", f"KexAlgorithms={KEX}", *extra))
 
     def sftp_argv(self, user=None):
         user = user or self.names[0]
         return ["sftp", "-b", "-", "-P", str(self.w.port), "-c", CIPHER, "-i", self.w.keys[user],
+                "-o", f"KexAlgorithms={KEX}",
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
+
+    def server_root(self):
+        return self.w.proc.pid
 
     def server_pids(self):
         """warrend's processes serving sessions: each connection's monitor and
@@ -208,6 +221,42 @@ def timed(argv, **kw):
     t0 = time.perf_counter()
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, **kw)
     return time.perf_counter() - t0, r.returncode
+
+
+def tree_cpu_s(root):
+    """CPU seconds of `root`: its own, its reaped descendants' (cutime and
+    cstime) and every live descendant's (so the sandboxes a target's
+    sessions ran in count on both sides)"""
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+                x = st[st.rindex(")") + 2:].split()
+                procs[int(d)] = (int(x[1]), sum(int(v) for v in x[11:15]))
+            except (OSError, ValueError, IndexError):
+                pass
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in procs.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return sum(procs[p][1] for p in tree if p in procs) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_login(t, runs):
+    """(server ms, client ms) of CPU per sequential `ssh true`"""
+    def clients():
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+    c0, s0 = clients(), tree_cpu_s(t.server_root())
+    for _ in range(runs):
+        timed(t.ssh_argv() + ["true"])
+    c1, s1 = clients(), tree_cpu_s(t.server_root())
+    return (s1 - s0) / runs * 1000, (c1 - c0) / runs * 1000
 
 
 def login_latency(targets, runs):
@@ -501,6 +550,10 @@ def main():
                      statistics.median(lat["openssh+bwrap"])))
         rows.append(("login `ssh true`, p90 ms", pct(lat["warren"], 90),
                      pct(lat["openssh+bwrap"], 90)))
+        cpu = {k: cpu_per_login(t, n_login) for k, t in targets.items()}
+        rows.append(("CPU per login, server side (sandbox included), ms", cpu["warren"][0],
+                     cpu["openssh+bwrap"][0]))
+        rows.append(("CPU per login, client `ssh`, ms", cpu["warren"][1], cpu["openssh+bwrap"][1]))
         for n_burst in bursts:  # how login grows with concurrency (1: the rows above)
             for k, t in targets.items():
                 ok, times, wall = burst(t, n_burst)
@@ -521,7 +574,7 @@ def main():
         sw, sb = sf["warren"], sf["openssh+bwrap"]
         rows.append((f"sftp put {size >> 20} MiB, MB/s", sw[0], sb[0]))
         rows.append((f"sftp get {size >> 20} MiB, MB/s", sw[1], sb[1]))
-        rows += tui.measure(bl, 3 if q else 7)
+        rows += tui.measure(bl, 3 if q else 7, ("-c", CIPHER, "-o", f"KexAlgorithms={KEX}"))
         for n_idle in idles:  # how memory grows with sessions
             iw, ib = idle_sessions(w, n_idle), idle_sessions(bl, n_idle)
             rows.append((f"{n_idle} idle PTY sessions: server PSS per session, KiB",
@@ -542,7 +595,9 @@ def main():
              f"Measured by `bench/run.py{' --quick' if q else ''}` on "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {v['cores']} cores, "
              f"{v['memory']}, kernel {v['kernel']}; {v['OpenSSH']}; libssh {v['libssh']}; "
-             f"{v['bubblewrap']}. Cipher {CIPHER} and ed25519 keys for both. The baseline is "
+             f"{v['bubblewrap']}. Cipher {CIPHER}, key exchange {KEX} and ed25519 keys for both "
+             "(OpenSSH's client and sshd would otherwise agree on sntrup761x25519-sha512, which "
+             "libssh 0.10 does not offer: about 80 ms more client CPU per login). The baseline is "
              "stock sshd whose ForceCommand runs each session in bwrap (RO /usr, RW home, "
              "no network, caps dropped). warren ran with its defaults (seccomp, cgroup "
              f"limits, {tenants} tenants). Throughput: the best of {n_tput} alternated runs, "

@@ -50,7 +50,7 @@ def store_path(w):
     return m.group(1) if m else None
 
 
-def measure(baseline, runs):
+def measure(baseline, runs, same=()):
     """[(name, warren ms, baseline ms)], or [] with the reason printed"""
     if not shutil.which("tmux"):
         print("tui: tmux is not installed: not measured")
@@ -73,7 +73,8 @@ def measure(baseline, runs):
                        check=True)
         wt, bt = [], []
         for _ in range(runs):
-            wt.append(first_screen(w.ssh_argv("tui", extra=("-tt",)),
+            # `same`: the cipher and key exchange the baseline's client uses
+            wt.append(first_screen(w.ssh_argv("tui", extra=("-tt", *same)),
                                    ENV + "cd $HOME && exec claude"))
             bt.append(first_screen(baseline.ssh_argv(extra=("-tt",)),
                                    ENV + f"cd $HOME && PATH={store}/bin:$PATH exec claude"))
