@@ -22,11 +22,17 @@ struct dir {
 	int eof;
 };
 
-static int listener(int port)
+static struct sockaddr_in loopback(int port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET,
 	                        .sin_port = htons((unsigned short)port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	return a;
+}
+
+static int listener(int port)
+{
+	struct sockaddr_in a = loopback(port);
 	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
 	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
@@ -36,9 +42,7 @@ static int listener(int port)
 
 static int dial(int port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_port = htons((unsigned short)port),
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = loopback(port);
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
 		close(s);

@@ -189,7 +189,9 @@ class WarrenTarget:
         self.w.stop()
 
 
-def ps():
+def ps(cpu=False):
+    """(pid, comm, ppid) of every process; with cpu, a fourth field: its
+    utime + stime + cutime + cstime in clock ticks"""
     out = []
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -197,9 +199,10 @@ def ps():
                 with open(f"/proc/{d}/stat") as f:
                     st = f.read()
                 comm = st[st.index("(") + 1:st.rindex(")")]
-                ppid = int(st[st.rindex(")") + 2:].split()[1])
-                out.append((int(d), comm, ppid))
-            except (OSError, ValueError):
+                x = st[st.rindex(")") + 2:].split()
+                row = (int(d), comm, int(x[1]))
+                out.append(row + (sum(int(v) for v in x[11:15]),) if cpu else row)
+            except (OSError, ValueError, IndexError):
                 pass
     return out
 
@@ -227,16 +230,7 @@ def tree_cpu_s(root):
     """CPU seconds of `root`: its own, its reaped descendants' (cutime and
     cstime) and every live descendant's (so the sandboxes a target's
     sessions ran in count on both sides)"""
-    procs = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read()
-                x = st[st.rindex(")") + 2:].split()
-                procs[int(d)] = (int(x[1]), sum(int(v) for v in x[11:15]))
-            except (OSError, ValueError, IndexError):
-                pass
+    procs = {pid: (ppid, ticks) for pid, _, ppid, ticks in ps(cpu=True)}
     tree, grew = {root}, True
     while grew:
         grew = False
