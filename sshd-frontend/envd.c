@@ -446,8 +446,9 @@ static int env_process(const struct envd_ctx *ctx, int listen_fd, int gw_fd)
 	evfd_want(e.ev, e.proc.ctl_fd, &e.ctl_reg, POLLIN, on_ctl, &e);
 	evfd_want(e.ev, e.proc.stderr_fd, &e.err_reg, POLLIN, on_stderr, &e);
 	evfd_want(e.ev, e.sigfd, &e.sig_reg, POLLIN, on_signal, &e);
+	bool busy = false;
 	while (!e.done) {
-		ssh_event_dopoll(e.ev, e.px.resolving ? 5 : 1000);
+		evfd_dopoll(e.ev, &busy, e.px.resolving ? 5 : 1000);
 		proxy_reconcile(&e.px);
 	}
 	proxy_shutdown(&e.px);

@@ -26,3 +26,10 @@ void evfd_close(ssh_event ev, int *fd, short *reg)
 	close(*fd);
 	*fd = -1;
 }
+
+int evfd_dopoll(ssh_event ev, bool *busy, int timeout_ms)
+{
+	int rc = ssh_event_dopoll(ev, *busy ? 0 : timeout_ms);
+	*busy = rc >= 0; /* SSH_AGAIN: nothing came; SSH_ERROR: failed */
+	return rc;
+}

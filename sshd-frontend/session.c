@@ -1640,8 +1640,9 @@ int session_run(struct session_ctx *sx)
 
 	ssh_set_blocking(sx->session, 0);
 	reconcile(sx);
+	bool busy = false;
 	for (;;) {
-		int rc = ssh_event_dopoll(sx->event, sx->proxy.resolving ? 5 : tick);
+		int rc = evfd_dopoll(sx->event, &busy, sx->proxy.resolving ? 5 : tick);
 		reconcile(sx);
 		if (alive_iv > 0) {
 			/* libssh 0.10 counts bytes only (in_packets stays 0) */

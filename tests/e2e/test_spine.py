@@ -225,6 +225,42 @@ def test_session_process_dropped_privileges(warren):
         p.wait()
 
 
+def test_idle_session_sleeps(warren):
+    """After a burst of output, an idle session's processes sleep in poll: the
+    loops poll without a timeout only while work keeps coming (evfd_dopoll),
+    so none of them spins. The one-second window is a measurement, not a
+    wait: a spinning loop would use about 100 ticks in it."""
+    argv = warren.ssh_argv("alice") + ["head -c 20000000 /dev/zero; echo; echo ready; exec sleep 30"]
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        seen = b""
+        while not seen.endswith(b"ready\n"):
+            b = p.stdout.read1(1 << 20)
+            assert b, "the command ended early"
+            seen = seen[-16:] + b
+        uid = warren.uid("alice")
+
+        def ticks():  # CPU of all the tenant's processes: session, environment, sandbox
+            total = 0
+            for pid, _, u, _, _ in procs():
+                if u == uid:
+                    try:
+                        with open(f"/proc/{pid}/stat") as f:
+                            fields = f.read().rsplit(")", 1)[1].split()
+                        total += int(fields[11]) + int(fields[12])
+                    except (OSError, IndexError):
+                        pass
+            return total
+
+        before = ticks()
+        time.sleep(1.0)
+        used = ticks() - before
+        assert used <= 5, f"the tenant's idle processes used {used} ticks in one second"
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_wrong_key_refused(warren):
     r = warren.ssh("alice", "true", key=warren.stranger_key)
     assert r.returncode == 255
