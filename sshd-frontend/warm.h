@@ -9,7 +9,8 @@
 void warm_exec_tuned(char **argv);
 
 /* In the master, before the first fork: OpenSSL's algorithm tables and
- * glibc's NSS modules, shared copy-on-write by every connection process. */
+ * glibc's NSS modules, shared copy-on-write by every connection process;
+ * and where the stack is, for warm_trim. */
 void warm_master(void);
 
 /* Before a fork (the master's of a monitor, a monitor's of its pre-auth
