@@ -74,11 +74,11 @@ static void find_stack(void)
 }
 
 /* Gives back the pages below the caller's frame without reading
- * /proc/self/maps for the stack's mapping (that read was 4 % of a login's
- * CPU in the monitor, and the chrooted session process cannot open it):
- * from the deepest the stack can reach, which is the mapping or the gap
- * the kernel keeps below it (mmap_base sits at least 128 MiB lower).
- * madvise(2) applies to the mapped part and returns ENOMEM for the rest. */
+ * /proc/self/maps for the stack's mapping (that read, in every monitor, was
+ * about 4 % of warrend's CPU per login, and the chrooted session process
+ * cannot open it): from the deepest the stack can reach, which is the
+ * mapping or the gap the kernel keeps free below it. madvise(2) applies to
+ * the mapped part and returns ENOMEM for the rest. */
 static __attribute__((noinline)) void release_stack(void)
 {
 	char here;
