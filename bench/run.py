@@ -33,6 +33,8 @@ CIPHER = "aes128-gcm@openssh.com"
 # sntrup761x25519-sha512 with its own sshd, which libssh 0.10 does not offer,
 # and its key generation costs the client about 80 ms of CPU per login here
 KEX = "curve25519-sha256"
+# both, on every client command line of either target
+ALGS = ("-c", CIPHER, "-o", f"KexAlgorithms={KEX}")
 WRAP = """#!/bin/sh
 # ForceCommand for the baseline sshd: the same confinement warren applies.
 exec /usr/bin/bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL \\
@@ -106,15 +108,13 @@ ForceCommand {self.wrap}
                 time.sleep(0.05)
 
     def ssh_argv(self, extra=()):
-        return ["ssh", *extra, "-i", self.key, "-p", str(self.port), "-c", CIPHER,
-                "-o", f"KexAlgorithms={KEX}",
+        return ["ssh", *extra, "-i", self.key, "-p", str(self.port), *ALGS,
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
                 f"{BENCH_USER}@127.0.0.1"]
 
     def sftp_argv(self):
-        return ["sftp", "-b", "-", "-P", str(self.port), "-c", CIPHER, "-i", self.key,
-                "-o", f"KexAlgorithms={KEX}",
+        return ["sftp", "-b", "-", "-P", str(self.port), *ALGS, "-i", self.key,
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{BENCH_USER}@127.0.0.1"]
 
@@ -166,12 +166,11 @@ class WarrenTarget:
 
     def ssh_argv(self, extra=(), user=None):
         user = user or self.next_user()
-        return self.w.ssh_argv(user, extra=("-c", CIPHER, "-o", f"KexAlgorithms={KEX}", *extra))
+        return self.w.ssh_argv(user, extra=(*ALGS, *extra))
 
     def sftp_argv(self, user=None):
         user = user or self.names[0]
-        return ["sftp", "-b", "-", "-P", str(self.w.port), "-c", CIPHER, "-i", self.w.keys[user],
-                "-o", f"KexAlgorithms={KEX}",
+        return ["sftp", "-b", "-", "-P", str(self.w.port), *ALGS, "-i", self.w.keys[user],
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{user}@127.0.0.1"]
 
@@ -568,7 +567,7 @@ def main():
         sw, sb = sf["warren"], sf["openssh+bwrap"]
         rows.append((f"sftp put {size >> 20} MiB, MB/s", sw[0], sb[0]))
         rows.append((f"sftp get {size >> 20} MiB, MB/s", sw[1], sb[1]))
-        rows += tui.measure(bl, 3 if q else 7, ("-c", CIPHER, "-o", f"KexAlgorithms={KEX}"))
+        rows += tui.measure(bl, 3 if q else 7, ALGS)
         for n_idle in idles:  # how memory grows with sessions
             iw, ib = idle_sessions(w, n_idle), idle_sessions(bl, n_idle)
             rows.append((f"{n_idle} idle PTY sessions: server PSS per session, KiB",

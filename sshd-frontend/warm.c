@@ -55,7 +55,7 @@ static uintptr_t stack_floor;
 
 static void find_stack(void)
 {
-	unsigned long lo, hi = 0;
+	unsigned long hi = 0;
 	char line[256];
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_STACK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
@@ -64,7 +64,7 @@ static void find_stack(void)
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && strstr(line, "[stack]"))
+		if (sscanf(line, "%*x-%lx", &hi) == 1 && strstr(line, "[stack]"))
 			break;
 		else
 			hi = 0;
