@@ -36,7 +36,7 @@ UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/conf
              sandbox/ring.c sshd-frontend/moncheck.c sshd-frontend/confine.c sshd-frontend/tunables.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps profiles check unit e2e demo bench clean format install fuzz symbols asan e2e-asan clean-tree-check fresh-check
+.PHONY: all deps profiles check unit e2e demo bench clean format format-check install fuzz symbols asan e2e-asan clean-tree-check fresh-check
 
 all: $(BUILD)/warrend $(BUILD)/warren-init
 
@@ -106,6 +106,7 @@ clean-tree-check:
 check: deps profiles
 	$(MAKE) all
 	@mkdir -p $(BUILD) && (git status --porcelain --untracked-files=all 2>/dev/null | grep -v '^?? build' || true) > $(BUILD)/.tree-before
+	$(MAKE) format-check
 	$(MAKE) symbols
 	$(MAKE) unit
 	$(MAKE) e2e
@@ -131,8 +132,17 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	@set -e; for t in $^; do echo "== $$t"; $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096; done
 
+# Every C file of the tree, formatted by the committed .clang-format;
+# `make check` fails on any difference (format-check).
+C_FILES = $(sort $(wildcard sshd-frontend/*.[ch] sandbox/*.[ch] egress/*.[ch] pam/*.[ch] \
+	tests/*/*.[ch] bench/*.c))
 format:
-	clang-format -i sshd-frontend/*.[ch] sandbox/*.[ch] pam/*.[ch] tests/unit/*.[ch] bench/*.c
+	clang-format -i $(C_FILES)
+
+format-check:
+	@bad=$$(for f in $(C_FILES); do clang-format "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "not formatted (make format): $$bad" >&2; exit 1; fi; \
+	echo "format: every C file matches .clang-format"
 
 PREFIX ?= /usr/local
 install: all

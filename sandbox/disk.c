@@ -103,8 +103,8 @@ static int make_image(const char *image, const char *fill, const char *workspace
 	close(fd);
 	char owner[64];
 	snprintf(owner, sizeof owner, "root_owner=%u:%u", (unsigned)uid, (unsigned)gid);
-	char *const mkfs[] = {(char *)MKFS, (char *)"-q", (char *)"-F", (char *)"-m", (char *)"0",
-	                      (char *)"-E", owner, (char *)image, NULL};
+	char *const mkfs[] = {(char *)MKFS, (char *)"-q", (char *)"-F",  (char *)"-m", (char *)"0",
+	                      (char *)"-E", owner,        (char *)image, NULL};
 	int st = spawn_run_as(0, 0, mkfs);
 	if (st != 0) {
 		snprintf(err, errlen, MKFS " %s failed (status %d)", image, st);

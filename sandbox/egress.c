@@ -127,7 +127,7 @@ int egress_local_load(struct egress_local *l)
 		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
 			continue;
 		size_t sz = i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-		                                               : sizeof(struct sockaddr_in6);
+		                                              : sizeof(struct sockaddr_in6);
 		memset(&l->a[l->n], 0, sizeof l->a[0]);
 		memcpy(&l->a[l->n++], i->ifa_addr, sz);
 	}

@@ -208,7 +208,8 @@ static long tasks_of(long pid, const char *stat, void *ud)
 	/* state ppid pgrp session tty tpgid flags, 4 fault counts, 4 times,
 	 * priority nice, num_threads */
 	if (sscanf(stat, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
-	           &threads) != 1 || threads < 1)
+	           &threads) != 1 ||
+	    threads < 1)
 		threads = 1;
 	return threads;
 }
@@ -440,7 +441,8 @@ static long signal_one(long pid, const char *stat, void *ud)
 		return 0; /* a zombie: dead already, its parent's (or our reap's) to clear */
 	for (unsigned i = 0; i < s->n; i++)
 		if (s->sids[i] > 0 && psid == s->sids[i])
-			return (!s->only_default || hup_default(pid)) && kill((pid_t)pid, s->sig) == 0;
+			return (!s->only_default || hup_default(pid)) &&
+			       kill((pid_t)pid, s->sig) == 0;
 	return 0;
 }
 

@@ -18,13 +18,27 @@ const char *const policy_top_dirs[5] = {"bin", "sbin", "lib", "lib64", "lib32"};
 /* Host /etc entries a sandbox may see, read-only. Everything else in /etc
  * (shadow, ssh keys, sudoers, the host's passwd) stays invisible. */
 static const char *const etc_allow[] = {
-    "ssl",           "ca-certificates", "ca-certificates.conf",
-    "alternatives",  "localtime",       "timezone",
-    "nsswitch.conf", "ld.so.cache",     "ld.so.conf",
-    "ld.so.conf.d",  "bash.bashrc",     "inputrc",
-    "locale.alias",  "mime.types",      "protocols",
-    "services",      "host.conf",       "gai.conf",
-    "terminfo",      "magic",           "profile.d",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "alternatives",
+    "localtime",
+    "timezone",
+    "nsswitch.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "bash.bashrc",
+    "inputrc",
+    "locale.alias",
+    "mime.types",
+    "protocols",
+    "services",
+    "host.conf",
+    "gai.conf",
+    "terminfo",
+    "magic",
+    "profile.d",
     "manpath.config",
 };
 
@@ -79,7 +93,9 @@ _Static_assert(offsetof(struct egress_rules, r) + sizeof(((struct egress_rules *
 
 size_t sandbox_conf_used(const struct sandbox_conf *c)
 {
-	int n = c->egress.n < 0 ? 0 : c->egress.n > EGRESS_MAX_RULES ? EGRESS_MAX_RULES : c->egress.n;
+	int n = c->egress.n < 0                  ? 0
+	        : c->egress.n > EGRESS_MAX_RULES ? EGRESS_MAX_RULES
+	                                         : c->egress.n;
 	return offsetof(struct sandbox_conf, egress.r) + (size_t)n * sizeof c->egress.r[0];
 }
 

@@ -30,21 +30,22 @@ struct sandbox_conf {
 	unsigned long long memory_max; /* bytes, per tenant and per session; 0 = none */
 	long pids_max;                 /* 0 = none */
 	long cpu_max_milli;            /* thousandths of a core; 0 = none */
-	unsigned long long tmp_size;   /* bytes for each tmpfs: /tmp, /var/tmp, /dev/shm, /run; 0 = none */
-	long session_timeout;          /* seconds of wall clock per session; 0 = none */
-	long idle_timeout;             /* seconds without channel traffic; 0 = none */
-	long proxy_max_connections;    /* concurrent proxied connections per session */
-	long proxy_idle_timeout;       /* seconds */
-	long max_sessions;             /* running sessions per tenant, all connections; 0 = any */
-	long max_connections;          /* authenticated connections per tenant; 0 = any */
-	int record;                    /* 0 none, 1 pty, 2 all */
+	unsigned long long
+	    tmp_size;         /* bytes for each tmpfs: /tmp, /var/tmp, /dev/shm, /run; 0 = none */
+	long session_timeout; /* seconds of wall clock per session; 0 = none */
+	long idle_timeout;    /* seconds without channel traffic; 0 = none */
+	long proxy_max_connections; /* concurrent proxied connections per session */
+	long proxy_idle_timeout;    /* seconds */
+	long max_sessions;          /* running sessions per tenant, all connections; 0 = any */
+	long max_connections;       /* authenticated connections per tenant; 0 = any */
+	int record;                 /* 0 none, 1 pty, 2 all */
 	bool record_input;
 	unsigned long long record_max_bytes;
 	unsigned long long record_total_max; /* all of a tenant's recordings; 0 = no cap */
 	unsigned long long disk_max;         /* the workspace's own filesystem (disk.c); 0 = none */
-	bool scope_channel;  /* sandbox_scope = channel: one sandbox per channel (no environment) */
-	long linger;         /* seconds the environment outlives the tenant's last connection */
-	int tcp_forwarding;  /* FWD_* bits: allow_tcp_forwarding */
+	bool scope_channel; /* sandbox_scope = channel: one sandbox per channel (no environment) */
+	long linger;        /* seconds the environment outlives the tenant's last connection */
+	int tcp_forwarding; /* FWD_* bits: allow_tcp_forwarding */
 	bool agent_forwarding; /* allow_agent_forwarding */
 	/* `api = NAME`: the server's [api NAME] sections this tenant may use;
 	 * names as written (file:line kept for errors), resolved to api_mask
@@ -129,8 +130,8 @@ struct sandbox_policy {
 	bool nested_sandbox;
 	unsigned long long tmp_size;
 	unsigned api_mask; /* endpoints init opens (see SANDBOX_API_PORT) */
-	int seccomp_fd; /* filled by the spawner; -1 renders no filter (tests only) */
-	bool overflow;  /* too many mounts/files: building failed */
+	int seccomp_fd;    /* filled by the spawner; -1 renders no filter (tests only) */
+	bool overflow;     /* too many mounts/files: building failed */
 };
 
 /* Builds the default plan: read-only system, /nix/store, generated /etc
@@ -152,12 +153,12 @@ struct init_opts {
 	int ctl_fd;
 	bool pty;
 	int rows, cols;
-	int proxy_port; /* 0: none */
+	int proxy_port;    /* 0: none */
 	unsigned api_mask; /* one listener per bit at SANDBOX_API_PORT + bit */
 	bool env;          /* environment mode: no command, channels come on env_fd */
 	int env_fd;
-	long linger;       /* environment mode: seconds after the last connection */
-	long pids;         /* environment mode: the sandbox's pids.max, 0 = none */
+	long linger; /* environment mode: seconds after the last connection */
+	long pids;   /* environment mode: the sandbox's pids.max, 0 = none */
 };
 int policy_render(const struct sandbox_policy *p, const struct init_opts *init, char *const argv[],
                   struct strv *out);

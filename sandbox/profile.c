@@ -347,7 +347,8 @@ static int build_or_wait(const struct profile_builder *b, const char *name, cons
 	if (fmt_into(tmp, sizeof tmp, "%s.tmp", cache) == 0) {
 		FILE *f = fopen(tmp, "we");
 		if (f) {
-			int ok = fprintf(f, "%016llx %s\n", (unsigned long long)key, out->store) > 0;
+			int ok =
+			    fprintf(f, "%016llx %s\n", (unsigned long long)key, out->store) > 0;
 			if (fclose(f) == 0 && ok)
 				rename(tmp, cache); /* atomic: a reader sees old or new */
 		}

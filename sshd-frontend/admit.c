@@ -46,7 +46,8 @@ void admit_source_key(const struct sockaddr *sa, socklen_t len, char *key, size_
 {
 	snprintf(key, keylen, "?");
 	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, key, (socklen_t)keylen);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, key,
+		          (socklen_t)keylen);
 	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
 		struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
 		if (IN6_IS_ADDR_V4MAPPED(&a)) {

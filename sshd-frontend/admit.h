@@ -25,7 +25,7 @@ bool admit_early_drop(const struct startups *s, int unauth, int dice);
  * (also for v4-mapped IPv6), or the IPv6 /64 as "PREFIX::/64" */
 void admit_source_key(const struct sockaddr *sa, socklen_t len, char *key, size_t keylen);
 
-#define ADMIT_KEY_MAX 48
+#define ADMIT_KEY_MAX       48
 #define ADMIT_PENALTY_SLOTS 4096
 
 struct penalty_conf {
@@ -36,8 +36,8 @@ struct penalty_conf {
 
 struct penalty {
 	char key[ADMIT_KEY_MAX];
-	time_t until;  /* penalty accrued up to here */
-	bool active;   /* reached min: refused until `until` */
+	time_t until; /* penalty accrued up to here */
+	bool active;  /* reached min: refused until `until` */
 };
 
 struct penalties {
@@ -56,7 +56,7 @@ long penalty_left(const struct penalties *p, const char *key, time_t now);
 #define ADMIT_REASONS 4
 enum admit_reason { R_STARTUPS, R_PER_SOURCE, R_SOURCE_STARTUPS, R_PENALTY };
 struct refusals {
-	int window;               /* seconds */
+	int window; /* seconds */
 	time_t since[ADMIT_REASONS];
 	unsigned long count[ADMIT_REASONS]; /* refusals not yet logged */
 };

@@ -39,12 +39,12 @@
 #include "log.h"
 #include "privdrop.h"
 
-#define GW_MAX_CONNS     64        /* concurrent tenant connections per gateway */
+#define GW_MAX_CONNS     64 /* concurrent tenant connections per gateway */
 #define GW_MAX_LISTENERS 128
 #define GW_HEAD_MAX      (64 << 10) /* a request or response head */
 #define GW_BUF           (256 << 10)
-#define GW_IDLE_SECONDS  300       /* a keep-alive client that says nothing */
-#define GW_UPSTREAM_WAIT 600       /* a model may think for minutes */
+#define GW_IDLE_SECONDS  300 /* a keep-alive client that says nothing */
+#define GW_UPSTREAM_WAIT 600 /* a model may think for minutes */
 
 struct gw_api {
 	const struct api_conf *conf;
@@ -179,8 +179,8 @@ static long read_head(struct stream *s, struct inbuf *b)
 /* feeds the buffer (and then reads of src) through the framing, writing
  * the message's bytes to dst; bytes past its end stay in the buffer.
  * 0, -1 when src failed, -2 when dst failed (the relay goes on without it) */
-static int relay_body(struct stream *src, struct inbuf *b, struct body_scan *bs,
-                      struct stream *dst, int64_t *bytes)
+static int relay_body(struct stream *src, struct inbuf *b, struct body_scan *bs, struct stream *dst,
+                      int64_t *bytes)
 {
 	int rc = 0;
 	for (;;) {
@@ -258,7 +258,8 @@ static int up_open(struct stream *up, const struct gw_api *a, const char **why)
 	}
 	up->ssl = SSL_new(a->tls);
 	struct in6_addr ip;
-	bool literal = inet_pton(AF_INET, c->host, &ip) == 1 || inet_pton(AF_INET6, c->host, &ip) == 1;
+	bool literal =
+	    inet_pton(AF_INET, c->host, &ip) == 1 || inet_pton(AF_INET6, c->host, &ip) == 1;
 	if (up->ssl == NULL || SSL_set_fd(up->ssl, up->fd) != 1 ||
 	    (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(up->ssl), c->host)
 	             : (SSL_set_tlsext_host_name(up->ssl, c->host) &&
@@ -392,8 +393,7 @@ static int relay_response(struct client *c, const struct api_req *r, struct gw_m
 /* no key, or over budget: the gateway answers itself and nothing goes
  * upstream (the body is read and dropped). -1 when the request may go on,
  * else whether the connection can carry another request */
-static int refuse(struct client *c, const struct api_req *r, struct body_scan *bs,
-                  struct gw_msg *m)
+static int refuse(struct client *c, const struct api_req *r, struct body_scan *bs, struct gw_msg *m)
 {
 	struct gw_api *a = &apis[c->api];
 	struct gw_budget b;
@@ -429,9 +429,12 @@ static bool serve_request(struct client *c)
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct gw_api *a = &apis[c->api];
-	struct api_target t = {.host = a->conf->host, .port = a->conf->port,
-	                       .prefix = a->conf->prefix, .header = a->conf->header,
-	                       .value_prefix = a->conf->value_prefix, .key = a->key};
+	struct api_target t = {.host = a->conf->host,
+	                       .port = a->conf->port,
+	                       .prefix = a->conf->prefix,
+	                       .header = a->conf->header,
+	                       .value_prefix = a->conf->value_prefix,
+	                       .key = a->key};
 	struct api_req r;
 	const char *why = NULL;
 	static __thread char head[GW_HEAD_MAX + 2048];
@@ -516,11 +519,14 @@ static long long peer_socket_uid(int fd)
 	struct {
 		struct nlmsghdr nh;
 		struct inet_diag_req_v2 r;
-	} req = {.nh = {.nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+	} req = {.nh = {.nlmsg_len = sizeof req,
+	                .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 	                .nlmsg_flags = NLM_F_REQUEST},
-	         .r = {.sdiag_family = AF_INET, .sdiag_protocol = IPPROTO_TCP,
+	         .r = {.sdiag_family = AF_INET,
+	               .sdiag_protocol = IPPROTO_TCP,
 	               .idiag_states = ~0u,
-	               .id = {.idiag_sport = peer.sin_port, .idiag_dport = me.sin_port,
+	               .id = {.idiag_sport = peer.sin_port,
+	                      .idiag_dport = me.sin_port,
 	                      .idiag_src = {peer.sin_addr.s_addr},
 	                      .idiag_dst = {me.sin_addr.s_addr},
 	                      .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}}};
@@ -550,7 +556,8 @@ static void accept_one(int lfd, int api, long long peer_uid)
 		long long got = peer_socket_uid(fd);
 		if (got != peer_uid) {
 			log_warn("gateway for %s: refused a connection from uid %lld on the host's "
-			         "loopback (the tenant's endpoint)", gw_tenant, got);
+			         "loopback (the tenant's endpoint)",
+			         gw_tenant, got);
 			close(fd);
 			return;
 		}
@@ -607,9 +614,8 @@ static void take_listener(int sess, struct listener *l, int *nl, unsigned mask)
 				close(l[i].fd);
 				l[i--] = l[--*nl];
 			}
-	} else if (msg.type == GW_LISTEN && fd >= 0 && msg.api >= 0 &&
-	           msg.api < SANDBOX_MAX_APIS && (mask & (1u << msg.api)) &&
-	           *nl < GW_MAX_LISTENERS) {
+	} else if (msg.type == GW_LISTEN && fd >= 0 && msg.api >= 0 && msg.api < SANDBOX_MAX_APIS &&
+	           (mask & (1u << msg.api)) && *nl < GW_MAX_LISTENERS) {
 		l[(*nl)++] = (struct listener){fd, msg.api, msg.channel, msg.peer_uid};
 		fd = -1;
 	}
@@ -641,8 +647,7 @@ static void serve(int sess, unsigned mask)
 	}
 }
 
-static void gateway_main(const struct server_conf *srv, const char *tenant, unsigned mask,
-                         int sess)
+static void gateway_main(const struct server_conf *srv, const char *tenant, unsigned mask, int sess)
 {
 	gw_tenant = tenant;
 	for (int i = 0; i < srv->napis; i++) {
@@ -710,8 +715,7 @@ int apigw_exec_main(int argc, char **argv)
 	return 0;
 }
 
-int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *tenant,
-                unsigned mask)
+int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *tenant, unsigned mask)
 {
 	int mon[2], sess[2];
 	gw->pid = -1;
@@ -734,8 +738,12 @@ int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *ten
 		spawn_keep_only_fds(keep, 2);
 		char maskbuf[16];
 		snprintf(maskbuf, sizeof maskbuf, "%u", mask);
-		char *args[] = {(char *)"warren-apigw", (char *)"--api-gateway", srv->path,
-		                (char *)tenant, maskbuf, NULL};
+		char *args[] = {(char *)"warren-apigw",
+		                (char *)"--api-gateway",
+		                srv->path,
+		                (char *)tenant,
+		                maskbuf,
+		                NULL};
 		execv("/proc/self/exe", args);
 		log_err("gateway: exec: %s", strerror(errno));
 		_exit(127);

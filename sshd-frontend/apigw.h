@@ -42,7 +42,7 @@ enum { GW_LISTEN = 1, GW_CLOSE = 2 };
 struct gw_fdmsg {
 	int32_t type;
 	int32_t api;
-	int32_t channel;  /* -1: the connection's (network = host) */
+	int32_t channel; /* -1: the connection's (network = host) */
 	int32_t pad;
 	int64_t peer_uid; /* >= 0: serve only peers whose socket has this uid */
 };
@@ -56,14 +56,12 @@ struct apigw {
 /* Called by the root monitor: forks the gateway for this tenant's APIs
  * (mask), which reads the keys, drops to srv->api_uid and serves until the
  * session process closes its end. 0, or -1 (logged). */
-int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *tenant,
-                unsigned mask);
+int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *tenant, unsigned mask);
 
 /* main() of the re-executed gateway (warrend --api-gateway ...) */
 int apigw_exec_main(int argc, char **argv);
 
 /* monitor side: answer one message from the gateway on fd */
-void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tenant,
-                         unsigned mask);
+void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tenant, unsigned mask);
 
 #endif

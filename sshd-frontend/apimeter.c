@@ -80,7 +80,7 @@ static void usage_fields(struct api_usage *u, json_object *us)
 {
 	if (us == NULL)
 		return;
-	count(us, "input_tokens", &u->input, &u->seen);  /* Anthropic, OpenAI Responses */
+	count(us, "input_tokens", &u->input, &u->seen); /* Anthropic, OpenAI Responses */
 	count(us, "output_tokens", &u->output, &u->seen);
 	count(us, "cache_read_input_tokens", &u->cache_read, &u->seen);
 	count(us, "cache_creation_input_tokens", &u->cache_creation, &u->seen);

@@ -12,10 +12,23 @@
 /* never passed upstream: hop-by-hop fields, what the gateway sets itself,
  * and every header an API takes a credential in */
 static const char *const dropped[] = {
-    "host",          "connection",     "keep-alive", "proxy-connection", "proxy-authorization",
-    "te",            "trailer",        "upgrade",    "expect",           "accept-encoding",
-    "authorization", "x-api-key",      "api-key",    "x-goog-api-key",   "openai-api-key",
-    "cookie",        "x-amz-security-token",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "accept-encoding",
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "openai-api-key",
+    "cookie",
+    "x-amz-security-token",
 };
 
 static bool is_dropped(const char *name, size_t n, const char *configured)
@@ -160,20 +173,26 @@ enum api_shape apireq_shape(const char *header)
 static const char *reason(int status)
 {
 	switch (status) {
-	case 400: return "Bad Request";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	default: return "Error";
+	case 400:
+		return "Bad Request";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
 	}
 }
 
 static const char *anthropic_type(int status)
 {
-	return status == 429 ? "rate_limit_error"
+	return status == 429                    ? "rate_limit_error"
 	       : status == 400 || status == 431 ? "invalid_request_error"
-	                                       : "api_error";
+	                                        : "api_error";
 }
 
 static json_object *error_object(enum api_shape shape, int status, const char *message)
@@ -185,14 +204,16 @@ static json_object *error_object(enum api_shape shape, int status, const char *m
 		json_object_object_add(e, "type", json_object_new_string(anthropic_type(status)));
 	} else if (shape == SHAPE_GOOGLE) {
 		json_object_object_add(e, "code", json_object_new_int(status));
-		json_object_object_add(e, "status",
-		                       json_object_new_string(status == 429 ? "RESOURCE_EXHAUSTED"
-		                                                            : "UNAVAILABLE"));
+		json_object_object_add(
+		    e, "status",
+		    json_object_new_string(status == 429 ? "RESOURCE_EXHAUSTED" : "UNAVAILABLE"));
 	} else {
-		json_object_object_add(e, "type", json_object_new_string(
-		                                      status == 429 ? "insufficient_quota" : "api_error"));
-		json_object_object_add(e, "code", json_object_new_string(
-		                                      status == 429 ? "warren_budget" : "warren_gateway"));
+		json_object_object_add(
+		    e, "type",
+		    json_object_new_string(status == 429 ? "insufficient_quota" : "api_error"));
+		json_object_object_add(
+		    e, "code",
+		    json_object_new_string(status == 429 ? "warren_budget" : "warren_gateway"));
 	}
 	json_object_object_add(o, "error", e);
 	return o;

@@ -21,7 +21,7 @@ struct api_req {
 	char method[16];
 	char path[160]; /* the tenant's target, cut for the audit line */
 	bool expect_continue;
-	bool close;     /* the client asked for the connection to end */
+	bool close; /* the client asked for the connection to end */
 	bool is_head;
 };
 

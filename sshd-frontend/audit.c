@@ -83,8 +83,7 @@ static void write_event(pid_t pid, const char *event, const char *tenant, const 
 	json_object_put(o);
 }
 
-void waudit_eventv(pid_t pid, const char *event, const char *tenant, const char **kv,
-                   size_t nkv)
+void waudit_eventv(pid_t pid, const char *event, const char *tenant, const char **kv, size_t nkv)
 {
 	if (audit_fd >= 0)
 		write_event(pid, event, tenant, kv, nkv);

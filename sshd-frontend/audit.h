@@ -19,7 +19,6 @@ void waudit_event(const char *event, ...) __attribute__((sentinel));
  * sock (MON_AUDIT), which checks them and writes them with its tenant. */
 void waudit_forward(int sock);
 /* The monitor's side: an event a session process sent, already checked. */
-void waudit_eventv(pid_t pid, const char *event, const char *tenant, const char **kv,
-                   size_t nkv);
+void waudit_eventv(pid_t pid, const char *event, const char *tenant, const char **kv, size_t nkv);
 
 #endif

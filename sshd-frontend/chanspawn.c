@@ -26,7 +26,7 @@
 #include "session.h"
 
 struct helper_reply {
-	int32_t rc; /* 0, or -errno */
+	int32_t rc;   /* 0, or -errno */
 	int32_t mask; /* which of stdin, stdout, stderr, ctl follow */
 	char err[200];
 };
@@ -41,8 +41,8 @@ static int send_proc(int sock, const struct sandbox_proc *p, int rc, const char 
 	return fdpass_sendv(sock, &r, sizeof r, fds, n);
 }
 
-static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn *req,
-                             char **argv, char **envp, int sock, pid_t monitor)
+static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn *req, char **argv,
+                             char **envp, int sock, pid_t monitor)
 {
 	const struct session_ctx *sx = cs->sx;
 	for (int i = 0; i < cs->nclose; i++)
@@ -62,11 +62,11 @@ static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn 
 	                               .workspace = sx->workspace,
 	                               .init_helper = sx->init_helper};
 	struct sandbox_policy *pol = malloc(sizeof *pol);
-	struct sandbox_proc proc = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
-	                            .ctl_fd = -1};
+	struct sandbox_proc proc = {
+	    .pid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .ctl_fd = -1};
 	char err[200] = "sandbox policy too large";
-	int rc = pol == NULL || policy_build(pol, &sx->tenant->sandbox, &sid, &sx->facts,
-	                                     sx->profile) < 0
+	int rc = pol == NULL ||
+	                 policy_build(pol, &sx->tenant->sandbox, &sid, &sx->facts, sx->profile) < 0
 	             ? -E2BIG
 	             : spawn_sandbox(sx->srv->bwrap, pol, sx->filter, req->pty, req->rows,
 	                             req->cols, argv, envp, &proc, err, sizeof err);

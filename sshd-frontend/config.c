@@ -366,9 +366,9 @@ static int sandbox_key(struct parse_ctx *c, struct sandbox_conf *sb, const char 
 		while (i < 5 && strcmp(v, words[i]))
 			i++;
 		if (i == 5)
-			return fail(c,
-			            "allow_tcp_forwarding: expected yes, no, local or remote, got '%s'",
-			            v);
+			return fail(
+			    c, "allow_tcp_forwarding: expected yes, no, local or remote, got '%s'",
+			    v);
 		sb->tcp_forwarding = bits[i];
 	} else if (strcmp(name, "allow_agent_forwarding") == 0) {
 		return parse_bool(c, name, v, &sb->agent_forwarding);
@@ -430,8 +430,10 @@ int config_api_index(const struct server_conf *srv, const char *name)
 static int api_upstream(struct parse_ctx *c, struct api_conf *a, const char *v)
 {
 	if (strncmp(v, "https://", 8) != 0)
-		return fail(c, "upstream: must be an https:// URL (warren sends the key only over "
-		               "TLS), got '%s'", v);
+		return fail(c,
+		            "upstream: must be an https:// URL (warren sends the key only over "
+		            "TLS), got '%s'",
+		            v);
 	const char *hp = v + 8, *slash = strchr(hp, '/');
 	size_t hl = slash ? (size_t)(slash - hp) : strlen(hp);
 	const char *port;
@@ -476,8 +478,8 @@ static bool header_name_ok(const char *v)
 	return true;
 }
 
-static int copy_checked(struct parse_ctx *c, const char *name, char *dst, size_t len,
-                        const char *v, bool (*ok)(const char *), const char *what)
+static int copy_checked(struct parse_ctx *c, const char *name, char *dst, size_t len, const char *v,
+                        bool (*ok)(const char *), const char *what)
 {
 	if (strlen(v) >= len || (v[0] && !ok(v)))
 		return fail(c, "%s: expected %s, got '%s'", name, what, v);
@@ -544,8 +546,9 @@ static int api_key(struct parse_ctx *c, const char *api_name, const char *name, 
 		else
 			snprintf(buf, sizeof buf, "%s%s", v, n ? " " : "");
 		if (n + 1 >= sizeof buf || !printable(buf))
-			return fail(c, "prefix: expected short printable text like \"Bearer \", got '%s'",
-			            v);
+			return fail(
+			    c, "prefix: expected short printable text like \"Bearer \", got '%s'",
+			    v);
 		memcpy(a->value_prefix, buf, sizeof buf);
 		return 1;
 	}
@@ -554,8 +557,10 @@ static int api_key(struct parse_ctx *c, const char *api_name, const char *name, 
 		errno = 0;
 		unsigned long long n = strtoull(v, &end, 10);
 		if (errno || end == v || *end || v[0] == '-')
-			return fail(c, "budget_tokens: expected a whole number of tokens (0 = no "
-			               "budget), got '%s'", v);
+			return fail(c,
+			            "budget_tokens: expected a whole number of tokens (0 = no "
+			            "budget), got '%s'",
+			            v);
 		a->budget_tokens = n;
 		return 1;
 	}
@@ -574,15 +579,19 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return fail(c, "unknown section [%s]", section);
 	if (strcmp(name, "max_startups") == 0) {
 		if (admit_parse_startups(v, &s->max_startups) < 0)
-			return fail(c, "max_startups: expected N or START:RATE:FULL (RATE 1-100, "
-			               "FULL >= START), got '%s'", v);
+			return fail(c,
+			            "max_startups: expected N or START:RATE:FULL (RATE 1-100, "
+			            "FULL >= START), got '%s'",
+			            v);
 		return 1;
 	}
 	if (strcmp(name, "penalty_exempt") == 0) {
-		if (s->npenalty_exempt == (int)(sizeof s->penalty_exempt / sizeof s->penalty_exempt[0]))
+		if (s->npenalty_exempt ==
+		    (int)(sizeof s->penalty_exempt / sizeof s->penalty_exempt[0]))
 			return fail(c, "too many penalty_exempt sources (max 8)");
 		if (source_key_of(v, s->penalty_exempt[s->npenalty_exempt]) < 0)
-			return fail(c, "penalty_exempt: expected an IPv4 or IPv6 address, got '%s'", v);
+			return fail(c, "penalty_exempt: expected an IPv4 or IPv6 address, got '%s'",
+			            v);
 		s->npenalty_exempt++;
 		return 1;
 	}
@@ -647,7 +656,8 @@ static int server_handler(void *user, const char *section, const char *name, con
 	if (strcmp(name, "preauth_uids") == 0) {
 		if (parse_uid_range(v, &s->preauth_uid_min, &s->preauth_uid_max) < 0)
 			return fail(
-			    c, "preauth_uids: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'", v);
+			    c, "preauth_uids: expected MIN-MAX with 1000 <= MIN <= MAX, got '%s'",
+			    v);
 		return 1;
 	}
 	if (strcmp(name, "audit_log") == 0) {
@@ -746,8 +756,7 @@ int config_resolve_apis(const struct server_conf *srv, struct sandbox_conf *sb,
 }
 
 /* what the gateway will need: an upstream, and a key only root can read */
-static int check_api(const struct server_conf *s, const struct api_conf *a,
-                     struct cfg_error *err)
+static int check_api(const struct server_conf *s, const struct api_conf *a, struct cfg_error *err)
 {
 	struct stat st;
 	const char *why = NULL, *file = "";
@@ -773,8 +782,8 @@ static int check_api(const struct server_conf *s, const struct api_conf *a,
 	}
 	if (why == NULL)
 		return 0;
-	snprintf(err->msg, sizeof err->msg, "%s:%d: [api %s]: %s%s%s", s->path, line, a->name,
-	         file, file[0] ? ": " : "", why);
+	snprintf(err->msg, sizeof err->msg, "%s:%d: [api %s]: %s%s%s", s->path, line, a->name, file,
+	         file[0] ? ": " : "", why);
 	return -1;
 }
 
@@ -787,8 +796,8 @@ static int check_apis(struct server_conf *s, struct cfg_error *err)
 		s->api_uid = s->uid_min - 1;
 	if (s->api_uid >= s->uid_min && s->api_uid <= s->uid_max) {
 		snprintf(err->msg, sizeof err->msg,
-		         "%s: [server] api_uid %u is inside uid_range %u-%u (tenants' uids)", s->path,
-		         (unsigned)s->api_uid, (unsigned)s->uid_min, (unsigned)s->uid_max);
+		         "%s: [server] api_uid %u is inside uid_range %u-%u (tenants' uids)",
+		         s->path, (unsigned)s->api_uid, (unsigned)s->uid_min, (unsigned)s->uid_max);
 		return -1;
 	}
 	/* a pre-auth process's uid is nobody else's */
@@ -966,8 +975,7 @@ int config_load_tenant(const struct server_conf *srv, const char *name, struct t
 	return rc;
 }
 
-int config_check_tenant(const struct server_conf *srv, struct tenant_conf *t,
-                        struct cfg_error *err)
+int config_check_tenant(const struct server_conf *srv, struct tenant_conf *t, struct cfg_error *err)
 {
 	if (config_resolve_apis(srv, &t->sandbox, err) < 0)
 		return -1;

@@ -23,8 +23,8 @@ struct listen_addr {
  * gateway, which holds the key (apigw.c) */
 struct api_conf {
 	char name[CFG_NAME_MAX + 1];
-	int line, key_line;    /* its first key's line, key_file's: for errors */
-	char host[256];        /* from upstream = https://HOST[:PORT][/PREFIX] */
+	int line, key_line; /* its first key's line, key_file's: for errors */
+	char host[256];     /* from upstream = https://HOST[:PORT][/PREFIX] */
 	char port[8];
 	char prefix[256];      /* path prefix, "" or "/v1" (no trailing slash) */
 	char *key_file;        /* root-only; read by the gateway before it drops root */
@@ -67,8 +67,8 @@ struct server_conf {
 	struct penalty_conf penalty;    /* per source, for connections that never authenticate */
 	char penalty_exempt[8][ADMIT_KEY_MAX]; /* source keys never penalised */
 	int npenalty_exempt;
-	int drain_timeout;              /* seconds, on SIGTERM */
-	int client_alive_interval;      /* seconds; 0 = off */
+	int drain_timeout;         /* seconds, on SIGTERM */
+	int client_alive_interval; /* seconds; 0 = off */
 	int client_alive_count_max;
 	char *audit_log; /* file, "stderr", or NULL */
 	int log_level;   /* 0 error .. 3 debug */
@@ -112,7 +112,8 @@ void config_free_tenant(struct tenant_conf *t);
 void tenant_conf_copy(struct tenant_conf *dst, const struct tenant_conf *src);
 /* A tenant with no settings of its own yet: name and the server's [sandbox]
  * defaults, all else zero (*t's unused egress rules are left as they are). */
-void tenant_conf_start(struct tenant_conf *t, const char *name, const struct sandbox_conf *defaults);
+void tenant_conf_start(struct tenant_conf *t, const char *name,
+                       const struct sandbox_conf *defaults);
 
 /* Calls fn for every tenants_dir/<name>.conf (name as written, up to 63
  * characters, not yet validated). Returns 0, or -errno when the directory

@@ -6,8 +6,8 @@
  * which speaks SSH to the client. What they are left with: their sockets and pipes, name
  * lookups (getaddrinfo_a's threads, /etc read-only, getifaddrs' netlink
  * bind), time, memory. No exec, no new process, no file written, no listen,
- * no namespace, no ptrace, no signal to anything but itself. Anything else fails with EPERM: a bug shows as an
- * error, not as a dead environment. The master compiles both filters once
+ * no namespace, no ptrace, no signal to anything but itself. Anything else fails with EPERM: a bug
+ * shows as an error, not as a dead environment. The master compiles both filters once
  * (confine_prepare) with a marker where the worker's pid goes; each worker
  * loads a copy with its pid written in, instead of running libseccomp's
  * compiler (about 1.3 ms and 260 KiB of heap) at every login. */
@@ -38,27 +38,110 @@
 
 static const char *const allowed[] = {
     /* descriptors and I/O */
-    "read", "write", "readv", "writev", "pread64", "close", "lseek", "fstat", "newfstatat",
-    "statx", "fcntl", "dup", "dup2", "dup3", "pipe2", "poll", "ppoll", "select", "pselect6",
-    "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "eventfd2",
-    "readlink", "readlinkat", "access", "faccessat", "faccessat2", "getcwd",
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "pread64",
+    "close",
+    "lseek",
+    "fstat",
+    "newfstatat",
+    "statx",
+    "fcntl",
+    "dup",
+    "dup2",
+    "dup3",
+    "pipe2",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_wait",
+    "epoll_pwait",
+    "eventfd2",
+    "readlink",
+    "readlinkat",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "getcwd",
     /* sockets (socket itself: by family, below) */
-    "connect", "accept", "accept4", "bind", "getsockname", "getpeername",
-    "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg",
-    "recvmmsg", "shutdown",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "getsockname",
+    "getpeername",
+    "getsockopt",
+    "setsockopt",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "sendmmsg",
+    "recvmmsg",
+    "shutdown",
     /* memory */
-    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore",
+    "brk",
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "madvise",
+    "mincore",
     /* signals (kill and tgkill: only to itself, below), timers */
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "rt_sigsuspend",
-    "sigaltstack", "signalfd4", "restart_syscall", "pause", "alarm", "setitimer", "getitimer",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "rt_sigtimedwait",
+    "rt_sigsuspend",
+    "sigaltstack",
+    "signalfd4",
+    "restart_syscall",
+    "pause",
+    "alarm",
+    "setitimer",
+    "getitimer",
     /* the strings of a spawn request, a detached screen: sealed memfds */
-    "memfd_create", "ftruncate", "flock",
+    "memfd_create",
+    "ftruncate",
+    "flock",
     /* threads (clone: threads only, below), time, identity */
-    "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "gettid",
-    "getpid", "getppid", "exit", "exit_group", "sched_yield", "sched_getaffinity",
-    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
-    "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups", "uname",
-    "getrandom", "getrlimit", "getrusage", "sysinfo", "wait4", "waitid",
+    "futex",
+    "set_robust_list",
+    "get_robust_list",
+    "rseq",
+    "set_tid_address",
+    "gettid",
+    "getpid",
+    "getppid",
+    "exit",
+    "exit_group",
+    "sched_yield",
+    "sched_getaffinity",
+    "clock_gettime",
+    "clock_getres",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    "time",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getresuid",
+    "getresgid",
+    "getgroups",
+    "uname",
+    "getrandom",
+    "getrlimit",
+    "getrusage",
+    "sysinfo",
+    "wait4",
+    "waitid",
     "arch_prctl",
 };
 
@@ -80,7 +163,8 @@ static int allow_narrowly(scmp_filter_ctx ctx, scmp_datum_t me)
 {
 	const int families[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
 	/* a pty master's window size and number (the session's) */
-	const unsigned long ioctls[] = {FIONREAD, FIONBIO, TCGETS, TIOCSWINSZ, TIOCGWINSZ, TIOCGPTN};
+	const unsigned long ioctls[] = {FIONREAD,   FIONBIO,    TCGETS,
+	                                TIOCSWINSZ, TIOCGWINSZ, TIOCGPTN};
 	const int prctls[] = {PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE};
 	int rc = 0;
 	/* a thread (getaddrinfo_a), never a process; clone3's flags are out of
@@ -89,12 +173,14 @@ static int allow_narrowly(scmp_filter_ctx ctx, scmp_datum_t me)
 	                       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	/* files: read only (/etc/hosts, resolv.conf, gai.conf, localtime) */
-	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-	                       SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
+	rc |=
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+	                     SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_EQ, me));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, me));
 	/* its own limits only (getrlimit, setrlimit): not the tenant's other processes' */
-	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0));
+	rc |=
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0));
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		                       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
@@ -115,8 +201,18 @@ static int allow_narrowly(scmp_filter_ctx ctx, scmp_datum_t me)
  * on top. Before the mapping no uid but its own can be taken, and its root
  * is empty. */
 static const char *const becoming[] = {
-    "chroot", "fchdir", "chdir", "setresuid", "setresgid", "setgroups", "setuid", "setgid",
-    "setfsuid", "setfsgid", "capget", "capset",
+    "chroot",
+    "fchdir",
+    "chdir",
+    "setresuid",
+    "setresgid",
+    "setgroups",
+    "setuid",
+    "setgid",
+    "setfsuid",
+    "setfsgid",
+    "capget",
+    "capset",
     /* the session's own allowlist, stacked on this one (session.c) */
     "seccomp",
 };
@@ -124,7 +220,7 @@ static const char *const becoming[] = {
 static int allow_becoming(scmp_filter_ctx ctx)
 {
 	const int prctls[] = {PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS,
-	                      PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT};
+	                      PR_CAPBSET_READ,  PR_CAPBSET_DROP, PR_CAP_AMBIENT};
 	int rc = 0;
 	for (size_t i = 0; i < sizeof becoming / sizeof becoming[0]; i++) {
 		int nr = seccomp_syscall_resolve_name(becoming[i]);

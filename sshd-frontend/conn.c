@@ -154,13 +154,14 @@ static void claim_connection(struct conn *cx, struct session_ctx *sx, char *dir,
 	}
 	if (slots_claim(dir, max, getpid(), &held) < 0) {
 		dir[0] = '\0';
-		snprintf(sx->fail, sizeof sx->fail,
-		         "connection limit reached: %ld connections are open (max_connections = %ld)",
-		         held, max);
+		snprintf(
+		    sx->fail, sizeof sx->fail,
+		    "connection limit reached: %ld connections are open (max_connections = %ld)",
+		    held, max);
 		log_warn("tenant %s from %s: max_connections (%ld) reached", cx->a.tenant.name,
 		         cx->a.peer, max);
-		waudit_event("limit_refused", "limit", "max_connections", "tenant", cx->a.tenant.name,
-		             "source", cx->a.peer, NULL);
+		waudit_event("limit_refused", "limit", "max_connections", "tenant",
+		             cx->a.tenant.name, "source", cx->a.peer, NULL);
 	}
 }
 
@@ -250,8 +251,8 @@ struct login {
 	bool have_cg;
 	char conn_dir[PATH_MAX]; /* max_connections slot */
 	struct apigw gw;
-	int monsock[2];      /* monitor <-> session process */
-	sigset_t chld;       /* SIGCHLD, blocked: the monitor waits on a signalfd */
+	int monsock[2]; /* monitor <-> session process */
+	sigset_t chld;  /* SIGCHLD, blocked: the monitor waits on a signalfd */
 	pid_t monitor;
 };
 
@@ -262,8 +263,8 @@ static void log_accepted(const struct conn *cx)
 	static const char *const names[] = {"publickey", "password", "keyboard-interactive"};
 	for (int i = 0; i < 3; i++)
 		if (cx->a.done & bits[i])
-			snprintf(methods + strlen(methods), sizeof methods - strlen(methods), "%s%s",
-			         methods[0] ? "+" : "", names[i]);
+			snprintf(methods + strlen(methods), sizeof methods - strlen(methods),
+			         "%s%s", methods[0] ? "+" : "", names[i]);
 	log_info("accepted %s for %s from %s", methods, cx->a.tenant.name, cx->a.peer);
 	waudit_event("auth_success", "tenant", cx->a.tenant.name, "source", cx->a.peer, "method",
 	             methods, NULL);
@@ -288,7 +289,8 @@ static void login_limits(struct conn *cx, struct session_ctx *sx, struct login *
 		log_warn("tenant %s: pids_max (%ld) reached; connection refused", cx->a.tenant.name,
 		         sb->pids_max);
 		snprintf(sx->fail, sizeof sx->fail,
-		         "process limit reached: pids_max = %ld processes are running", sb->pids_max);
+		         "process limit reached: pids_max = %ld processes are running",
+		         sb->pids_max);
 		cgroup_session_destroy(env->cg, cx->a.tenant.name, lg->cg_id);
 	} else {
 		lg->have_cg = env->cg->mode != CG_NONE;
@@ -339,11 +341,13 @@ static void login(struct conn *cx, struct session_ctx *sx, struct login *lg)
 	lg->gw = (struct apigw){.pid = -1, .monitor_fd = -1, .session_fd = -1};
 	if (!sx->fail[0] && cx->a.tenant.sandbox.api_mask &&
 	    !envd_serves_apis(&cx->a.tenant.sandbox)) {
-		if (apigw_start(&lg->gw, env->srv, cx->a.tenant.name, cx->a.tenant.sandbox.api_mask) < 0)
+		if (apigw_start(&lg->gw, env->srv, cx->a.tenant.name,
+		                cx->a.tenant.sandbox.api_mask) < 0)
 			log_err("tenant %s: API gateway: %s", cx->a.tenant.name, strerror(errno));
 		else if (lg->have_cg &&
 		         cgroup_attach(env->cg, cx->a.tenant.name, lg->cg_id, lg->gw.pid) < 0)
-			log_warn("tenant %s: API gateway outside the session cgroup", cx->a.tenant.name);
+			log_warn("tenant %s: API gateway outside the session cgroup",
+			         cx->a.tenant.name);
 	}
 }
 
@@ -587,7 +591,8 @@ static int hand_over(struct conn *cx, struct session_ctx *sx, struct login *lg)
 		rc = handover_send(cx->a.sock, h, fds);
 	}
 	if (rc < 0)
-		log_err("tenant %s: handing the login over: %s", cx->a.tenant.name, strerror(errno));
+		log_err("tenant %s: handing the login over: %s", cx->a.tenant.name,
+		        strerror(errno));
 	free(h);
 	if (fds[HO_ROOT] >= 0)
 		close(fds[HO_ROOT]);

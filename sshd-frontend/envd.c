@@ -137,8 +137,8 @@ int envd_spawn(const char *path, char *const argv[], char *const envp[], bool pt
 		snprintf(err, errlen, "command and environment: %s", strerror(errno));
 		return -1;
 	}
-	if (!pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0 ||
-	             pipe2(e, O_CLOEXEC) < 0)) {
+	if (!pty &&
+	    (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		close(mfd);
 		close_pair(in);
@@ -186,8 +186,8 @@ int envd_attach(const char *path, int id, int rows, int cols, struct sandbox_pro
 	if (sock < 0)
 		return -1;
 	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
-	*out = (struct sandbox_proc){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
-	                             .ctl_fd = sock};
+	*out =
+	    (struct sandbox_proc){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .ctl_fd = sock};
 	return 0;
 }
 
@@ -422,9 +422,9 @@ static int env_process(const struct envd_ctx *ctx, int listen_fd, int gw_fd)
 	char err[256];
 	struct cg_limits lim = policy_cg_limits(&t->sandbox);
 	long pids = ctx->cg->mode != CG_NONE ? cgroup_sandbox_pids(&lim) : 0;
-	if (e.sigfd < 0 || spawn_environment(ctx->srv->bwrap, &pol, ctx->filter, listen_fd,
-	                                      t->sandbox.linger, pids, envp, &e.proc, err,
-	                                      sizeof err) < 0) {
+	if (e.sigfd < 0 ||
+	    spawn_environment(ctx->srv->bwrap, &pol, ctx->filter, listen_fd, t->sandbox.linger,
+	                      pids, envp, &e.proc, err, sizeof err) < 0) {
 		log_err("environment %s: cannot start the sandbox: %s", t->name, err);
 		return 1;
 	}
@@ -518,7 +518,8 @@ static int monitor_loop(const struct envd_ctx *ctx, pid_t child, struct apigw *g
 			if (si.ssi_signo == SIGTERM)
 				kill(child, SIGTERM);
 			else if (si.ssi_signo == SIGUSR2)
-				kill(child, SIGKILL); /* bwrap --die-with-parent; the cgroup the rest */
+				kill(child,
+				     SIGKILL); /* bwrap --die-with-parent; the cgroup the rest */
 		}
 		if (waitpid(child, &status, WNOHANG) == child)
 			return status;
@@ -607,8 +608,7 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 		syncfs(wfd); /* the environment's workspace writes, on disk */
 		close(wfd);
 	}
-	log_info("environment for %s ended%s", t->name,
-	         WIFSIGNALED(status) ? " (killed)" : "");
+	log_info("environment for %s ended%s", t->name, WIFSIGNALED(status) ? " (killed)" : "");
 	waudit_event("env_end", "tenant", t->name, NULL);
 	_exit(0);
 }
@@ -647,7 +647,10 @@ static unsigned long long fingerprint(const struct envd_ctx *ctx)
 		fnv(&h, pol->files[i].content, strlen(pol->files[i].content) + 1);
 	}
 	pol->seccomp_fd = 99;
-	struct init_opts io = {.ctl_fd = 98, .env = true, .env_fd = 97, .linger = sb->linger,
+	struct init_opts io = {.ctl_fd = 98,
+	                       .env = true,
+	                       .env_fd = 97,
+	                       .linger = sb->linger,
 	                       .api_mask = pol->api_mask};
 	struct strv args = {0};
 	char *none[] = {NULL};
@@ -656,8 +659,8 @@ static unsigned long long fingerprint(const struct envd_ctx *ctx)
 			fnv(&h, args.v[i], strlen(args.v[i]) + 1);
 	strv_free(&args);
 	free(pol);
-	long nums[] = {(long)sb->disk_max, (long)sb->memory_max, sb->pids_max,
-	               sb->cpu_max_milli, sb->proxy_max_connections, sb->proxy_idle_timeout,
+	long nums[] = {(long)sb->disk_max, (long)sb->memory_max,      sb->pids_max,
+	               sb->cpu_max_milli,  sb->proxy_max_connections, sb->proxy_idle_timeout,
 	               sb->nested_sandbox};
 	fnv(&h, nums, sizeof nums);
 	for (int i = 0; i < sb->egress.n; i++) {

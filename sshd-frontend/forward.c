@@ -97,16 +97,19 @@ int forward_dial(const struct forward_ctx *f, const char *host, int port, char *
 	int family = loopback_family(host);
 	if (family) {
 		if (f->env_sock == NULL) {
-			snprintf(why, len, "no environment to forward into (sandbox_scope = channel)");
+			snprintf(why, len,
+			         "no environment to forward into (sandbox_scope = channel)");
 			return -1;
 		}
 		int fd = envd_connect(f->env_sock, family, port);
 		if (fd < 0)
-			snprintf(why, len, "%s:%d in your sandbox: %s", host, port, strerror(errno));
+			snprintf(why, len, "%s:%d in your sandbox: %s", host, port,
+			         strerror(errno));
 		return fd;
 	}
 	if (f->network == NET_NONE) {
-		snprintf(why, len, "%s:%d: this tenant has no network (network = none)", host, port);
+		snprintf(why, len, "%s:%d: this tenant has no network (network = none)", host,
+		         port);
 		return -1;
 	}
 	return dial_outside(f, host, port, why, len);

@@ -82,8 +82,18 @@ int http_body_init(struct body_scan *b, const char *head, size_t len, int status
 	return 0;
 }
 
-enum { C_SIZE, C_SIZE_ANY, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_TR_START,
-       C_TR_LINE, C_TR_END_LF };
+enum {
+	C_SIZE,
+	C_SIZE_ANY,
+	C_EXT,
+	C_SIZE_LF,
+	C_DATA,
+	C_DATA_CR,
+	C_DATA_LF,
+	C_TR_START,
+	C_TR_LINE,
+	C_TR_END_LF
+};
 
 static int hexval(char ch)
 {

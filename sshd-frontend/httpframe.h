@@ -12,8 +12,7 @@
 
 /* The value of header `name` in head (request or status line first, lines
  * ending CRLF, up to the empty line), trimmed; false when absent. */
-bool http_header(const char *head, size_t len, const char *name, const char **val,
-                 size_t *vlen);
+bool http_header(const char *head, size_t len, const char *name, const char **val, size_t *vlen);
 
 /* a token character (RFC 9110 tchar): what methods and field names are made of */
 bool http_tchar(char ch);

@@ -71,12 +71,12 @@ struct child {
 	struct timespec active; /* last traffic the session reported */
 	char line[256];         /* partial status line from the pipe */
 	size_t linelen;
-	bool env;               /* a tenant's environment (envd.c), not a connection */
-	bool env_told;          /* the connection's one "E" line came */
+	bool env;      /* a tenant's environment (envd.c), not a connection */
+	bool env_told; /* the connection's one "E" line came */
 };
 
 static struct child *children;
-static struct cg cg; /* the master's view, for sweeping reaped monitors' leaves */
+static struct cg cg;  /* the master's view, for sweeping reaped monitors' leaves */
 static int stfd = -1; /* status socket; connection processes close it */
 static size_t nchildren, capchildren;
 static int unauth;
@@ -567,8 +567,10 @@ static void refuse_conn(int fd, enum admit_reason why, const char *host, const c
 {
 	if (refusal_note(&refusals, why, time(NULL))) {
 		log_warn("refusing connection from %s: %s (%s); further refusals of this kind "
-		         "are counted for %d s", host, admit_reason_name(why), detail, refusals.window);
-		waudit_event("limit_refused", "limit", admit_reason_name(why), "source", host, NULL);
+		         "are counted for %d s",
+		         host, admit_reason_name(why), detail, refusals.window);
+		waudit_event("limit_refused", "limit", admit_reason_name(why), "source", host,
+		             NULL);
 	}
 	if (line) {
 		ssize_t w = write(fd, line, strlen(line));
@@ -585,8 +587,10 @@ static bool admitted(int fd, const struct server_conf *srv, const char *host, co
 	if (left > 0 && !exempt(srv, key)) {
 		char line[128];
 		snprintf(detail, sizeof detail, "%ld s left", left);
-		snprintf(line, sizeof line, "warren: too many unauthenticated connections from your "
-		         "address; try again in %ld s\r\n", left);
+		snprintf(line, sizeof line,
+		         "warren: too many unauthenticated connections from your "
+		         "address; try again in %ld s\r\n",
+		         left);
 		refuse_conn(fd, R_PENALTY, host, detail, line);
 		return false;
 	}
@@ -762,7 +766,8 @@ int main(int argc, char **argv)
 	if (usage_req) {
 		int rc = usage_print(srv.state_dir, usage_date, stdout);
 		if (rc == -EINVAL)
-			fprintf(stderr, "warrend: --usage: expected a UTC day as YYYY-MM-DD, got '%s'\n",
+			fprintf(stderr,
+			        "warrend: --usage: expected a UTC day as YYYY-MM-DD, got '%s'\n",
 			        usage_date);
 		else if (rc < 0)
 			fprintf(stderr, "warrend: usage: %s\n", strerror(-rc));

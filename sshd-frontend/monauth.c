@@ -39,8 +39,7 @@ static void fail_floor(const struct timespec *t0)
 
 /* A failed attempt; DISCONNECT once max_auth_tries is reached (as sshd:
  * the last failure is not answered), else DENIED. */
-static int count_failure(struct auth_ctx *a, const char *user, const char *method,
-                         const char *why)
+static int count_failure(struct auth_ctx *a, const char *user, const char *method, const char *why)
 {
 	a->failures++;
 	log_info("auth failure: user=%.32s from=%s method=%s (%s) [%d/%d]", user, a->peer, method,
@@ -65,8 +64,8 @@ static bool load_tenant(struct auth_ctx *a, const char *user)
 	snprintf(a->user, sizeof a->user, "%s", user);
 	const struct server_conf *srv = a->srv;
 	struct cfg_error e = {{0}};
-	int rc = strlen(user) < sizeof a->user ? config_load_tenant(srv, user, &a->tenant, &e)
-	                                       : -ENOENT;
+	int rc =
+	    strlen(user) < sizeof a->user ? config_load_tenant(srv, user, &a->tenant, &e) : -ENOENT;
 	if (rc == -EINVAL)
 		log_err("%s", e.msg); /* the operator's file is broken: say where */
 	a->have_tenant = rc == 0;
@@ -184,10 +183,10 @@ static int on_password(struct auth_ctx *a, const char *p, struct mon_auth_reply 
 	bool allowed = a->srv->use_pam && (auth_policy_next(&a->policy, a->done) & AM_PASSWORD);
 	char msg[256];
 	/* PAM runs for unknown users too: same work, same time, same answer */
-	int rc = allowed && tenant_name_valid(user)
-	             ? wpam_password(a->srv->pam_service, user, a->peer_host, password, msg,
-	                             sizeof msg)
-	             : -1;
+	int rc =
+	    allowed && tenant_name_valid(user)
+	        ? wpam_password(a->srv->pam_service, user, a->peer_host, password, msg, sizeof msg)
+	        : -1;
 	if (rc < 0 || !a->have_tenant) {
 		fail_floor(&t0);
 		return count_failure(a, user, "password",
@@ -199,9 +198,9 @@ static int on_password(struct auth_ctx *a, const char *p, struct mon_auth_reply 
 /* the conversation's next round, or its end */
 static int kbdint_next(struct auth_ctx *a, struct mon_auth_reply *r)
 {
-	enum wpam_step step = a->kbd ? wpam_kbdint_next(a->kbd, &r->prompts,
-	                                                a->srv->login_grace_time * 1000)
-	                             : WPAM_FAILURE;
+	enum wpam_step step =
+	    a->kbd ? wpam_kbdint_next(a->kbd, &r->prompts, a->srv->login_grace_time * 1000)
+	           : WPAM_FAILURE;
 	if (step == WPAM_PROMPTS)
 		return MON_AUTH_PROMPTS;
 	wpam_kbdint_free(a->kbd);
@@ -229,8 +228,7 @@ static int on_kbdint_start(struct auth_ctx *a, const char *user, struct mon_auth
 	return kbdint_next(a, r);
 }
 
-static int on_kbdint_answer(struct auth_ctx *a, const char *p, size_t len,
-                            struct mon_auth_reply *r)
+static int on_kbdint_answer(struct auth_ctx *a, const char *p, size_t len, struct mon_auth_reply *r)
 {
 	const char *ans[WPAM_MAX_PROMPTS];
 	int n = 0;
@@ -287,8 +285,8 @@ void monauth_serve(struct auth_ctx *a)
 		memset(&r, 0, sizeof r);
 		if (why) {
 			a->st.refused++;
-			log_warn("monitor: %s: request %u from pre-auth pid %d refused: %s", a->peer,
-			         (unsigned)h.type, (int)a->child, why);
+			log_warn("monitor: %s: request %u from pre-auth pid %d refused: %s",
+			         a->peer, (unsigned)h.type, (int)a->child, why);
 			r.result = MON_AUTH_DENIED;
 		} else if (h.type == MON_LOGIN) {
 			mon_apply(&a->st, h.type, 0);

@@ -6,7 +6,7 @@
 
 #define SESSION MON_PHASE_SESSION
 #define PREAUTH MON_PHASE_PREAUTH
-#define AUTHED MON_PHASE_AUTHED
+#define AUTHED  MON_PHASE_AUTHED
 
 static const struct mon_rule {
 	uint32_t type;
@@ -24,7 +24,7 @@ static const struct mon_rule {
     {MON_AUTH_PASSWORD, "password", PREAUTH, 3, MON_USER_MAX + MON_SECRET_MAX + 2},
     {MON_KBDINT_START, "keyboard-interactive", PREAUTH, 2, MON_USER_MAX + 1},
     {MON_KBDINT_ANSWER, "keyboard-interactive answers", PREAUTH, 0,
-     WPAM_MAX_PROMPTS * (MON_SECRET_MAX + 1)},
+     WPAM_MAX_PROMPTS *(MON_SECRET_MAX + 1)},
     {MON_LOGIN, "login", AUTHED, 0, 0},
 };
 
@@ -47,7 +47,8 @@ static const char *auth_shape(uint32_t type, const char *p, size_t len)
 	switch (type) {
 	case MON_AUTH_PUBKEY:
 		/* the key as "TYPE BASE64" */
-		return (p[0] == 0 || p[0] == 1 || p[0] == 2) && strnlen(p + 1, len - 1) <= MON_USER_MAX &&
+		return (p[0] == 0 || p[0] == 1 || p[0] == 2) &&
+		               strnlen(p + 1, len - 1) <= MON_USER_MAX &&
 		               strings_ok(p + 1, len - 1, 2, MON_KEYBLOB_MAX)
 		           ? NULL
 		           : "bad publickey request";
@@ -56,12 +57,15 @@ static const char *auth_shape(uint32_t type, const char *p, size_t len)
 		           ? NULL
 		           : "bad password request";
 	case MON_KBDINT_START:
-		return strings_ok(p, len, 1, MON_USER_MAX) ? NULL : "bad keyboard-interactive request";
+		return strings_ok(p, len, 1, MON_USER_MAX) ? NULL
+		                                           : "bad keyboard-interactive request";
 	case MON_KBDINT_ANSWER: {
 		int n = 0;
 		for (size_t i = 0; i < len; i++)
 			n += p[i] == '\0';
-		return n <= WPAM_MAX_PROMPTS && strings_ok(p, len, n, MON_SECRET_MAX) ? NULL : "bad answers";
+		return n <= WPAM_MAX_PROMPTS && strings_ok(p, len, n, MON_SECRET_MAX)
+		           ? NULL
+		           : "bad answers";
 	}
 	default:
 		return NULL;
@@ -70,7 +74,7 @@ static const char *auth_shape(uint32_t type, const char *p, size_t len)
 
 /* what a session process may put in the audit log: its own channels' events */
 static const char *const session_events[] = {
-    "session_start", "session_end",   "session_detach", "timeout",        "limit_refused",
+    "session_start", "session_end",     "session_detach", "timeout",       "limit_refused",
     "forward_open",  "forward_refused", "egress_allowed", "egress_denied",
 };
 
@@ -96,7 +100,7 @@ const char *mon_check(const struct mon_state *st, const void *msg, size_t n)
 		return "unknown request";
 	int phase = st->phase ? st->phase : MON_PHASE_SESSION;
 	if (!(r->phases & phase))
-		return phase == MON_PHASE_PREAUTH   ? "out of phase: not before authentication"
+		return phase == MON_PHASE_PREAUTH  ? "out of phase: not before authentication"
 		       : phase == MON_PHASE_AUTHED ? "out of phase: only the login now"
 		                                   : "out of phase: authentication is over";
 	size_t len = n - sizeof h;
@@ -181,8 +185,8 @@ static bool key_ok(const char *k)
 	return true;
 }
 
-const char *mon_audit_parse(const char *payload, size_t len, const char **event,
-                            const char *kv[], size_t *nkv)
+const char *mon_audit_parse(const char *payload, size_t len, const char **event, const char *kv[],
+                            size_t *nkv)
 {
 	if (len == 0 || payload[len - 1] != '\0')
 		return "unterminated";

@@ -90,7 +90,9 @@ int monitor_wake_ms(const struct monitor *m)
 	int dl = monitor_deadline_ms(m);
 	if (m->nrec > 0) {
 		int64_t left = m->rec_next_ms - now_ms();
-		int rec = left < 0 ? 0 : left > MON_RECORD_CHECK_MS ? MON_RECORD_CHECK_MS : (int)left;
+		int rec = left < 0                     ? 0
+		          : left > MON_RECORD_CHECK_MS ? MON_RECORD_CHECK_MS
+		                                       : (int)left;
 		if (dl < 0 || dl > rec)
 			dl = rec;
 	}
@@ -105,7 +107,8 @@ bool monitor_record_over(struct monitor *m, bool now)
 	bool over = false;
 	for (int i = 0; i < m->nrec; i++) {
 		struct stat st;
-		if (stat(m->rec_paths[i], &st) < 0 || (unsigned long long)st.st_size <= m->record_max)
+		if (stat(m->rec_paths[i], &st) < 0 ||
+		    (unsigned long long)st.st_size <= m->record_max)
 			continue;
 		int fd = open(m->rec_paths[i], O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)m->record_max) < 0)
@@ -162,8 +165,8 @@ static void do_spawn(struct monitor *m, int32_t channel, const char *p, int memf
 		refuse(m, MON_SPAWN, v == NULL ? "bad command strings" : "not here");
 		reply(m, MON_FAILED, v == NULL ? EINVAL : ENOSYS, -1);
 	} else {
-		struct sandbox_proc proc = {.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
-		                            .ctl_fd = -1};
+		struct sandbox_proc proc = {
+		    .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .ctl_fd = -1};
 		int rc = m->spawn(m->spawn_ud, &req, v, v + req.argc + 1, &proc);
 		mon_apply(&m->st, MON_SPAWN, channel); /* once, whatever came of it */
 		if (rc < 0)
@@ -247,8 +250,8 @@ void monitor_serve(struct monitor *m)
 	static char msg[sizeof(struct mon_hdr) + MON_MAX_PAYLOAD + 1];
 	while (m->sock >= 0) {
 		int fd = -1, nfds = 0; /* a descriptor only MON_SPAWN brings (its strings) */
-		ssize_t n = fdpass_recvv(m->sock, msg, sizeof msg, &fd, 1, &nfds,
-		                         MSG_DONTWAIT | MSG_TRUNC);
+		ssize_t n =
+		    fdpass_recvv(m->sock, msg, sizeof msg, &fd, 1, &nfds, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
@@ -318,7 +321,8 @@ int mon_spawn(int sock, int channel, const struct mon_spawn *req, char *const ar
 	    rep.code != MON_OK) {
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
-		snprintf(err, errlen, "%s", strerror(rep.value > 0 && rep.value < 4096 ? rep.value : EIO));
+		snprintf(err, errlen, "%s",
+		         strerror(rep.value > 0 && rep.value < 4096 ? rep.value : EIO));
 		return -1;
 	}
 	if (sandbox_proc_unpack(out, rep.value, fds, nfds) == 0)

@@ -14,16 +14,16 @@
 struct sandbox_proc;
 
 struct monitor {
-	int sock;          /* -1 once closed */
-	bool audit_only;   /* an env process: only MON_AUDIT */
+	int sock;        /* -1 once closed */
+	bool audit_only; /* an env process: only MON_AUDIT */
 	const char *tenant;
-	pid_t peer;        /* the unprivileged process: its pid goes into audit lines */
+	pid_t peer; /* the unprivileged process: its pid goes into audit lines */
 	const char *state_dir;
 	char slots_dir[PATH_MAX]; /* state_dir/sessions/<tenant>, root's, 0700 */
 	long max_sessions;
 	unsigned long long record_total_max;
-	const char *source; /* the client's address, for limit_refused */
-	int notify_fd;      /* the master's status pipe; -1: none */
+	const char *source;   /* the client's address, for limit_refused */
+	int notify_fd;        /* the master's status pipe; -1: none */
 	long session_timeout; /* seconds; 0 = none: root's backstop (monitor_overdue) */
 	struct mon_state st;
 	struct {

@@ -31,9 +31,9 @@ enum mon_type {
 	                  * (argv, envp); reply MON_OK, value: which of stdin, stdout,
 	                  * stderr, ctl follow as fds (bits 0-3), or MON_FAILED, value: errno */
 	/* pre-auth (struct mon_auth_reply answers each) */
-	MON_AUTH_PUBKEY = 7,   /* u8 signed (0 a query, 1 valid, 2 bad), user\0, "TYPE BASE64"\0 */
-	MON_AUTH_PASSWORD = 8, /* user\0 password\0 */
-	MON_KBDINT_START = 9,  /* user\0 */
+	MON_AUTH_PUBKEY = 7,    /* u8 signed (0 a query, 1 valid, 2 bad), user\0, "TYPE BASE64"\0 */
+	MON_AUTH_PASSWORD = 8,  /* user\0 password\0 */
+	MON_KBDINT_START = 9,   /* user\0 */
 	MON_KBDINT_ANSWER = 10, /* the answers, each \0-terminated */
 	/* authenticated: the login, prepared by root; answered by a sealed
 	 * memfd (struct handover, handover.h) and the session's descriptors */
@@ -47,22 +47,22 @@ enum mon_phase { MON_PHASE_PREAUTH = 1, MON_PHASE_AUTHED = 2, MON_PHASE_SESSION 
 /* mon_auth_reply.result */
 enum {
 	MON_AUTH_DENIED = 0,
-	MON_AUTH_SUCCESS = 1, /* for a query (signed 0): the key would do (PK_OK) */
-	MON_AUTH_PARTIAL = 2, /* methods: what is still required */
-	MON_AUTH_PROMPTS = 3, /* a keyboard-interactive round: prompts */
+	MON_AUTH_SUCCESS = 1,    /* for a query (signed 0): the key would do (PK_OK) */
+	MON_AUTH_PARTIAL = 2,    /* methods: what is still required */
+	MON_AUTH_PROMPTS = 3,    /* a keyboard-interactive round: prompts */
 	MON_AUTH_DISCONNECT = 4, /* say banner (when set), then disconnect */
 };
 
-#define MON_USER_MAX   256  /* a user name as the client sent it (longer: cut) */
-#define MON_SECRET_MAX 1024 /* a password or an answer */
+#define MON_USER_MAX    256  /* a user name as the client sent it (longer: cut) */
+#define MON_SECRET_MAX  1024 /* a password or an answer */
 #define MON_KEYBLOB_MAX 8192
 #define MON_MAX_REQUEST (1 + MON_USER_MAX + 1 + MON_KEYBLOB_MAX + 1)
 
 enum { MON_OK = 0, MON_FAILED = 1, MON_FULL = 2 };
 
-#define MON_MAX_PAYLOAD 2048
-#define MON_MAX_CHANS   1024 /* channels holding a slot at once */
-#define MON_AUDIT_MAX_KV 24  /* key/value pairs in one event */
+#define MON_MAX_PAYLOAD  2048
+#define MON_MAX_CHANS    1024 /* channels holding a slot at once */
+#define MON_AUDIT_MAX_KV 24   /* key/value pairs in one event */
 
 struct mon_hdr {
 	uint32_t type;
@@ -112,7 +112,7 @@ void mon_apply(struct mon_state *st, uint32_t type, int32_t channel);
  * NULL when acceptable, else why not: an event a session may not write, a
  * key that is not [a-z_] (with an optional leading '#') or is reserved
  * (ts, pid, event, tenant), an unterminated string, too many pairs. */
-const char *mon_audit_parse(const char *payload, size_t len, const char **event,
-                            const char *kv[], size_t *nkv);
+const char *mon_audit_parse(const char *payload, size_t len, const char **event, const char *kv[],
+                            size_t *nkv);
 
 #endif

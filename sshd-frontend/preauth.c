@@ -86,8 +86,8 @@ static int jail(const struct server_conf *srv, int rootfd, char *err, size_t len
 	const char *step = "preauth_uids";
 	if (e < srv->preauth_uid_min || e > srv->preauth_uid_max)
 		errno = ERANGE;
-	else if ((step = "uid", setgroups(0, NULL) < 0 || setresgid(e, e, e) < 0 ||
-	                            setresuid(e, e, e) < 0))
+	else if ((step = "uid",
+	          setgroups(0, NULL) < 0 || setresgid(e, e, e) < 0 || setresuid(e, e, e) < 0))
 		;
 	else if ((step = "unshare(CLONE_NEWUSER)", unshare(CLONE_NEWUSER) < 0))
 		;
@@ -99,7 +99,8 @@ static int jail(const struct server_conf *srv, int rootfd, char *err, size_t len
 			for (int i = 0; i < NKEEP; i++)
 				kept |= keep[i] == c;
 			if (!kept && cap_drop_bound(c) < 0 && errno != EINVAL)
-				return snprintf(err, len, "cap_drop_bound: %s", strerror(errno)), -1;
+				return snprintf(err, len, "cap_drop_bound: %s", strerror(errno)),
+				       -1;
 		}
 		step = "capabilities";
 		if (set_caps(false) == 0 &&
@@ -174,7 +175,8 @@ int preauth_prepare(const struct server_conf *srv, char *err, size_t errlen)
 		waitpid(pid, &status, 0);
 	if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	snprintf(err, errlen, "the pre-auth jail cannot be set up here (%s); it needs "
+	snprintf(err, errlen,
+	         "the pre-auth jail cannot be set up here (%s); it needs "
 	         "unprivileged user namespaces, as bubblewrap does",
 	         why[0] ? why : "fork failed");
 	return -1;
@@ -228,8 +230,8 @@ static int outcome(struct pa *p, struct mon_auth_reply *r)
 	}
 }
 
-static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *pubkey,
-                       char state, void *ud)
+static int auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *pubkey, char state,
+                       void *ud)
 {
 	(void)s;
 	struct pa *p = ud;
@@ -387,10 +389,10 @@ static ssh_event handshake(struct pa *p, const struct conn_env *env, int fd)
 	/* Offer every method the server has, to everyone: offering per-user
 	 * methods would tell a prober which users exist. The monitor checks
 	 * each attempt against the user's own policy. */
-	ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY |
-	                                  (env->srv->use_pam ? SSH_AUTH_METHOD_PASSWORD |
-	                                                           SSH_AUTH_METHOD_INTERACTIVE
-	                                                     : 0));
+	ssh_set_auth_methods(
+	    session,
+	    SSH_AUTH_METHOD_PUBLICKEY |
+	        (env->srv->use_pam ? SSH_AUTH_METHOD_PASSWORD | SSH_AUTH_METHOD_INTERACTIVE : 0));
 	if (key_exchange(session, fd) != SSH_OK) {
 		log_info("%s: key exchange failed: %s", p->peer, ssh_get_error(session));
 		_exit(1);
@@ -430,7 +432,8 @@ static int become(const struct pa *p, const struct handover *h, int rootfd)
 		;
 	else if ((step = "bounding set", drop_bound_kept() < 0))
 		;
-	else if ((step = "switch", setgroups(0, NULL) < 0 || setresgid(h->gid, h->gid, h->gid) < 0 ||
+	else if ((step = "switch", setgroups(0, NULL) < 0 ||
+	                               setresgid(h->gid, h->gid, h->gid) < 0 ||
 	                               setresuid(h->uid, h->uid, h->uid) < 0))
 		;
 	else {
@@ -446,8 +449,8 @@ static int become(const struct pa *p, const struct handover *h, int rootfd)
 			return 0;
 		}
 	}
-	log_err("%s: becoming %u:%u failed at %s: %s", p->peer, (unsigned)h->uid,
-	        (unsigned)h->gid, step, strerror(errno));
+	log_err("%s: becoming %u:%u failed at %s: %s", p->peer, (unsigned)h->uid, (unsigned)h->gid,
+	        step, strerror(errno));
 	return -1;
 }
 
@@ -477,8 +480,7 @@ static struct profile *copy_profile(const struct profile *src)
 /* The login as handed over, into the session's own storage: the hand-over
  * itself (128 KiB, mostly an unused profile) is not kept for the session's
  * life. */
-static void take_login(struct session_ctx *sx, struct tenant_conf *tenant,
-                       const struct handover *h)
+static void take_login(struct session_ctx *sx, struct tenant_conf *tenant, const struct handover *h)
 {
 	tenant_conf_copy(tenant, &h->tenant);
 	sx->tenant = tenant;
@@ -487,7 +489,8 @@ static void take_login(struct session_ctx *sx, struct tenant_conf *tenant,
 	sx->workspace = strdup(h->workspace);
 	snprintf(sx->fail, sizeof sx->fail, "%s", h->fail);
 	if (h->have_profile && (sx->profile = copy_profile(&h->profile)) == NULL)
-		snprintf(sx->fail, sizeof sx->fail, "profile '%.60s': out of memory", h->profile.name);
+		snprintf(sx->fail, sizeof sx->fail, "profile '%.60s': out of memory",
+		         h->profile.name);
 	sx->sessions_dir = strdup(h->sessions_dir);
 	sx->env_sock = strdup(h->env_sock);
 	if (sx->workspace == NULL || sx->sessions_dir == NULL || sx->env_sock == NULL) {

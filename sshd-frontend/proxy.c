@@ -28,8 +28,8 @@
 #include "evfd.h"
 #include "relay.h"
 
-#define HEAD_MAX 16384
-#define PBUF     65536
+#define HEAD_MAX   16384
+#define PBUF       65536
 #define TUNNEL_BUF (1024 * 1024) /* per direction, touched only as used */
 
 enum pstate { P_HEAD, P_RESOLVING, P_CONNECTING, P_CONNECT_FAILED, P_RELAY, P_DONE };
@@ -134,7 +134,6 @@ static bool parse_hostport(const char *s, size_t len, char *host, size_t hostlen
 	return true;
 }
 
-
 /* A name or IP literal only: what reaches logs, audit and DNS is plain */
 static bool host_ok(const char *h)
 {
@@ -153,8 +152,8 @@ static void decide(struct pconn *c);
 /* hop-by-hop and proxy headers never go upstream; Host is set to the target */
 static bool drop_header(const char *line, size_t ll)
 {
-	static const char *const names[] = {"Proxy-", "Connection:", "Keep-Alive:", "Host:",
-	                                    "TE:", "Upgrade:"};
+	static const char *const names[] = {
+	    "Proxy-", "Connection:", "Keep-Alive:", "Host:", "TE:", "Upgrade:"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		size_t n = strlen(names[i]);
 		if (ll >= n && !strncasecmp(line, names[i], n))
@@ -692,7 +691,9 @@ static void settle(struct proxy *px, struct pconn *c)
 		if (c->resp_head && c->resp.done && drained)
 			finish(c, "allowed", NULL);
 		else if (c->u2c.eof && drained)
-			finish(c, c->resp_head && c->resp.kind == BODY_UNTIL_CLOSE ? "allowed" : "failed",
+			finish(c,
+			       c->resp_head && c->resp.kind == BODY_UNTIL_CLOSE ? "allowed"
+			                                                        : "failed",
 			       c->resp_head && c->resp.kind == BODY_UNTIL_CLOSE
 			           ? NULL
 			           : "the upstream closed before its response ended");
@@ -703,7 +704,8 @@ static void settle(struct proxy *px, struct pconn *c)
 			/* what it sent past its request is unread: drop it, or the close
 			 * would reset the connection before the response is read */
 			char sink[4096];
-			for (int i = 0; i < 64 && recv(c->cfd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+			for (int i = 0; i < 64 && recv(c->cfd, sink, sizeof sink, MSG_DONTWAIT) > 0;
+			     i++)
 				;
 		}
 	} else if (c->state == P_RELAY) {

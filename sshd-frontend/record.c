@@ -30,7 +30,8 @@ static unsigned long long dir_bytes(const char *dir)
 	struct dirent *de;
 	struct stat st;
 	while ((de = readdir(d)) != NULL)
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
 			total += (unsigned long long)st.st_size;
 	closedir(d);
 	return total;
@@ -53,7 +54,8 @@ int record_open(const char *state_dir, const char *tenant, unsigned long long to
 		gmtime_r(&tv.tv_sec, &tm);
 		char ts[32];
 		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-		if (fmt_into(path, PATH_MAX, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(), channel) < 0)
+		if (fmt_into(path, PATH_MAX, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(), channel) <
+		    0)
 			return -1;
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0)

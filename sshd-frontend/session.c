@@ -95,15 +95,15 @@ struct chan {
 	short proxy_reg;
 	bool api_given; /* the gateway holds listeners of this channel's sandbox */
 
-	bool in_env;  /* started in the tenant's environment: no bwrap of its own */
-	bool via_monitor; /* sandbox_scope = channel: bwrap started by the root monitor;
-	                   * the sandbox has ended when init's control socket closes */
+	bool in_env;        /* started in the tenant's environment: no bwrap of its own */
+	bool via_monitor;   /* sandbox_scope = channel: bwrap started by the root monitor;
+	                     * the sandbox has ended when init's control socket closes */
 	int attach_id;      /* warren-attach: the detached session to take over; -1: not */
 	pid_t env_pid;      /* in_env: the command's pid in the environment (its session id) */
 	struct ring screen; /* in_env with a pty: the last output, for reattaching */
 	bool detached;      /* the connection dropped; init keeps the command running */
-	bool fwd;     /* a forwarded stream: in_fd/out.fd are one socket */
-	int opening;  /* OPEN_*: a channel we open to the client, not yet confirmed */
+	bool fwd;           /* a forwarded stream: in_fd/out.fd are one socket */
+	int opening;        /* OPEN_*: a channel we open to the client, not yet confirmed */
 	char o_host[64], o_src[64];
 	int o_port, o_srcport;
 	bool bwrap_exited; /* in_env: the command ended, or the environment did */
@@ -115,8 +115,8 @@ struct chan {
 	bool close_sent;
 	bool timed_out;
 	struct recording rec;
-	char kind[16];   /* shell, exec, subsystem */
-	bool slot;       /* holds one of max_sessions (the monitor counts) */
+	char kind[16]; /* shell, exec, subsystem */
+	bool slot;     /* holds one of max_sessions (the monitor counts) */
 	uint64_t bytes_in, bytes_out;
 	bool client_closed;
 };
@@ -299,7 +299,8 @@ static void on_agent_req(ssh_session s, ssh_channel ch, void *ud)
 	struct session_ctx *sx = c->sx;
 	if (sx->agent_fwd)
 		return;
-	const char *why = !sx->tenant->sandbox.agent_forwarding ? "allow_agent_forwarding forbids it"
+	const char *why = !sx->tenant->sandbox.agent_forwarding
+	                      ? "allow_agent_forwarding forbids it"
 	                  : sx->env_member < 0 ? "no environment (sandbox_scope = channel)"
 	                                       : NULL;
 	if (why == NULL && envd_agent(sx->env_member) < 0)
@@ -391,19 +392,23 @@ static int start_recording(struct chan *c, const char *command, const char *subs
 		return 0;
 	char title[160];
 	snprintf(title, sizeof title, "%s: %s%s%.120s", t->name, c->kind,
-	         command || subsystem ? ": " : "", command ? command : subsystem ? subsystem : "");
-	int rc = sx->mon_sock < 0 ? -1
-	                          : record_start(&c->rec, sx->mon_sock, c->id, c->cols, c->rows,
-	                                         c->pty ? c->term : NULL, title,
-	                                         t->sandbox.record_max_bytes);
+	         command || subsystem ? ": " : "",
+	         command     ? command
+	         : subsystem ? subsystem
+	                     : "");
+	int rc = sx->mon_sock < 0
+	             ? -1
+	             : record_start(&c->rec, sx->mon_sock, c->id, c->cols, c->rows,
+	                            c->pty ? c->term : NULL, title, t->sandbox.record_max_bytes);
 	if (rc == -2) {
 		snprintf(c->fail_msg, sizeof c->fail_msg,
 		         "session not started: recordings are required and yours are full "
 		         "(record_total_max); ask the operator");
 		waudit_event("limit_refused", "limit", "record_total_max", "tenant", t->name, NULL);
 	} else if (rc < 0) {
-		snprintf(c->fail_msg, sizeof c->fail_msg,
-		         "session not started: it must be recorded and the recording could not start");
+		snprintf(
+		    c->fail_msg, sizeof c->fail_msg,
+		    "session not started: it must be recorded and the recording could not start");
 	}
 	return rc < 0 ? -1 : 0;
 }
@@ -415,8 +420,8 @@ static int start_recording(struct chan *c, const char *command, const char *subs
  * the gateway's endpoint and a placeholder key (the real one stays with the
  * gateway) */
 #define EXTRA_ENV_MAX (PROFILE_MAX_ENV + 9 + 2 * SANDBOX_MAX_APIS)
-static void extra_env(const struct session_ctx *sx, const struct profile *prof,
-                      char (*buf)[600], char **extra)
+static void extra_env(const struct session_ctx *sx, const struct profile *prof, char (*buf)[600],
+                      char **extra)
 {
 	const struct sandbox_conf *sb = &sx->tenant->sandbox;
 	int ne = 0;
@@ -446,8 +451,8 @@ static void extra_env(const struct session_ctx *sx, const struct profile *prof,
 		if (!(sb->api_mask & (1u << i)) || port <= 0)
 			continue;
 		if (a->base_url_env[0])
-			snprintf(buf[ne++], sizeof buf[0], "%s=http://127.0.0.1:%d", a->base_url_env,
-			         port);
+			snprintf(buf[ne++], sizeof buf[0], "%s=http://127.0.0.1:%d",
+			         a->base_url_env, port);
 		if (a->key_env[0])
 			snprintf(buf[ne++], sizeof buf[0], "%s=%s", a->key_env, a->placeholder);
 	}
@@ -467,7 +472,8 @@ static int spawn_via_monitor(struct chan *c, char *const argv[], char *const env
                              size_t errlen)
 {
 	bool sane = c->rows > 0 && c->cols > 0 && c->rows <= 10000 && c->cols <= 10000;
-	struct mon_spawn req = {.pty = c->pty, .rows = sane ? c->rows : 0, .cols = sane ? c->cols : 0};
+	struct mon_spawn req = {
+	    .pty = c->pty, .rows = sane ? c->rows : 0, .cols = sane ? c->cols : 0};
 	c->via_monitor = true;
 	if (c->sx->mon_sock < 0) {
 		snprintf(err, errlen, "no monitor");
@@ -809,7 +815,8 @@ static void pump_out(struct chan *c, struct stream *st, bool is_err)
 		activity(c->sx);
 		c->bytes_out += (uint64_t)n;
 		record_event(&c->rec, "o", st->buf, (size_t)n);
-		if (c->in_env && c->pty && st == &c->out && ring_put(&c->screen, st->buf, (size_t)n) < 0)
+		if (c->in_env && c->pty && st == &c->out &&
+		    ring_put(&c->screen, st->buf, (size_t)n) < 0)
 			log_debug("channel %d: no memory for the reattach screen", c->id);
 		st->len = (size_t)n;
 		st->off = 0;
@@ -951,16 +958,18 @@ static int on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			c->have_exit = true;
 			c->exit_status = m.value;
 			if (c->in_env) {
-				c->bwrap_exited = c->ctl_done = true; /* init keeps no more to say */
+				c->bwrap_exited = c->ctl_done =
+				    true; /* init keeps no more to say */
 				c->bwrap_status = m.value;
 			}
 		} else if (m.type == INIT_MSG_ERROR && c->attach_id >= 0) {
 			attach_failed(c, m.value);
 		} else if (m.type == INIT_MSG_ERROR && c->in_env && m.value == EAGAIN) {
-			snprintf(c->fail_msg, sizeof c->fail_msg,
-			         "cannot start the command: your environment is at its process limit "
-			         "(pids_max = %ld)",
-			         c->sx->tenant->sandbox.pids_max);
+			snprintf(
+			    c->fail_msg, sizeof c->fail_msg,
+			    "cannot start the command: your environment is at its process limit "
+			    "(pids_max = %ld)",
+			    c->sx->tenant->sandbox.pids_max);
 		} else if (m.type == INIT_MSG_ERROR && c->in_env) {
 			snprintf(c->fail_msg, sizeof c->fail_msg,
 			         "cannot start the command in your environment: %s",
@@ -1048,8 +1057,6 @@ GUARDED(on_rfwd)
 GUARDED(on_member)
 
 /* ---- registration and channel lifecycle, outside dopoll ---- */
-
-
 
 static void send_exit(struct chan *c)
 {
@@ -1173,7 +1180,7 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 
 	if (c->client_eof && !c->in_blocked && c->inoff >= c->inlen && c->in_fd >= 0) {
 		if (c->fwd)
-			shutdown(c->in_fd, SHUT_WR); /* the far end sees our half-close */
+			shutdown(c->in_fd, SHUT_WR);          /* the far end sees our half-close */
 		evfd_close(sx->event, &c->in_fd, &c->in_reg); /* child sees EOF on stdin */
 	}
 	uint32_t win = ssh_channel_window_size(c->ch);
@@ -1205,8 +1212,8 @@ static bool reconcile_chan(struct session_ctx *sx, struct chan *c)
 	else
 		evfd_want(sx->event, c->proc.ctl_fd, &c->ctl_reg, POLLIN, on_ctl_ready, c);
 
-	bool outputs_done = c->out.fd < 0 && c->err.fd < 0 && c->out.off >= c->out.len &&
-	                    c->err.off >= c->err.len;
+	bool outputs_done =
+	    c->out.fd < 0 && c->err.fd < 0 && c->out.off >= c->out.len && c->err.off >= c->err.len;
 	if (c->started && !c->eof_sent && c->bwrap_exited && c->ctl_done && outputs_done) {
 		ssh_channel_send_eof(c->ch);
 		if (c->fwd) {
@@ -1584,11 +1591,14 @@ void session_host_api_endpoints(struct session_ctx *sx)
 		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 		socklen_t al = sizeof a;
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 128) < 0 ||
-		    getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
-			log_warn("API gateway endpoint on the host's loopback: %s", strerror(errno));
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+		    listen(fd, 128) < 0 || getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+			log_warn("API gateway endpoint on the host's loopback: %s",
+			         strerror(errno));
 		} else {
-			struct gw_fdmsg m = {.type = GW_LISTEN, .api = i, .channel = -1,
+			struct gw_fdmsg m = {.type = GW_LISTEN,
+			                     .api = i,
+			                     .channel = -1,
 			                     .peer_uid = (int64_t)sx->id.uid};
 			if (fdpass_send(sx->api_sock, &m, sizeof m, fd) == 0)
 				sx->host_api_port[i] = ntohs(a.sin_port);

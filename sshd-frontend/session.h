@@ -50,15 +50,15 @@ struct session_ctx {
 	const char *sessions_dir;      /* state_dir/sessions/<tenant>: the monitor's slots */
 	bool draining;
 	int mon_sock; /* to the root monitor (monproto.h): slots, recordings, audit, notes */
-	int api_sock;  /* to the API gateway: the sandboxes' endpoints; -1: none */
+	int api_sock; /* to the API gateway: the sandboxes' endpoints; -1: none */
 	int host_api_port[SANDBOX_MAX_APIS]; /* network = host: the endpoints' ports */
 	struct timespec last_note;
 	struct profile *profile; /* the tenant's toolchain (heap); NULL: none */
-	int env_member; /* sandbox_scope = tenant: our MEMBER connection */
+	int env_member;          /* sandbox_scope = tenant: our MEMBER connection */
 	short member_reg;
-	const char *env_sock;    /* ... and where channels connect ("" when none) */
-	bool agent_fwd;          /* the client forwards its agent (ssh -A) */
-	bool ending;             /* the connection is gone: channels are being freed */
+	const char *env_sock; /* ... and where channels connect ("" when none) */
+	bool agent_fwd;       /* the client forwards its agent (ssh -A) */
+	bool ending;          /* the connection is gone: channels are being freed */
 	struct rfwd rfwd[SESSION_MAX_RFWD];
 	int nrfwd;
 };

@@ -51,8 +51,8 @@ static int read_lines(int dirfd, const char *tenant, struct usage_line *l, int m
 	char line[256];
 	while (n < max && fgets(line, sizeof line, f)) {
 		struct usage_line *u = &l[n];
-		if (sscanf(line, "%39s %lld %lld %lld %lld %lld", u->api, &u->t.requests, &u->t.input,
-		           &u->t.output, &u->t.cache_read, &u->t.cache_creation) == 6)
+		if (sscanf(line, "%39s %lld %lld %lld %lld %lld", u->api, &u->t.requests,
+		           &u->t.input, &u->t.output, &u->t.cache_read, &u->t.cache_creation) == 6)
 			n++;
 	}
 	fclose(f);
@@ -108,7 +108,8 @@ int usage_add(const char *state_dir, const char *tenant, const char *api,
 	} else {
 		for (int k = 0; k < n; k++)
 			fprintf(f, "%s %lld %lld %lld %lld %lld\n", l[k].api, l[k].t.requests,
-			        l[k].t.input, l[k].t.output, l[k].t.cache_read, l[k].t.cache_creation);
+			        l[k].t.input, l[k].t.output, l[k].t.cache_read,
+			        l[k].t.cache_creation);
 		if (fclose(f) != 0 || renameat(dfd, tmp, dfd, tenant) < 0)
 			rc = -errno;
 	}
@@ -169,9 +170,9 @@ int usage_print(const char *state_dir, const char *date, FILE *out)
 		char name[200];
 		fmt_escape(name, sizeof name, de->d_name);
 		for (int i = 0; i < n; i++)
-			fprintf(out, "%-32s %-16s %8lld %12lld %12lld %12lld %12lld\n", name, l[i].api,
-			        l[i].t.requests, l[i].t.input, l[i].t.output, l[i].t.cache_read,
-			        l[i].t.cache_creation);
+			fprintf(out, "%-32s %-16s %8lld %12lld %12lld %12lld %12lld\n", name,
+			        l[i].api, l[i].t.requests, l[i].t.input, l[i].t.output,
+			        l[i].t.cache_read, l[i].t.cache_creation);
 	}
 	closedir(d);
 	return 0;
@@ -209,19 +210,18 @@ static void usage_record(const struct server_conf *srv, const char *tenant, stru
 	if (usage_add(srv->state_dir, tenant, api, &t, time(NULL)) < 0)
 		log_warn("tenant %s: usage totals not written: %s", tenant, strerror(errno));
 	char num[8][24];
-	long long v[8] = {t.input, t.output, t.cache_read, t.cache_creation, m->status,
-	                  m->duration_ms, clamp(m->bytes_up), clamp(m->bytes_down)};
+	long long v[8] = {t.input,   t.output,       t.cache_read,       t.cache_creation,
+	                  m->status, m->duration_ms, clamp(m->bytes_up), clamp(m->bytes_down)};
 	for (int i = 0; i < 8; i++)
 		snprintf(num[i], sizeof num[i], "%lld", v[i]);
 	waudit_event("api_usage", "tenant", tenant, "api", api, "model", m->model, "method",
 	             m->method, "path", m->path, "#input_tokens", num[0], "#output_tokens", num[1],
 	             "#cache_read_input_tokens", num[2], "#cache_creation_input_tokens", num[3],
-	             "#status", num[4], "#duration_ms", num[5], "#bytes_up", num[6],
-	             "#bytes_down", num[7], NULL);
+	             "#status", num[4], "#duration_ms", num[5], "#bytes_up", num[6], "#bytes_down",
+	             num[7], NULL);
 }
 
-void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tenant,
-                         unsigned mask)
+void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tenant, unsigned mask)
 {
 	struct gw_msg m;
 	ssize_t n = recv(fd, &m, sizeof m, MSG_DONTWAIT);

@@ -155,7 +155,7 @@ static bool take_hole(size_t sz, size_t top_size)
 	void *p = malloc(sz);
 	if (p != NULL && (char *)p < top)
 		return true; /* kept for good */
-	free(p); /* from the top: there was no hole that size */
+	free(p);             /* from the top: there was no hole that size */
 	return false;
 }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-	gcc make pkg-config libc6-dev
+	gcc make pkg-config libc6-dev clang-format
 	libssh-dev libcap-dev libseccomp-dev libpam0g-dev libinih-dev libcmocka-dev libjson-c-dev libssl-dev
 	bubblewrap nix-bin nix-setup-systemd openssh-client openssh-server openssh-sftp-server
 	python3 python3-pytest python3-pexpect python3-asyncssh rsync git procps busybox-static curl openssl e2fsprogs man-db tmux

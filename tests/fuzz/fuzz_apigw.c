@@ -15,8 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = (const char *)data + 1;
 	size_t n = size - 1;
 	if (data[0] & 1) {
-		static const struct api_target t = {.host = "h", .port = "443", .prefix = "/v1",
-		                                    .header = "x-api-key", .value_prefix = "",
+		static const struct api_target t = {.host = "h",
+		                                    .port = "443",
+		                                    .prefix = "/v1",
+		                                    .header = "x-api-key",
+		                                    .value_prefix = "",
 		                                    .key = "k"};
 		char out[8192];
 		struct api_req r;

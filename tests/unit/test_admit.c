@@ -18,10 +18,10 @@ static void startups(void **state)
 	(void)state;
 	struct startups s;
 	assert_int_equal(admit_parse_startups("10:30:100", &s), 0);
-	assert_false(admit_early_drop(&s, 9, 0));   /* below start: never */
-	assert_true(admit_early_drop(&s, 10, 29));  /* at start: 30% */
+	assert_false(admit_early_drop(&s, 9, 0));  /* below start: never */
+	assert_true(admit_early_drop(&s, 10, 29)); /* at start: 30% */
 	assert_false(admit_early_drop(&s, 10, 30));
-	assert_true(admit_early_drop(&s, 55, 64));  /* half way: 65% */
+	assert_true(admit_early_drop(&s, 55, 64)); /* half way: 65% */
 	assert_false(admit_early_drop(&s, 55, 65));
 	assert_true(admit_early_drop(&s, 100, 99)); /* at full: always */
 	int dropped = 0;
@@ -115,15 +115,15 @@ static void refusals(void **state)
 {
 	(void)state;
 	struct refusals r = {.window = 10};
-	assert_true(refusal_note(&r, R_STARTUPS, 100));   /* the first is logged */
+	assert_true(refusal_note(&r, R_STARTUPS, 100)); /* the first is logged */
 	for (int i = 0; i < 1000; i++)
 		assert_false(refusal_note(&r, R_STARTUPS, 100 + i % 10)); /* then counted */
-	assert_true(refusal_note(&r, R_PENALTY, 105)); /* per reason */
+	assert_true(refusal_note(&r, R_PENALTY, 105));                    /* per reason */
 	refusal_flush(&r, 109, report);
 	assert_int_equal(reported[R_STARTUPS], 0); /* window still open */
 	refusal_flush(&r, 110, report);
 	assert_int_equal(reported[R_STARTUPS], 1000);
-	assert_int_equal(reported[R_PENALTY], 0); /* nothing further to report */
+	assert_int_equal(reported[R_PENALTY], 0);       /* nothing further to report */
 	assert_true(refusal_note(&r, R_STARTUPS, 111)); /* a new window */
 	assert_string_equal(admit_reason_name(R_PER_SOURCE), "max_connections_per_source");
 }

@@ -15,12 +15,14 @@
 #include "../../sshd-frontend/apireq.h"
 #include "../../sshd-frontend/httpframe.h"
 
-static const struct api_target T = {.host = "api.example.com", .port = "443", .prefix = "/v1",
-                                     .header = "x-api-key", .value_prefix = "",
-                                     .key = "REAL-KEY"};
+static const struct api_target T = {.host = "api.example.com",
+                                    .port = "443",
+                                    .prefix = "/v1",
+                                    .header = "x-api-key",
+                                    .value_prefix = "",
+                                    .key = "REAL-KEY"};
 
-static long rewrite(const char *head, struct api_req *r, char *out, size_t len,
-                    const char **why)
+static long rewrite(const char *head, struct api_req *r, char *out, size_t len, const char **why)
 {
 	return apireq_rewrite(head, strlen(head), &T, r, out, len, why);
 }
@@ -107,8 +109,9 @@ static void error_shapes(void **state)
 	assert_true(n > 0 && n < sizeof out);
 	assert_non_null(strstr(out, "HTTP/1.1 429 Too Many Requests\r\n"));
 	assert_non_null(strstr(out, "x-should-retry: false\r\n"));
-	assert_non_null(strstr(out, "{\"type\":\"error\",\"error\":{\"message\":\"over \\\"budget\\\"\\n\","
-	                            "\"type\":\"rate_limit_error\"}}"));
+	assert_non_null(
+	    strstr(out, "{\"type\":\"error\",\"error\":{\"message\":\"over \\\"budget\\\"\\n\","
+	                "\"type\":\"rate_limit_error\"}}"));
 	char *body = strstr(out, "\r\n\r\n") + 4;
 	char want[64];
 	snprintf(want, sizeof want, "Content-Length: %zu\r\n", strlen(body));
@@ -129,7 +132,8 @@ static const char SSE[] =
     "{\"input_tokens\":1500,\"cache_read_input_tokens\":700,"
     "\"cache_creation_input_tokens\":30,\"output_tokens\":1}}}\r\n\r\n"
     "event: content_block_delta\n"
-    "data: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"usage: {\\\"output_tokens\\\": 999}\"}}\n\n"
+    "data: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"usage: {\\\"output_tokens\\\": "
+    "999}\"}}\n\n"
     "event: message_delta\n"
     "data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":42}}\n\n"
     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
@@ -208,8 +212,9 @@ static void json_bodies(void **state)
 	assert_int_equal(m.u.output, 5);
 	apimeter_free(&m);
 	struct api_usage u = {0};
-	const char *oai = "{\"model\":\"gpt-z\",\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,"
-	                  "\"prompt_tokens_details\":{\"cached_tokens\":2}}}";
+	const char *oai =
+	    "{\"model\":\"gpt-z\",\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":2}}}";
 	apimeter_json(&u, oai, strlen(oai));
 	assert_true(u.seen);
 	assert_string_equal(u.model, "gpt-z");
@@ -217,8 +222,9 @@ static void json_bodies(void **state)
 	assert_int_equal(u.output, 3);
 	assert_int_equal(u.cache_read, 2);
 	struct api_usage g = {0};
-	const char *gem = "{\"modelVersion\":\"gemini-q\",\"usageMetadata\":{\"promptTokenCount\":4,"
-	                  "\"candidatesTokenCount\":6}}";
+	const char *gem =
+	    "{\"modelVersion\":\"gemini-q\",\"usageMetadata\":{\"promptTokenCount\":4,"
+	    "\"candidatesTokenCount\":6}}";
 	apimeter_json(&g, gem, strlen(gem));
 	assert_string_equal(g.model, "gemini-q");
 	assert_int_equal(g.input, 4);

@@ -177,10 +177,8 @@ static void none_fails_closed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(v2_layout),
-	    cmocka_unit_test(v2_swap_off_when_present),
-	    cmocka_unit_test(v1_layout),
-	    cmocka_unit_test(v2_sweep_spares_live_tenants),
+	    cmocka_unit_test(v2_layout),         cmocka_unit_test(v2_swap_off_when_present),
+	    cmocka_unit_test(v1_layout),         cmocka_unit_test(v2_sweep_spares_live_tenants),
 	    cmocka_unit_test(none_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

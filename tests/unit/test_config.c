@@ -261,7 +261,8 @@ static void environment_keys(void **state)
 		snprintf(text, sizeof text, "[tenant]\nuid = 20001\n[sandbox]\n%s", cases[i].lines);
 		struct tenant_conf t;
 		assert_int_equal(
-		    config_load_tenant_file(write_tmp(1, "t.conf", text), "t", &s.sandbox, &t, &e), 0);
+		    config_load_tenant_file(write_tmp(1, "t.conf", text), "t", &s.sandbox, &t, &e),
+		    0);
 		assert_int_equal(t.sandbox.scope_channel, cases[i].channel);
 		assert_int_equal(t.sandbox.linger, cases[i].linger);
 		assert_int_equal(t.sandbox.tcp_forwarding, cases[i].fwd);
@@ -368,7 +369,8 @@ static void api_sections(void **state)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		snprintf(text, sizeof text,
 		         "[server]\nlisten = 127.0.0.1:2222\nhost_key = /k\nstate_dir = /s\n"
-		         "tenants_dir = /t\n[api a]\n%s\nkey_file = %s\n", bad[i].line, key);
+		         "tenants_dir = /t\n[api a]\n%s\nkey_file = %s\n",
+		         bad[i].line, key);
 		assert_int_equal(config_load_server(write_tmp(0, "api.conf", text), &s, &e), -22);
 		assert_non_null(strstr(e.msg, bad[i].want));
 	}
@@ -413,18 +415,12 @@ static void preauth_uids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(server_good),
-	    cmocka_unit_test(api_sections),
-	    cmocka_unit_test(sandbox_keys),
-	    cmocka_unit_test(server_defaults),
-	    cmocka_unit_test(server_bad),
-	    cmocka_unit_test(server_missing_required),
-	    cmocka_unit_test(overlong_line),
-	    cmocka_unit_test(tenant_good_and_override),
-	    cmocka_unit_test(tenant_bad),
-	    cmocka_unit_test(names_and_parsers),
-	    cmocka_unit_test(environment_keys),
-	    cmocka_unit_test(preauth_uids),
+	    cmocka_unit_test(server_good),      cmocka_unit_test(api_sections),
+	    cmocka_unit_test(sandbox_keys),     cmocka_unit_test(server_defaults),
+	    cmocka_unit_test(server_bad),       cmocka_unit_test(server_missing_required),
+	    cmocka_unit_test(overlong_line),    cmocka_unit_test(tenant_good_and_override),
+	    cmocka_unit_test(tenant_bad),       cmocka_unit_test(names_and_parsers),
+	    cmocka_unit_test(environment_keys), cmocka_unit_test(preauth_uids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,11 +170,8 @@ static void split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(parse),
-	    cmocka_unit_test(names),
-	    cmocka_unit_test(addresses),
-	    cmocka_unit_test(rule_named),
-	    cmocka_unit_test(split),
+	    cmocka_unit_test(parse),      cmocka_unit_test(names), cmocka_unit_test(addresses),
+	    cmocka_unit_test(rule_named), cmocka_unit_test(split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

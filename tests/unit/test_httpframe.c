@@ -32,8 +32,8 @@ static void lengths(void **state)
 {
 	(void)state;
 	struct body_scan b;
-	assert_int_equal(http_body_init(&b, HEAD("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), 0,
-	                                false), 0);
+	assert_int_equal(
+	    http_body_init(&b, HEAD("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), 0, false), 0);
 	assert_int_equal(b.kind, BODY_LENGTH);
 	assert_int_equal(http_body_feed(&b, "abcdefgh", 8), 5); /* the rest is the next request */
 	assert_true(b.done);
@@ -41,19 +41,23 @@ static void lengths(void **state)
 	assert_true(b.done); /* a request without framing has no body */
 	assert_int_equal(http_body_init(&b, HEAD("HTTP/1.1 200 OK\r\n\r\n"), 200, false), 0);
 	assert_int_equal(b.kind, BODY_UNTIL_CLOSE);
-	assert_int_equal(http_body_init(&b, HEAD("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"),
-	                                200, true), 0);
+	assert_int_equal(
+	    http_body_init(&b, HEAD("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), 200, true), 0);
 	assert_true(b.done); /* the answer to HEAD */
 	assert_int_equal(http_body_init(&b, HEAD("HTTP/1.1 304 Not Modified\r\n\r\n"), 304, false),
 	                 0);
 	assert_true(b.done);
 	/* ambiguous framing is refused, not guessed */
-	assert_int_equal(http_body_init(&b, HEAD("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"),
-	                                0, false), -1);
-	assert_int_equal(http_body_init(&b, HEAD("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
-	                                0, false), -1);
-	assert_int_equal(http_body_init(&b, HEAD("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
-	                                0, false), -1);
+	assert_int_equal(
+	    http_body_init(&b, HEAD("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"), 0, false),
+	    -1);
+	assert_int_equal(
+	    http_body_init(&b, HEAD("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 0, false),
+	    -1);
+	assert_int_equal(http_body_init(&b,
+	                                HEAD("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+	                                0, false),
+	                 -1);
 }
 
 static const char chunked[] = "4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n"

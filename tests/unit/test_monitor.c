@@ -76,13 +76,11 @@ static void table(void **state)
 	char big[MON_MAX_PAYLOAD + 1];
 	memset(big, 'T', sizeof big);
 	assert_string_equal(mon_check(&st, b, msg(b, MON_NOTE, 0, big, 201)), "bad length");
-	assert_string_equal(mon_check(&st, b, msg(b, MON_AUDIT, 0, big, sizeof big)),
-	                    "bad length");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_AUDIT, 0, big, sizeof big)), "bad length");
 	/* a full table refuses more claims */
 	for (int i = 0; i < MON_MAX_CHANS; i++)
 		mon_apply(&st, MON_CLAIM, 100 + i);
-	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 5, NULL, 0)),
-	                    "too many channels");
+	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 5, NULL, 0)), "too many channels");
 }
 
 #define P(s) s, sizeof s /* a payload with its final NUL */

@@ -76,7 +76,8 @@ static void render(const struct sandbox_conf *conf, bool nix, bool pty, struct s
 static void environment_mode(void **state)
 {
 	(void)state;
-	struct sandbox_conf conf = {.profile = "default", .network = NET_NONE, .shell = "/bin/bash"};
+	struct sandbox_conf conf = {
+	    .profile = "default", .network = NET_NONE, .shell = "/bin/bash"};
 	struct sandbox_policy p;
 	struct strv v = {0};
 	struct host_facts f = merged_usr(false);
@@ -106,8 +107,8 @@ static void environment_mode(void **state)
 static void cg_limits_of_a_tenant(void **state)
 {
 	(void)state;
-	struct sandbox_conf conf = {.memory_max = 1ULL << 30, .pids_max = 64,
-	                            .max_connections = 4, .cpu_max_milli = 500};
+	struct sandbox_conf conf = {
+	    .memory_max = 1ULL << 30, .pids_max = 64, .max_connections = 4, .cpu_max_milli = 500};
 	struct cg_limits l = policy_cg_limits(&conf);
 	assert_true(l.memory_max == 1ULL << 30);
 	assert_int_equal(l.pids_max, 64);
@@ -243,12 +244,9 @@ static void profile_mappings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(default_plan),
-	    cmocka_unit_test(cg_limits_of_a_tenant),
-	    cmocka_unit_test(environment_mode),
-	    cmocka_unit_test(network_host_and_pty),
-	    cmocka_unit_test(unset_fds_and_overflow),
-	    cmocka_unit_test(profile_mappings),
+	    cmocka_unit_test(default_plan),           cmocka_unit_test(cg_limits_of_a_tenant),
+	    cmocka_unit_test(environment_mode),       cmocka_unit_test(network_host_and_pty),
+	    cmocka_unit_test(unset_fds_and_overflow), cmocka_unit_test(profile_mappings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

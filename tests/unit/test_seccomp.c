@@ -220,10 +220,8 @@ static void exports_bpf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(table_resolves),
-	    cmocka_unit_test(filter_behaviour),
-	    cmocka_unit_test(i386_abi_killed),
-	    cmocka_unit_test(x32_abi_killed),
+	    cmocka_unit_test(table_resolves),  cmocka_unit_test(filter_behaviour),
+	    cmocka_unit_test(i386_abi_killed), cmocka_unit_test(x32_abi_killed),
 	    cmocka_unit_test(exports_bpf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
