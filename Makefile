@@ -13,12 +13,13 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam -pthread
 PYTHON   ?= /usr/bin/python3
 
-FRONTEND := sshd-frontend/main.c sshd-frontend/monitor.c sshd-frontend/moncheck.c sshd-frontend/envd.c sshd-frontend/forward.c sshd-frontend/procinfo.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
+FRONTEND := sshd-frontend/main.c sshd-frontend/master.c sshd-frontend/accept.c sshd-frontend/children.c sshd-frontend/confcheck.c sshd-frontend/monitor.c sshd-frontend/monitor_wrap.c sshd-frontend/moncheck.c sshd-frontend/envd_wrap.c sshd-frontend/envproc.c sshd-frontend/envmon.c sshd-frontend/forward.c sshd-frontend/procinfo.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
+            sshd-frontend/channel.c sshd-frontend/chanreq.c sshd-frontend/chanpump.c sshd-frontend/chanfwd.c sshd-frontend/reattach.c \
             sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
             sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
             sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
             sshd-frontend/status.c sshd-frontend/apigw.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
-            sshd-frontend/usage.c sshd-frontend/confine.c sshd-frontend/chanspawn.c sshd-frontend/monauth.c \
+            sshd-frontend/usage.c sshd-frontend/apigw_monitor.c sshd-frontend/confine.c sshd-frontend/chanspawn.c sshd-frontend/monauth.c \
             sshd-frontend/preauth.c sshd-frontend/handover.c sshd-frontend/warm.c sshd-frontend/tunables.c pam/pam.c
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \

@@ -36,6 +36,7 @@
 #include <libssh/libssh.h>
 
 #include "../sandbox/disk.h"
+#include "../sandbox/fdpass.h"
 #include "../sandbox/profile.h"
 #include "../sandbox/workspace.h"
 #include "../pam/pam.h"
@@ -533,6 +534,38 @@ static int map_ids(pid_t child, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* network = host: the sandbox shares the host's loopback, so the endpoints
+ * are made here, once per connection, on ports the kernel picks; the
+ * gateway serves only connections whose peer socket is the tenant's uid */
+static void host_api_endpoints(struct session_ctx *sx)
+{
+	const struct sandbox_conf *sb = &sx->tenant->sandbox;
+	if (sx->api_sock < 0 || sb->network != NET_HOST)
+		return;
+	for (int i = 0; i < SANDBOX_MAX_APIS; i++) {
+		if (!(sb->api_mask & (1u << i)))
+			continue;
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t al = sizeof a;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+		    listen(fd, 128) < 0 || getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+			log_warn("API gateway endpoint on the host's loopback: %s",
+			         strerror(errno));
+		} else {
+			struct gw_fdmsg m = {.type = GW_LISTEN,
+			                     .api = i,
+			                     .channel = -1,
+			                     .peer_uid = (int64_t)sx->id.uid};
+			if (fdpass_send(sx->api_sock, &m, sizeof m, fd) == 0)
+				sx->host_api_port[i] = ntohs(a.sin_port);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 /* The login as the session process gets it: settings by value, pointers
  * cleared (the tenant's key lines stay with root). */
 static void fill_handover(struct conn *cx, struct session_ctx *sx, struct handover *h)
@@ -580,7 +613,7 @@ static int hand_over(struct conn *cx, struct session_ctx *sx, struct login *lg)
 		return -1;
 	}
 	sx->api_sock = lg->gw.session_fd;
-	session_host_api_endpoints(sx); /* it may not listen itself */
+	host_api_endpoints(sx); /* it may not listen itself */
 	/* on the heap while it is sent: a monitor lives as long as its session */
 	struct handover *h = calloc(1, sizeof *h);
 	int fds[HO_NFDS] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), sx->env_member,

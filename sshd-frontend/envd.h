@@ -1,5 +1,22 @@
 /* envd.h - the tenant's environment (sandbox_scope = tenant): one running
- * sandbox per tenant, shared by its channels across connections (envd.c). */
+ * sandbox per tenant on this host, shared by all of the tenant's channels
+ * and connections, ending `linger` seconds after its last connection closed.
+ *
+ *   env monitor (root): forked by the first connection's monitor and handed
+ *     to the master (a child subreaper), which lists, drains and kills it.
+ *     Owns the environment's cgroup and API gateway, answers the gateway's
+ *     budget questions, cleans up. SIGTERM (drain): linger becomes 0;
+ *     SIGUSR2: the environment ends now.
+ *   env process (the tenant, no capabilities): starts bwrap with
+ *     warren-init --env, serves the egress proxy on init's listener, hands
+ *     the API listeners to the gateway; ends when the sandbox ends.
+ *   session processes (the tenant): one MEMBER connection to init for their
+ *     lifetime, one connection per channel (envd_spawn) or forwarded stream
+ *     (envd_connect), on state_dir/envs/<tenant>.sock (root's directory,
+ *     the socket the tenant's uid's alone; no sandbox sees it).
+ *
+ * Files by who runs them: envd_wrap.c (session processes), envproc.c (the
+ * env process), envmon.c (the env monitor, root). */
 #ifndef WARREN_ENVD_H
 #define WARREN_ENVD_H
 

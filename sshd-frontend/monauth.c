@@ -241,22 +241,52 @@ static int on_kbdint_answer(struct auth_ctx *a, const char *p, size_t len, struc
 	return kbdint_next(a, r);
 }
 
-static int answer(struct auth_ctx *a, uint32_t type, const char *p, size_t len,
-                  struct mon_auth_reply *r)
+/* one request being answered: the handlers fill the reply */
+struct auth_req {
+	struct auth_ctx *a;
+	struct mon_auth_reply *r;
+	bool login; /* MON_LOGIN: authentication is over */
+};
+
+static void h_pubkey(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
 {
-	switch (type) {
-	case MON_AUTH_PUBKEY:
-		return on_pubkey(a, p, r);
-	case MON_AUTH_PASSWORD:
-		return on_password(a, p, r);
-	case MON_KBDINT_START:
-		return on_kbdint_start(a, p, r);
-	case MON_KBDINT_ANSWER:
-		return on_kbdint_answer(a, p, len, r);
-	default:
-		return MON_AUTH_DENIED;
-	}
+	struct auth_req *q = ctx;
+	q->r->result = on_pubkey(q->a, p, q->r);
 }
+
+static void h_password(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
+{
+	struct auth_req *q = ctx;
+	q->r->result = on_password(q->a, p, q->r);
+}
+
+static void h_kbdint_start(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
+{
+	struct auth_req *q = ctx;
+	q->r->result = on_kbdint_start(q->a, p, q->r);
+}
+
+static void h_kbdint_answer(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
+{
+	struct auth_req *q = ctx;
+	q->r->result = on_kbdint_answer(q->a, p, len, q->r);
+}
+
+static void h_login(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
+{
+	struct auth_req *q = ctx;
+	mon_apply(&q->a->st, MON_LOGIN, 0);
+	q->login = true;
+}
+
+/* what a pre-auth process may ask (the session's requests are monitor.c's) */
+static mon_handler *const auth_handlers[MON_NTYPES] = {
+    [MON_AUTH_PUBKEY] = h_pubkey,
+    [MON_AUTH_PASSWORD] = h_password,
+    [MON_KBDINT_START] = h_kbdint_start,
+    [MON_KBDINT_ANSWER] = h_kbdint_answer,
+    [MON_LOGIN] = h_login,
+};
 
 /* The pre-auth process went away, or is told to go: wait for it, end. */
 static _Noreturn void finish(struct auth_ctx *a)
@@ -278,22 +308,14 @@ void monauth_serve(struct auth_ctx *a)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			finish(a); /* gone: it said why (key exchange, disconnect) */
-		struct mon_hdr h;
-		const char *why = mon_check(&a->st, msg, (size_t)n);
-		memcpy(&h, msg, sizeof h);
-		memset(&r, 0, sizeof r);
-		if (why) {
-			a->st.refused++;
-			log_warn("monitor: %s: request %u from pre-auth pid %d refused: %s",
-			         a->peer, (unsigned)h.type, (int)a->child, why);
-			r.result = MON_AUTH_DENIED;
-		} else if (h.type == MON_LOGIN) {
-			mon_apply(&a->st, h.type, 0);
+			finish(a);       /* gone: it said why (key exchange, disconnect) */
+		memset(&r, 0, sizeof r); /* refused: MON_AUTH_DENIED */
+		struct auth_req q = {.a = a, .r = &r};
+		char who[INET6_ADDRSTRLEN + 40];
+		snprintf(who, sizeof who, "%s pre-auth pid %d", a->peer, (int)a->child);
+		mon_dispatch(&a->st, auth_handlers, &q, who, msg, (size_t)n, -1);
+		if (q.login)
 			return;
-		} else {
-			r.result = answer(a, h.type, msg + sizeof h, (size_t)n - sizeof h, &r);
-		}
 		explicit_bzero(msg, (size_t)n); /* passwords, answers */
 		if (send(a->sock, &r, sizeof r, MSG_NOSIGNAL) < 0)
 			finish(a);

@@ -3,9 +3,10 @@
  * recording files, audit events written with the monitor's own tenant, and
  * status notes passed to the master, and root's own session_timeout
  * backstop. Each request is checked first (moncheck.c); refusals are
- * logged. Also the session side's wrappers. */
+ * logged. Runs as root; the caller's side is monitor_wrap.c. */
 #include "monitor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +26,53 @@
 #include "log.h"
 #include "record.h"
 #include "slots.h"
+#include "../sandbox/workspace.h"
+
+/* ---- recordings: root creates the files (MON_RECORD) ---- */
+
+/* bytes in the tenant's recordings directory (regular files) */
+static unsigned long long dir_bytes(const char *dir)
+{
+	unsigned long long total = 0;
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	struct dirent *de;
+	struct stat st;
+	while ((de = readdir(d)) != NULL)
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			total += (unsigned long long)st.st_size;
+	closedir(d);
+	return total;
+}
+
+static int record_open(const char *state_dir, const char *tenant, unsigned long long total_max,
+                       int channel, int *code, char *path)
+{
+	char dir[PATH_MAX - 64];
+	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
+	int fd = -1;
+	*code = MON_FAILED;
+	bool have_dir = state_mkdir(dir, 0700) == 0;
+	if (have_dir && total_max && dir_bytes(dir) >= total_max) {
+		*code = MON_FULL;
+	} else if (have_dir) {
+		struct timeval tv;
+		gettimeofday(&tv, NULL);
+		struct tm tm;
+		gmtime_r(&tv.tv_sec, &tm);
+		char ts[32];
+		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
+		if (fmt_into(path, PATH_MAX, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(), channel) <
+		    0)
+			return -1;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			*code = MON_OK;
+	}
+	return fd;
+}
 
 static void reply(struct monitor *m, int code, int value, int fd)
 {
@@ -40,14 +89,6 @@ static void reply_proc(struct monitor *m, const struct sandbox_proc *p)
 	struct mon_reply r = {.code = MON_OK, .value = mask};
 	if (fdpass_sendv(m->sock, &r, sizeof r, fds, n) < 0)
 		log_debug("monitor: reply: %s", strerror(errno));
-}
-
-static void refuse(struct monitor *m, uint32_t type, const char *why)
-{
-	m->st.refused++;
-	if (m->st.refused <= 20 || m->st.refused % 1000 == 0)
-		log_warn("monitor: tenant %s: request %u from pid %d refused: %s (%u so far)",
-		         m->tenant, (unsigned)type, (int)m->peer, why, m->st.refused);
 }
 
 static int64_t now_ms(void)
@@ -138,8 +179,10 @@ static void rec_keep(struct monitor *m, const char *path)
 		m->rec_next_ms = now_ms() + MON_RECORD_CHECK_MS;
 }
 
-static void do_claim(struct monitor *m, int32_t channel)
+static void do_claim(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
 {
+	struct monitor *m = ctx;
+	int32_t channel = h->channel;
 	long held = 0;
 	if (slots_claim_tag(m->slots_dir, m->max_sessions, getpid(), channel, &held) < 0) {
 		waudit_event("limit_refused", "limit", "max_sessions", "tenant", m->tenant,
@@ -155,14 +198,17 @@ static void do_claim(struct monitor *m, int32_t channel)
 	reply(m, MON_OK, 0, -1);
 }
 
-static void do_spawn(struct monitor *m, int32_t channel, const char *p, int memfd)
+static void do_spawn(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int memfd)
 {
+	struct monitor *m = ctx;
+	int32_t channel = h->channel;
 	struct mon_spawn req;
 	memcpy(&req, p, sizeof req);
 	char *blob = NULL;
 	char **v = memfd >= 0 ? strblob_read(memfd, req.argc, req.envc, &blob) : NULL;
 	if (v == NULL || m->spawn == NULL) {
-		refuse(m, MON_SPAWN, v == NULL ? "bad command strings" : "not here");
+		log_warn("monitor: tenant %s: spawn from pid %d refused: %s", m->tenant,
+		         (int)m->peer, v == NULL ? "bad command strings" : "not here");
 		reply(m, MON_FAILED, v == NULL ? EINVAL : ENOSYS, -1);
 	} else {
 		struct sandbox_proc proc = {
@@ -179,8 +225,9 @@ static void do_spawn(struct monitor *m, int32_t channel, const char *p, int memf
 	free(blob);
 }
 
-static void do_note(struct monitor *m, const char *p, size_t len)
+static void do_note(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
 {
+	struct monitor *m = ctx;
 	if (m->notify_fd < 0)
 		return;
 	char line[220];
@@ -196,53 +243,57 @@ static void do_note(struct monitor *m, const char *p, size_t len)
 	}
 }
 
+static void do_release(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
+{
+	struct monitor *m = ctx;
+	slots_release_tag(m->slots_dir, getpid(), h->channel);
+	mon_apply(&m->st, MON_RELEASE, h->channel);
+	claimed_drop(m, h->channel);
+}
+
+static void do_record(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int passed)
+{
+	struct monitor *m = ctx;
+	int code;
+	char path[PATH_MAX];
+	int fd = record_open(m->state_dir, m->tenant, m->record_total_max, h->channel, &code, path);
+	if (fd >= 0) {
+		mon_apply(&m->st, MON_RECORD, h->channel);
+		rec_keep(m, path);
+	}
+	reply(m, code, 0, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void do_audit(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
+{
+	struct monitor *m = ctx;
+	const char *event, *kv[2 * MON_AUDIT_MAX_KV];
+	size_t nkv;
+	if (mon_audit_parse(p, len, &event, kv, &nkv) == NULL) /* checked: it passes */
+		waudit_eventv(m->peer, event, m->tenant, kv, nkv);
+}
+
+/* what a session process may ask (the pre-auth requests are monauth.c's) */
+static mon_handler *const session_handlers[MON_NTYPES] = {
+    [MON_CLAIM] = do_claim, [MON_RELEASE] = do_release, [MON_RECORD] = do_record,
+    [MON_AUDIT] = do_audit, [MON_NOTE] = do_note,       [MON_SPAWN] = do_spawn,
+};
+/* an environment's env process: its egress proxy's audit events only */
+static mon_handler *const env_handlers[MON_NTYPES] = {[MON_AUDIT] = do_audit};
+
 static void serve_one(struct monitor *m, const char *msg, size_t n, int passed)
 {
-	struct mon_hdr h = {0}; /* type 0 (none) when the message is too short */
-	if (n >= sizeof h)
+	char who[64];
+	snprintf(who, sizeof who, "tenant %s pid %d", m->tenant, (int)m->peer);
+	const char *why = mon_dispatch(&m->st, m->audit_only ? env_handlers : session_handlers, m,
+	                               who, msg, n, passed);
+	struct mon_hdr h = {0};
+	if (why && n >= sizeof h)
 		memcpy(&h, msg, sizeof h);
-	const char *why = mon_check(&m->st, msg, n);
-	if (why == NULL && m->audit_only && h.type != MON_AUDIT)
-		why = "not for an environment";
-	if (why) {
-		refuse(m, h.type, why);
-		if (h.type == MON_CLAIM || h.type == MON_RECORD || h.type == MON_SPAWN)
-			reply(m, MON_FAILED, EPERM, -1); /* never leave the asker waiting */
-		return;
-	}
-	const char *p = msg + sizeof h;
-	size_t len = n - sizeof h;
-	if (h.type == MON_CLAIM) {
-		do_claim(m, h.channel);
-	} else if (h.type == MON_RELEASE) {
-		slots_release_tag(m->slots_dir, getpid(), h.channel);
-		mon_apply(&m->st, MON_RELEASE, h.channel);
-		claimed_drop(m, h.channel);
-	} else if (h.type == MON_RECORD) {
-		int code;
-		char path[PATH_MAX];
-		int fd = record_open(m->state_dir, m->tenant, m->record_total_max, h.channel, &code,
-		                     path);
-		if (fd >= 0) {
-			mon_apply(&m->st, MON_RECORD, h.channel);
-			rec_keep(m, path);
-		}
-		reply(m, code, 0, fd);
-		if (fd >= 0)
-			close(fd);
-	} else if (h.type == MON_AUDIT) {
-		const char *event, *kv[2 * MON_AUDIT_MAX_KV];
-		size_t nkv;
-		why = mon_audit_parse(p, len, &event, kv, &nkv);
-		if (why)
-			refuse(m, h.type, why);
-		else
-			waudit_eventv(m->peer, event, m->tenant, kv, nkv);
-	} else if (h.type == MON_NOTE) {
-		do_note(m, p, len);
-	} else if (h.type == MON_SPAWN) {
-		do_spawn(m, h.channel, p, passed);
-	}
+	if (why && (h.type == MON_CLAIM || h.type == MON_RECORD || h.type == MON_SPAWN))
+		reply(m, MON_FAILED, EPERM, -1); /* never leave the asker waiting */
 }
 
 void monitor_serve(struct monitor *m)
@@ -260,7 +311,9 @@ void monitor_serve(struct monitor *m)
 			return;
 		}
 		if ((size_t)n > sizeof msg - 1)
-			refuse(m, 0, "message too long");
+			log_warn(
+			    "monitor: tenant %s: a message of over %zu bytes from pid %d refused",
+			    m->tenant, sizeof msg - 1, (int)m->peer);
 		else
 			serve_one(m, msg, (size_t)n, nfds ? fd : -1);
 		if (nfds && fd >= 0)
@@ -274,69 +327,4 @@ void monitor_release_all(struct monitor *m)
 		slots_release_tag(m->slots_dir, getpid(), m->st.chan[i].id);
 	m->st.nchan = 0;
 	m->nclaimed = 0;
-}
-
-/* ---- the session process's side ---- */
-
-int mon_claim(int sock, int channel, long *running)
-{
-	struct mon_hdr h = {.type = MON_CLAIM, .channel = channel};
-	struct mon_reply r = {.code = MON_FAILED};
-	struct timeval tmo = {5, 0};
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
-	if (send(sock, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h ||
-	    recv(sock, &r, sizeof r, 0) != (ssize_t)sizeof r)
-		return 0;
-	*running = r.value;
-	return r.code == MON_FULL ? -1 : r.code == MON_OK ? 1 : 0;
-}
-
-void mon_release(int sock, int channel)
-{
-	struct mon_hdr h = {.type = MON_RELEASE, .channel = channel};
-	if (send(sock, &h, sizeof h, MSG_NOSIGNAL) < 0)
-		log_debug("monitor: release: %s", strerror(errno));
-}
-
-int mon_spawn(int sock, int channel, const struct mon_spawn *req, char *const argv[],
-              char *const envp[], struct sandbox_proc *out, char *err, size_t errlen)
-{
-	struct mon_spawn r = *req;
-	int mfd = strblob_memfd(argv, envp, &r.argc, &r.envc);
-	if (mfd < 0) {
-		snprintf(err, errlen, "command and environment: %s", strerror(errno));
-		return -1;
-	}
-	char msg[sizeof(struct mon_hdr) + sizeof r];
-	struct mon_hdr h = {.type = MON_SPAWN, .channel = channel};
-	memcpy(msg, &h, sizeof h);
-	memcpy(msg + sizeof h, &r, sizeof r);
-	struct mon_reply rep = {.code = MON_FAILED, .value = EIO};
-	int fds[4], nfds = 0;
-	struct timeval tmo = {30, 0};
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
-	int sent = fdpass_send(sock, msg, sizeof msg, mfd);
-	close(mfd);
-	if (sent < 0 || fdpass_recvv(sock, &rep, sizeof rep, fds, 4, &nfds, 0) != sizeof rep ||
-	    rep.code != MON_OK) {
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		snprintf(err, errlen, "%s",
-		         strerror(rep.value > 0 && rep.value < 4096 ? rep.value : EIO));
-		return -1;
-	}
-	if (sandbox_proc_unpack(out, rep.value, fds, nfds) == 0)
-		return 0;
-	snprintf(err, errlen, "no control socket from the monitor");
-	return -1;
-}
-
-void mon_note(int sock, char kind, const char *text)
-{
-	char msg[sizeof(struct mon_hdr) + 200];
-	struct mon_hdr h = {.type = MON_NOTE};
-	memcpy(msg, &h, sizeof h);
-	int n = snprintf(msg + sizeof h, sizeof msg - sizeof h, "%c%.180s", kind, text ? text : "");
-	if (send(sock, msg, sizeof h + (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_debug("monitor: note: %s", strerror(errno));
 }

@@ -93,8 +93,7 @@ struct mon_state {
 	 * with a few channels touches one page of the table, not three */
 	struct mon_chan {
 		int32_t id;
-		bool recorded;
-		bool spawned;
+		unsigned done; /* bit 1 << type: a once-per-channel request served */
 	} chan[MON_MAX_CHANS];
 	int nchan;
 	unsigned refused; /* out-of-state or malformed requests so far */
@@ -104,6 +103,17 @@ struct mon_state {
 /* Checks one message (header + payload, n bytes in all) against the table
  * and st; NULL when it may be served, else why not. Changes nothing. */
 const char *mon_check(const struct mon_state *st, const void *msg, size_t n);
+/* The serving side's handler of one request type: h, its payload (len
+ * bytes, checked) and the descriptor that came with it (-1: none). */
+typedef void mon_handler(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd);
+/* The one dispatch: checks msg (mon_check), refuses a type fn has no
+ * handler for, logs a refusal with the request's name (who: the asker, for
+ * the log) and counts it in st; else calls fn[type]. NULL when served,
+ * else why refused: the caller answers a refused request that waits. */
+const char *mon_dispatch(struct mon_state *st, mon_handler *const fn[MON_NTYPES], void *ctx,
+                         const char *who, const void *msg, size_t n, int fd);
+/* A request type's name, for the log. */
+const char *mon_name(uint32_t type);
 /* Records what a served request changed (a claim granted, a release, a
  * recording opened, a sandbox started, the login handed over). */
 void mon_apply(struct mon_state *st, uint32_t type, int32_t channel);

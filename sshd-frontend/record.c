@@ -1,5 +1,6 @@
-/* record.c - asciicast v2 writing (json-c does the string escaping) and the
- * monitor's side of creating recording files as root. */
+/* record.c - asciicast v2 writing in the session process (json-c does the
+ * string escaping); the file itself is created by the root monitor
+ * (monitor.c, MON_RECORD) and arrives as a descriptor. */
 #include "record.h"
 #include "../sandbox/fmt.h"
 
@@ -19,50 +20,6 @@
 #include "../sandbox/fdpass.h"
 #include "../sandbox/workspace.h"
 #include "monproto.h"
-
-/* bytes in the tenant's recordings directory (regular files) */
-static unsigned long long dir_bytes(const char *dir)
-{
-	unsigned long long total = 0;
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return 0;
-	struct dirent *de;
-	struct stat st;
-	while ((de = readdir(d)) != NULL)
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode))
-			total += (unsigned long long)st.st_size;
-	closedir(d);
-	return total;
-}
-
-int record_open(const char *state_dir, const char *tenant, unsigned long long total_max,
-                int channel, int *code, char *path)
-{
-	char dir[PATH_MAX - 64];
-	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
-	int fd = -1;
-	*code = MON_FAILED;
-	bool have_dir = state_mkdir(dir, 0700) == 0;
-	if (have_dir && total_max && dir_bytes(dir) >= total_max) {
-		*code = MON_FULL;
-	} else if (have_dir) {
-		struct timeval tv;
-		gettimeofday(&tv, NULL);
-		struct tm tm;
-		gmtime_r(&tv.tv_sec, &tm);
-		char ts[32];
-		strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-		if (fmt_into(path, PATH_MAX, "%s/%s-%d-%d.cast", dir, ts, (int)getpid(), channel) <
-		    0)
-			return -1;
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd >= 0)
-			*code = MON_OK;
-	}
-	return fd;
-}
 
 /* the fd, -1 on failure, -2 when the tenant's recordings are full */
 static int recv_fd(int sock)

@@ -15,12 +15,6 @@ struct recording {
 	uint64_t written, max;
 };
 
-/* monitor side (MON_RECORD): a new file for channel (its path in path,
- * which holds PATH_MAX), or -1 with *code MON_FAILED, or MON_FULL once the
- * tenant's recordings hold total_max bytes (0 = no cap) */
-int record_open(const char *state_dir, const char *tenant, unsigned long long total_max,
-                int channel, int *code, char *path);
-
 /* session side: ask the monitor for a file, write the header; 0, -1 on
  * failure, -2 when the tenant's recordings are at record_total_max */
 int record_start(struct recording *r, int sock, int channel, int cols, int rows, const char *term,

@@ -72,12 +72,6 @@ ssh_channel session_channel_open(struct session_ctx *sx);
 int session_channel_request(struct session_ctx *sx, ssh_message msg);
 int session_global_request(struct session_ctx *sx, ssh_message msg);
 
-/* network = host: the API endpoints on the host's loopback, handed to the
- * gateway (sx->api_sock), their ports in sx->host_api_port. Made by the
- * monitor before the login is handed over: the session process may not
- * listen. */
-void session_host_api_endpoints(struct session_ctx *sx);
-
 /* Runs the connection until the client goes away; returns an exit code. */
 int session_run(struct session_ctx *sx);
 

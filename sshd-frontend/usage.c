@@ -1,7 +1,6 @@
-/* usage.c - daily API usage totals per tenant (see usage.h) and the root
- * monitor's side of the gateway protocol: budget answers and api_usage
- * audit events. Everything the gateway sends is checked: it parses bytes a
- * tenant controls. */
+/* usage.c - daily API usage totals per tenant (see usage.h): the ledger in
+ * state_dir/usage/<day>/<tenant>, written under a lock. Root's: the monitor
+ * (apigw_monitor.c) adds to it, warrend --usage prints it. */
 #include "usage.h"
 
 #include <ctype.h>
@@ -176,67 +175,4 @@ int usage_print(const char *state_dir, const char *date, FILE *out)
 	}
 	closedir(d);
 	return 0;
-}
-
-static void budget_answer(int fd, const struct server_conf *srv, const char *tenant, int api)
-{
-	struct usage_total t;
-	struct gw_budget b = {.budget = (int64_t)srv->apis[api].budget_tokens, .ok = 1};
-	if (usage_get(srv->state_dir, tenant, srv->apis[api].name, time(NULL), &t) < 0)
-		log_warn("tenant %s: usage totals unreadable", tenant);
-	b.used = t.input + t.output;
-	if (b.budget > 0 && b.used >= b.budget)
-		b.ok = 0;
-	if (send(fd, &b, sizeof b, MSG_NOSIGNAL) < 0)
-		log_debug("gateway budget answer: %s", strerror(errno));
-}
-
-static long long clamp(int64_t v)
-{
-	return v < 0 ? 0 : v > (int64_t)1 << 40 ? (int64_t)1 << 40 : v;
-}
-
-static void usage_record(const struct server_conf *srv, const char *tenant, struct gw_msg *m)
-{
-	/* strings from the gateway: terminated here, escaped by the audit's JSON */
-	m->model[sizeof m->model - 1] = m->method[sizeof m->method - 1] =
-	    m->path[sizeof m->path - 1] = '\0';
-	struct usage_total t = {.requests = 1,
-	                        .input = clamp(m->input),
-	                        .output = clamp(m->output),
-	                        .cache_read = clamp(m->cache_read),
-	                        .cache_creation = clamp(m->cache_creation)};
-	const char *api = srv->apis[m->api].name;
-	if (usage_add(srv->state_dir, tenant, api, &t, time(NULL)) < 0)
-		log_warn("tenant %s: usage totals not written: %s", tenant, strerror(errno));
-	char num[8][24];
-	long long v[8] = {t.input,   t.output,       t.cache_read,       t.cache_creation,
-	                  m->status, m->duration_ms, clamp(m->bytes_up), clamp(m->bytes_down)};
-	for (int i = 0; i < 8; i++)
-		snprintf(num[i], sizeof num[i], "%lld", v[i]);
-	waudit_event("api_usage", "tenant", tenant, "api", api, "model", m->model, "method",
-	             m->method, "path", m->path, "#input_tokens", num[0], "#output_tokens", num[1],
-	             "#cache_read_input_tokens", num[2], "#cache_creation_input_tokens", num[3],
-	             "#status", num[4], "#duration_ms", num[5], "#bytes_up", num[6], "#bytes_down",
-	             num[7], NULL);
-}
-
-void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tenant, unsigned mask)
-{
-	struct gw_msg m;
-	ssize_t n = recv(fd, &m, sizeof m, MSG_DONTWAIT);
-	if (n != (ssize_t)sizeof m)
-		return;
-	if (m.api < 0 || m.api >= srv->napis || !(mask & (1u << m.api))) {
-		log_warn("tenant %s: gateway asked about api %d, not one of the tenant's; refused",
-		         tenant, (int)m.api);
-		return;
-	}
-	if (m.type == GW_BUDGET)
-		budget_answer(fd, srv, tenant, m.api);
-	else if (m.type == GW_USAGE)
-		usage_record(srv, tenant, &m);
-	else
-		log_warn("tenant %s: gateway message of unknown type %d refused", tenant,
-		         (int)m.type);
 }

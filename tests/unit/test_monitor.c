@@ -183,12 +183,57 @@ static void phases(void **state)
 	assert_null(mon_check(&st, b, msg(b, MON_CLAIM, 1, NULL, 0)));
 }
 
+/* the one dispatch: a request that passes reaches its type's handler, with
+ * its payload and descriptor; a refused one, or one this side has no
+ * handler for, reaches none and is counted */
+static int handled_type = -1, handled_fd = -2;
+static size_t handled_len;
+static void handler(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
+{
+	(void)p;
+	*(int *)ctx += 1;
+	handled_type = (int)h->type;
+	handled_len = len;
+	handled_fd = fd;
+}
+
+static void dispatch(void **state)
+{
+	(void)state;
+	struct mon_state st = {0};
+	char b[sizeof(struct mon_hdr) + MON_MAX_PAYLOAD + 8];
+	mon_handler *fn[MON_NTYPES] = {[MON_NOTE] = handler, [MON_CLAIM] = handler};
+	int calls = 0;
+	assert_null(mon_dispatch(&st, fn, &calls, "test", b, msg(b, MON_NOTE, 0, "Cls", 3), 7));
+	assert_int_equal(calls, 1);
+	assert_int_equal(handled_type, MON_NOTE);
+	assert_int_equal(handled_len, 3);
+	assert_int_equal(handled_fd, 7);
+	/* refused by its check: no handler runs */
+	assert_string_equal(
+	    mon_dispatch(&st, fn, &calls, "test", b, msg(b, MON_NOTE, 0, "X", 1), -1),
+	    "unknown note");
+	/* valid, but not served on this side */
+	assert_string_equal(
+	    mon_dispatch(&st, fn, &calls, "test", b, msg(b, MON_RELEASE, 1, NULL, 0), -1),
+	    "release of a channel that holds no slot");
+	mon_apply(&st, MON_CLAIM, 1);
+	assert_string_equal(
+	    mon_dispatch(&st, fn, &calls, "test", b, msg(b, MON_RELEASE, 1, NULL, 0), -1),
+	    "not served here");
+	assert_int_equal(calls, 1);
+	assert_int_equal(st.refused, 3);
+	assert_string_equal(mon_name(MON_SPAWN), "spawn");
+	assert_string_equal(mon_name(999), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(table),
 	    cmocka_unit_test(phases),
 	    cmocka_unit_test(audit),
+	    cmocka_unit_test(dispatch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
