@@ -24,12 +24,12 @@ FRONTEND := sshd-frontend/main.c sshd-frontend/master.c sshd-frontend/accept.c s
 SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
             sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c \
-            sandbox/strblob.c
+            sandbox/strblob.c sandbox/lockfile.c
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
 
 UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
 # pure modules the unit tests link against, built with sanitizers
-UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
+UNIT_SRCS := sshd-frontend/admit.c sandbox/lockfile.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
              sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
              sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
              sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \

@@ -4,6 +4,7 @@
  * mount points live in root-only directories, and copying the old workspace
  * in runs as the tenant. */
 #include "disk.h"
+#include "lockfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,11 +150,9 @@ int disk_ensure(const char *state_dir, const char *tenant, const char *workspace
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
-	int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
-		snprintf(err, errlen, "%s: %s", lockp, strerror(errno));
-		if (lfd >= 0)
-			close(lfd);
+	int lfd = lockfile_take(lockp);
+	if (lfd < 0) {
+		snprintf(err, errlen, "%s: %s", lockp, strerror(-lfd));
 		return -1;
 	}
 	int rc = 0;

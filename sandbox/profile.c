@@ -3,6 +3,7 @@
  * the out-link state_dir/profiles/<name>/result-<key>, so the build a cache
  * entry names stays alive until a newer one replaces it. */
 #include "profile.h"
+#include "lockfile.h"
 #include "fmt.h"
 
 #include <dirent.h>
@@ -390,11 +391,9 @@ int profile_activate(const struct profile_builder *b, const char *name, struct p
 		}
 		/* one build per profile at a time; the others wait and reuse it */
 		fmt_into(lockp, sizeof lockp, "%s/%s.lock", dir, name);
-		int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
-			snprintf(err, errlen, "profile '%s': %s: %s", name, lockp, strerror(errno));
-			if (lfd >= 0)
-				close(lfd);
+		int lfd = lockfile_take(lockp);
+		if (lfd < 0) {
+			snprintf(err, errlen, "profile '%s': %s: %s", name, lockp, strerror(-lfd));
 			return -1;
 		}
 		int rc = build_or_wait(b, name, flakedir, key, dir, rootdir, cache, out, err,

@@ -2,6 +2,7 @@
  * temporary directory renamed into place, so a crash never leaves a
  * half-copied template behind as the tenant's home. */
 #include "workspace.h"
+#include "lockfile.h"
 #include "fmt.h"
 
 #include <errno.h>
@@ -70,13 +71,10 @@ int workspace_ensure(const char *state_dir, const char *tenant, uid_t uid, gid_t
 		return rc;
 	}
 	fmt_into(lockp, sizeof lockp, "%s/.lock-%s", dir, tenant);
-	int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", lockp, strerror(errno));
-		if (lfd >= 0)
-			close(lfd);
-		return rc;
+	int lfd = lockfile_take(lockp);
+	if (lfd < 0) {
+		snprintf(err, errlen, "%s: %s", lockp, strerror(-lfd));
+		return lfd;
 	}
 	rc = check_existing(path, uid, err, errlen);
 	if (rc != -ENOENT)

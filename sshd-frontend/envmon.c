@@ -5,6 +5,7 @@
  * (drain): linger becomes 0; SIGUSR2: the environment ends now. envd.c
  * tells the whole design. */
 #include "envd.h"
+#include "../sandbox/lockfile.h"
 #include "envd_int.h"
 
 #include <arpa/inet.h>
@@ -371,11 +372,9 @@ int envd_join(const struct envd_ctx *ctx, pid_t *started, char *err, size_t errl
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
-	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
-		snprintf(err, errlen, "%s: %s", lock, strerror(errno));
-		if (lfd >= 0)
-			close(lfd);
+	int lfd = lockfile_take(lock);
+	if (lfd < 0) {
+		snprintf(err, errlen, "%s: %s", lock, strerror(-lfd));
 		return -1;
 	}
 	unsigned long long fp = fingerprint(ctx);

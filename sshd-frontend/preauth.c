@@ -47,8 +47,7 @@ struct pa {
 	const char *peer;
 	pid_t monitor;
 	bool authenticated;
-	struct session_ctx *sx; /* set once it is the tenant */
-	struct pa_io *io;       /* until the login is handed over */
+	struct pa_io *io; /* until the login is handed over */
 };
 
 /* the one request in flight (header, then payload) and its answer: the
@@ -307,17 +306,13 @@ static size_t kbdint_answers(struct pa *p, char *req)
 	return len;
 }
 
-/* keyboard-interactive (libssh 0.10 has no callback for it) and, once a
- * session runs, channel-open and global requests */
+/* keyboard-interactive (libssh 0.10 has no callback for it); once the
+ * session runs, session.c's callbacks take the place of these */
 static int on_message(ssh_session s, ssh_message msg, void *ud)
 {
 	(void)s;
 	struct pa *p = ud;
 	int type = ssh_message_type(msg);
-	if (type == SSH_REQUEST_CHANNEL_OPEN && p->sx)
-		return session_channel_request(p->sx, msg);
-	if (type == SSH_REQUEST_GLOBAL && p->sx)
-		return session_global_request(p->sx, msg);
 	if (type != SSH_REQUEST_AUTH || ssh_message_subtype(msg) != SSH_AUTH_METHOD_INTERACTIVE ||
 	    p->authenticated)
 		return 1; /* libssh answers with a failure */
@@ -335,13 +330,6 @@ static int on_message(ssh_session s, ssh_message msg, void *ud)
 		ssh_message_reply_default(msg);
 	}
 	return 0;
-}
-
-static ssh_channel open_session(ssh_session s, void *ud)
-{
-	(void)s;
-	struct pa *p = ud;
-	return p->sx ? session_channel_open(p->sx) : NULL;
 }
 
 /* The key exchange, its packets read here rather than in libssh's own
@@ -381,7 +369,6 @@ static ssh_event handshake(struct pa *p, const struct conn_env *env, int fd)
 	    .userdata = p,
 	    .auth_pubkey_function = auth_pubkey,
 	    .auth_password_function = auth_password,
-	    .channel_open_request_session_function = open_session,
 	};
 	ssh_callbacks_init(&cb);
 	ssh_set_server_callbacks(session, &cb);
@@ -537,7 +524,6 @@ static _Noreturn void serve_session(struct pa *p, const struct conn_env *env, ss
 	free(h);
 	sx.init_helper = env->init_helper;
 	snprintf(sx.ssh_connection, sizeof sx.ssh_connection, "%s", ssh_connection);
-	p->sx = &sx;
 	log_debug("session process for %s runs as %u:%u (%s)", tenant.name, (unsigned)sx.id.uid,
 	          (unsigned)sx.id.gid, id_source);
 	int rc = session_run(&sx);

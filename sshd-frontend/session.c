@@ -212,6 +212,35 @@ static bool client_alive(struct session_ctx *sx, struct alive *al)
 	return true;
 }
 
+/* libssh's callbacks from here on are the session's: channel opens and
+ * global requests (the pre-auth process's authentication ones go) */
+static ssh_channel on_channel_open(ssh_session s, void *ud)
+{
+	(void)s;
+	return session_channel_open(ud);
+}
+
+static int on_message(ssh_session s, ssh_message msg, void *ud)
+{
+	(void)s;
+	int type = ssh_message_type(msg);
+	if (type == SSH_REQUEST_CHANNEL_OPEN)
+		return session_channel_request(ud, msg);
+	if (type == SSH_REQUEST_GLOBAL)
+		return session_global_request(ud, msg);
+	return 1; /* libssh answers with a failure */
+}
+
+static void take_callbacks(struct session_ctx *sx)
+{
+	static struct ssh_server_callbacks_struct cb;
+	cb = (struct ssh_server_callbacks_struct){
+	    .userdata = sx, .channel_open_request_session_function = on_channel_open};
+	ssh_callbacks_init(&cb);
+	ssh_set_server_callbacks(sx->session, &cb);
+	ssh_set_message_callback(sx->session, on_message, sx);
+}
+
 int session_run(struct session_ctx *sx)
 {
 	/* its channels run in the environment (init spawns them) or in
@@ -222,6 +251,7 @@ int session_run(struct session_ctx *sx)
 		return 1;
 	}
 	warm_trim(); /* what authentication and the hand-over left */
+	take_callbacks(sx);
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
 	sigemptyset(&chld);
