@@ -13,28 +13,33 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam -pthread
 PYTHON   ?= /usr/bin/python3
 
-FRONTEND := sshd-frontend/main.c sshd-frontend/master.c sshd-frontend/accept.c sshd-frontend/children.c sshd-frontend/confcheck.c sshd-frontend/monitor.c sshd-frontend/monitor_wrap.c sshd-frontend/moncheck.c sshd-frontend/envd_wrap.c sshd-frontend/envproc.c sshd-frontend/envmon.c sshd-frontend/forward.c sshd-frontend/procinfo.c sshd-frontend/admit.c sshd-frontend/slots.c sshd-frontend/conn.c sshd-frontend/session.c \
-            sshd-frontend/channel.c sshd-frontend/chanreq.c sshd-frontend/chanpump.c sshd-frontend/chanfwd.c sshd-frontend/reattach.c \
-            sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
-            sshd-frontend/hostkey.c sshd-frontend/privdrop.c sshd-frontend/log.c \
-            sshd-frontend/authpolicy.c sshd-frontend/proxy.c sshd-frontend/evfd.c sshd-frontend/relay.c sshd-frontend/httpframe.c sshd-frontend/audit.c sshd-frontend/record.c \
-            sshd-frontend/status.c sshd-frontend/apigw.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
-            sshd-frontend/usage.c sshd-frontend/apigw_monitor.c sshd-frontend/confine.c sshd-frontend/chanspawn.c sshd-frontend/monauth.c \
-            sshd-frontend/preauth.c sshd-frontend/handover.c sshd-frontend/warm.c sshd-frontend/tunables.c pam/pam.c
-SANDBOX  := sandbox/policy.c sandbox/env.c sandbox/spawn.c sandbox/workspace.c sandbox/strv.c \
-            sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/egress.c \
-            sandbox/fdpass.c sandbox/hostport.c sandbox/fmt.c sandbox/disk.c sandbox/ring.c \
-            sandbox/strblob.c sandbox/lockfile.c
-HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h pam/*.h)
+# sshd-frontend/: the daemon's processes (README: Layout says who runs which)
+FRONTEND := $(addprefix sshd-frontend/, \
+            main.c master.c accept.c children.c confcheck.c admit.c status.c hostkey.c \
+            warm.c tunables.c conn.c monauth.c monitor.c moncheck.c chanspawn.c handover.c \
+            slots.c tenant.c usage.c preauth.c privdrop.c session.c channel.c chanreq.c \
+            chanpump.c chanfwd.c reattach.c monitor_wrap.c envd_wrap.c record.c confine.c \
+            envmon.c envproc.c config.c authkeys.c authpolicy.c audit.c log.c evfd.c \
+            procinfo.c) pam/pam.c
+# egress/: the egress proxy, ssh -L/-D/-W's destinations and the API gateway
+EGRESS   := $(addprefix egress/, \
+            rules.c decide.c request.c proxy.c forward.c relay.c httpframe.c apigw.c \
+            apigw_monitor.c apireq.c apimeter.c)
+SANDBOX  := $(addprefix sandbox/, \
+            policy.c env.c spawn.c workspace.c strv.c seccomp.c cgroup.c profile.c fdpass.c \
+            hostport.c fmt.c disk.c ring.c strblob.c lockfile.c)
+HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h egress/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
+UNIT_TESTS := test_config test_request test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
 # pure modules the unit tests link against, built with sanitizers
-UNIT_SRCS := sshd-frontend/admit.c sandbox/lockfile.c sshd-frontend/authpolicy.c sshd-frontend/config.c sshd-frontend/tenant.c sshd-frontend/authkeys.c \
-             sshd-frontend/log.c sandbox/policy.c sandbox/env.c sandbox/strv.c \
-             sandbox/workspace.c sandbox/spawn.c sandbox/seccomp.c sandbox/cgroup.c \
-             sandbox/profile.c sandbox/egress.c sandbox/hostport.c sandbox/fmt.c \
-             sshd-frontend/httpframe.c sshd-frontend/relay.c sshd-frontend/apireq.c sshd-frontend/apimeter.c \
-             sandbox/ring.c sshd-frontend/moncheck.c sshd-frontend/confine.c sshd-frontend/tunables.c
+UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c \
+             sshd-frontend/tenant.c sshd-frontend/authkeys.c sshd-frontend/log.c \
+             sshd-frontend/moncheck.c sshd-frontend/confine.c sshd-frontend/tunables.c \
+             sandbox/policy.c sandbox/env.c sandbox/strv.c sandbox/workspace.c sandbox/spawn.c \
+             sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/hostport.c \
+             sandbox/fmt.c sandbox/ring.c sandbox/lockfile.c \
+             egress/rules.c egress/decide.c egress/request.c egress/httpframe.c egress/relay.c \
+             egress/apireq.c egress/apimeter.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps profiles check unit e2e demo bench clean format format-check install fuzz symbols asan e2e-asan clean-tree-check fresh-check
@@ -48,8 +53,8 @@ deps:
 profiles: deps
 	@tools/profiles.sh
 
-$(BUILD)/warrend: $(FRONTEND) $(SANDBOX) $(HEADERS) | $(BUILD)
-	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FRONTEND) $(SANDBOX) \
+$(BUILD)/warrend: $(FRONTEND) $(EGRESS) $(SANDBOX) $(HEADERS) | $(BUILD)
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FRONTEND) $(EGRESS) $(SANDBOX) \
 		-pie -Wl,-z,relro,-z,now $(PKG_LIBS)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.

@@ -14,7 +14,7 @@ W=$(mktemp -d /tmp/warren-loginpath.XXXXXX)
 chmod 755 "$W"
 trap 'kill $(cat $W/pid 2>/dev/null) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
 PKGS="libssh libcap inih libseccomp json-c openssl"
-SRCS=$(ls "$TREE"/sshd-frontend/*.c "$TREE"/pam/pam.c "$TREE"/sandbox/*.c | grep -v '/sandbox/init')
+SRCS=$(ls "$TREE"/sshd-frontend/*.c "$TREE"/pam/pam.c "$TREE"/sandbox/*.c "$TREE"/egress/*.c 2>/dev/null | grep -v '/sandbox/init')
 # shellcheck disable=SC2086
 cc -std=gnu11 -O1 -g -D_GNU_SOURCE -finstrument-functions -fPIE -pie $(pkg-config --cflags $PKGS) \
 	-o "$W/warrend" $SRCS "$HERE/trace.c" $(pkg-config --libs $PKGS) -lpam -pthread

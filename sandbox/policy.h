@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
-#include "egress.h"
+#include "../egress/rules.h"
 #include "strv.h"
 
 enum net_mode { NET_NONE = 0, NET_HOST, NET_ALLOWLIST };

@@ -5,7 +5,7 @@
 #include "../sandbox/fmt.h"
 
 #include "../sandbox/hostport.h"
-#include "httpframe.h"
+#include "../egress/httpframe.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

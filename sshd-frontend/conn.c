@@ -40,7 +40,7 @@
 #include "../sandbox/profile.h"
 #include "../sandbox/workspace.h"
 #include "../pam/pam.h"
-#include "apigw.h"
+#include "../egress/apigw.h"
 #include "audit.h"
 #include "chanspawn.h"
 #include "envd.h"

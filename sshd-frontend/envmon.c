@@ -33,7 +33,7 @@
 #include "../sandbox/initproto.h"
 #include "../sandbox/strblob.h"
 #include "../sandbox/workspace.h"
-#include "apigw.h"
+#include "../egress/apigw.h"
 #include "audit.h"
 #include "confine.h"
 #include "evfd.h"
@@ -41,7 +41,7 @@
 #include "monitor.h"
 #include "privdrop.h"
 #include "procinfo.h"
-#include "proxy.h"
+#include "../egress/proxy.h"
 
 #define READY_TIMEOUT_MS 30000
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apigw.h"
+#include "../egress/apigw.h"
 #include "config.h"
 #include "log.h"
 #include "master.h"

@@ -12,7 +12,7 @@
 #include "../sandbox/profile.h"
 #include "../sandbox/spawn.h"
 #include "config.h"
-#include "proxy.h"
+#include "../egress/proxy.h"
 #include "tenant.h"
 
 struct chan;

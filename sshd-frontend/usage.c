@@ -18,7 +18,7 @@
 
 #include "../sandbox/fmt.h"
 #include "../sandbox/workspace.h"
-#include "apigw.h"
+#include "../egress/apigw.h"
 #include "audit.h"
 #include "log.h"
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sshd-frontend/apimeter.h"
-#include "../../sshd-frontend/apireq.h"
+#include "../../egress/apimeter.h"
+#include "../../egress/apireq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../sshd-frontend/httpframe.h"
+#include "../../egress/httpframe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sshd-frontend/apimeter.h"
-#include "../../sshd-frontend/apireq.h"
-#include "../../sshd-frontend/httpframe.h"
+#include "../../egress/apimeter.h"
+#include "../../egress/apireq.h"
+#include "../../egress/httpframe.h"
 
 static const struct api_target T = {.host = "api.example.com",
                                     .port = "443",

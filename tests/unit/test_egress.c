@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "../../sandbox/egress.h"
+#include "../../egress/rules.h"
 #include "../../sandbox/hostport.h"
 
 static struct egress_rules rules(const char *const *allow, const char *const *deny)

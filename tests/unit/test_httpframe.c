@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../sshd-frontend/httpframe.h"
-#include "../../sshd-frontend/relay.h"
+#include "../../egress/httpframe.h"
+#include "../../egress/relay.h"
 
 #define HEAD(s) (s), strlen(s)
 

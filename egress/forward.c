@@ -16,7 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "envd.h"
+#include "../sshd-frontend/envd.h"
+#include "decide.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 
@@ -56,12 +57,11 @@ static int connect_bounded(const struct sockaddr *sa, socklen_t sl)
 static int dial_outside(const struct forward_ctx *f, const char *host, int port, char *why,
                         size_t len)
 {
-	if (f->network == NET_ALLOWLIST) {
-		const struct egress_rule *hit = NULL;
-		if (egress_check_name(f->rules, host, port, &hit) != EGRESS_ALLOWED) {
-			snprintf(why, len, "%s:%d is not on the allowlist", host, port);
-			return -1;
-		}
+	char reason[400];
+	if (f->network == NET_ALLOWLIST &&
+	    !egress_allow_name(f->rules, host, port, reason, sizeof reason)) {
+		snprintf(why, len, "%s:%d: %s", host, port, reason);
+		return -1;
 	}
 	char ps[8];
 	snprintf(ps, sizeof ps, "%d", port);
@@ -72,12 +72,12 @@ static int dial_outside(const struct forward_ctx *f, const char *host, int port,
 		return -1;
 	}
 	int fd = -1;
-	const char *refused = NULL;
 	snprintf(why, len, "%s:%d: no address", host, port);
 	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
 		if (f->network == NET_ALLOWLIST &&
-		    !egress_check_addr(f->rules, f->local, a->ai_addr, port, &refused)) {
-			snprintf(why, len, "%s:%d: %s", host, port, refused);
+		    !egress_allow_addr(f->rules, f->local, a->ai_addr, port, reason,
+		                       sizeof reason)) {
+			snprintf(why, len, "%s:%d: %s", host, port, reason);
 			continue;
 		}
 		fd = connect_bounded(a->ai_addr, a->ai_addrlen);

@@ -21,12 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
+#include "../sshd-frontend/audit.h"
 #include "httpframe.h"
 #include "../sandbox/hostport.h"
-#include "log.h"
-#include "evfd.h"
+#include "../sshd-frontend/log.h"
+#include "../sshd-frontend/evfd.h"
+#include "decide.h"
 #include "relay.h"
+#include "request.h"
 
 #define HEAD_MAX   16384
 #define PBUF       65536
@@ -84,7 +86,7 @@ static void finish(struct pconn *c, const char *verdict, const char *why)
 	waudit_event(strcmp(verdict, "allowed") ? "egress_denied" : "egress_allowed", "tenant",
 	             c->px->tenant, "host", c->host[0] ? c->host : "?", "#port", port, "reason",
 	             why, "#bytes_up", up, "#bytes_down", down, "#duration_ms", ms, NULL);
-	/* host is the tenant's text, but only ever a name host_ok() passed
+	/* host is the tenant's text, but only ever a name egress_host_ok() passed
 	 * (letters, digits, . - _ :) or empty: nothing to escape */
 	log_info("egress: tenant=%s dest=%s:%d verdict=%s%s%s bytes_up=%s bytes_down=%s "
 	         "duration_ms=%s",
@@ -118,86 +120,35 @@ static void refuse(struct pconn *c, int code, const char *status, const char *wh
 	finish(c, code == 403 ? "denied" : "failed", why);
 }
 
-static bool parse_hostport(const char *s, size_t len, char *host, size_t hostlen, int *port,
-                           int defport)
-{
-	const char *p;
-	size_t plen;
-	if (hostport_split(s, len, host, hostlen, &p, &plen) < 0)
-		return false;
-	*port = p ? hostport_port(p, plen) : defport;
-	if (*port < 0)
-		return false;
-	for (const char *q = host; *q; q++)
-		if (*q <= ' ' || *q == '/' || *q == '@')
-			return false;
-	return true;
-}
-
-/* A name or IP literal only: what reaches logs, audit and DNS is plain */
-static bool host_ok(const char *h)
-{
-	if (!h[0])
-		return false;
-	for (const unsigned char *q = (const unsigned char *)h; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-		      (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' || *q == '_' || *q == ':'))
-			return false;
-	return true;
-}
-
 static void try_connect(struct pconn *c);
 static void decide(struct pconn *c);
-
-/* hop-by-hop and proxy headers never go upstream; Host is set to the target */
-static bool drop_header(const char *line, size_t ll)
-{
-	static const char *const names[] = {
-	    "Proxy-", "Connection:", "Keep-Alive:", "Host:", "TE:", "Upgrade:"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		size_t n = strlen(names[i]);
-		if (ll >= n && !strncasecmp(line, names[i], n))
-			return true;
-	}
-	return false;
-}
 
 /* An absolute-URI request: the origin-form head for the upstream, with Host
  * agreeing with the target and Connection: close, then as much of the body
  * as came with the head. */
-static void http_request(struct pconn *c, const char *method, const char *target,
-                         const char *version, const char *eol, const char *end)
+static void http_request(struct pconn *c, const struct egress_req *r)
 {
-	if (strncasecmp(target, "http://", 7) != 0) {
-		refuse(c, 400, "Bad Request", "only http:// URIs (use CONNECT for TLS)");
-		return;
-	}
-	const char *auth = target + 7;
-	size_t alen = strcspn(auth, "/?#");
-	if (!parse_hostport(auth, alen, c->host, sizeof c->host, &c->port, 80) ||
-	    !host_ok(c->host)) {
-		c->host[0] = '\0';
-		refuse(c, 400, "Bad Request", "bad URI");
-		return;
-	}
-	size_t headlen = (size_t)(end + 4 - c->head);
+	const char *auth = r->authority;
+	size_t alen = r->authority_len;
+	size_t headlen = (size_t)(r->head_end + 4 - c->head);
 	if (http_body_init(&c->req, c->head, headlen, 0, false) < 0) {
 		refuse(c, 400, "Bad Request", "request body framing is ambiguous");
 		return;
 	}
-	c->no_body = !strcmp(method, "HEAD");
+	c->no_body = !strcmp(r->method, "HEAD");
 	const char *path = auth[alen] == '/' ? auth + alen : "/";
 	char line[HEAD_MAX + 600];
-	int n = snprintf(line, sizeof line, "%s %s%s %s\r\nHost: %.*s\r\nConnection: close\r\n",
-	                 method, auth[alen] == '?' ? "/" : "", path, version, (int)alen, auth);
+	int n =
+	    snprintf(line, sizeof line, "%s %s%s %s\r\nHost: %.*s\r\nConnection: close\r\n",
+	             r->method, auth[alen] == '?' ? "/" : "", path, r->version, (int)alen, auth);
 	if (n < 0 || (size_t)n >= sizeof line || relay_put(&c->c2u, line, (size_t)n, true) < 0) {
 		refuse(c, 400, "Bad Request", "request head too large");
 		return;
 	}
-	for (const char *l = eol + 2; l < end + 2;) {
+	for (const char *l = r->headers; l < r->head_end + 2;) {
 		const char *nl = strstr(l, "\r\n");
 		size_t ll = (size_t)(nl + 2 - l);
-		if (!drop_header(l, ll) && relay_put(&c->c2u, l, ll, true) < 0) {
+		if (!egress_hop_header(l, ll) && relay_put(&c->c2u, l, ll, true) < 0) {
 			refuse(c, 400, "Bad Request", "request head too large");
 			return;
 		}
@@ -216,28 +167,22 @@ static void http_request(struct pconn *c, const char *method, const char *target
 /* Parses the client's head (complete: ends in an empty line). */
 static void handle_head(struct pconn *c)
 {
-	char *end = strstr(c->head, "\r\n\r\n");
-	char *eol = strstr(c->head, "\r\n");
-	char method[16], target[2048], version[16];
-	if (!eol || sscanf(c->head, "%15s %2047s %15s", method, target, version) != 3 ||
-	    strncmp(version, "HTTP/1.", 7) != 0) {
-		refuse(c, 400, "Bad Request", "not an HTTP proxy request");
+	static struct egress_req r; /* 2 KiB of target: not on the stack */
+	const char *why;
+	int rc = egress_parse_http(c->head, &r, &why);
+	c->kind = r.kind == EREQ_CONNECT ? K_CONNECT : K_HTTP;
+	snprintf(c->host, sizeof c->host, "%s", r.host);
+	c->port = r.port;
+	if (rc < 0) {
+		refuse(c, 400, "Bad Request", why);
 		return;
 	}
-	if (strcmp(method, "CONNECT") != 0) {
-		c->kind = K_HTTP;
-		http_request(c, method, target, version, eol, end);
-		return;
-	}
-	c->kind = K_CONNECT;
-	if (!parse_hostport(target, strlen(target), c->host, sizeof c->host, &c->port, 0) ||
-	    !c->port || !host_ok(c->host)) {
-		c->host[0] = '\0';
-		refuse(c, 400, "Bad Request", "CONNECT needs HOST:PORT");
+	if (r.kind == EREQ_HTTP) {
+		http_request(c, &r);
 		return;
 	}
 	/* bytes the client sent after the head already belong to the tunnel */
-	size_t after = (size_t)(end + 4 - c->head);
+	size_t after = (size_t)(r.head_end + 4 - c->head);
 	relay_put(&c->c2u, c->head + after, c->headlen - after, true);
 	decide(c);
 }
@@ -245,22 +190,10 @@ static void handle_head(struct pconn *c)
 /* host and port are known: check the rules, resolve, start connecting */
 static void decide(struct pconn *c)
 {
-	const struct egress_rule *hit = NULL;
-	char why[400], rule[300];
-	switch (egress_check_name(c->px->rules, c->host, c->port, &hit)) {
-	case EGRESS_DENIED:
-		egress_rule_text(hit, rule, sizeof rule);
-		snprintf(why, sizeof why, "denied by the rule \"%s\"", rule);
+	char why[400];
+	if (!egress_allow_name(c->px->rules, c->host, c->port, why, sizeof why)) {
 		refuse(c, 403, "Forbidden", why);
 		return;
-	case EGRESS_NOT_LISTED:
-		snprintf(why, sizeof why,
-		         "not in this tenant's allowlist (no \"allow = %s:%d\" or wider rule)",
-		         c->host, c->port);
-		refuse(c, 403, "Forbidden", why);
-		return;
-	case EGRESS_ALLOWED:
-		break;
 	}
 	/* IP literals resolve at once; names go to glibc's asynchronous resolver
 	 * so a slow DNS server never stalls this session's other channels */
@@ -309,11 +242,15 @@ static void resolve_check(struct pconn *c)
 
 static void try_connect(struct pconn *c)
 {
-	const char *why = "no usable address";
+	char refused[200] = "no usable address";
+	const char *why = refused;
 	for (; c->ai_next; c->ai_next = c->ai_next->ai_next) {
 		struct addrinfo *a = c->ai_next;
-		if (!egress_check_addr(c->px->rules, &c->px->local, a->ai_addr, c->port, &why))
+		if (!egress_allow_addr(c->px->rules, &c->px->local, a->ai_addr, c->port, refused,
+		                       sizeof refused)) {
+			why = refused;
 			continue;
+		}
 		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
@@ -368,13 +305,13 @@ static bool socks_step(struct pconn *c)
 	unsigned char *h = (unsigned char *)c->head;
 	c->kind = K_SOCKS;
 	if (c->socks == 0) {
-		if (c->headlen < 2 || c->headlen < 2u + h[1])
+		bool noauth;
+		size_t used = egress_socks_greeting(h, c->headlen, &noauth);
+		if (used == 0)
 			return false;
-		bool noauth = memchr(h + 2, 0, h[1]) != NULL;
 		unsigned char rep[2] = {5, noauth ? 0 : 0xff};
 		ssize_t w = send(c->cfd, rep, sizeof rep, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)w;
-		size_t used = 2u + h[1];
 		memmove(c->head, c->head + used, c->headlen - used);
 		c->headlen -= used;
 		c->socks = 1;
@@ -383,40 +320,19 @@ static bool socks_step(struct pconn *c)
 			return true;
 		}
 	}
-	if (c->headlen < 5)
-		return false;
-	size_t need;
-	if (h[3] == 1)
-		need = 4 + 4 + 2;
-	else if (h[3] == 4)
-		need = 4 + 16 + 2;
-	else if (h[3] == 3)
-		need = 4 + 1 + (size_t)h[4] + 2;
-	else {
-		c->socks = 2;
-		refuse(c, 400, "Bad Request", "SOCKS address type not supported");
-		return true;
-	}
-	if (c->headlen < need)
+	struct egress_req r;
+	const char *why;
+	long need = egress_socks_request(h, c->headlen, &r, &why);
+	if (need == 0)
 		return false;
 	c->socks = 2;
-	if (h[0] != 5 || h[1] != 1) {
-		refuse(c, 400, "Bad Request", "only SOCKS5 CONNECT is supported");
+	if (need < 0) {
+		refuse(c, 400, "Bad Request", why);
 		return true;
 	}
-	c->port = (h[need - 2] << 8) | h[need - 1];
-	if (h[3] == 1)
-		inet_ntop(AF_INET, h + 4, c->host, sizeof c->host);
-	else if (h[3] == 4)
-		inet_ntop(AF_INET6, h + 4, c->host, sizeof c->host);
-	else
-		snprintf(c->host, sizeof c->host, "%.*s", (int)h[4], (const char *)h + 5);
-	if (!host_ok(c->host)) {
-		c->host[0] = '\0';
-		refuse(c, 400, "Bad Request", "bad SOCKS host name");
-		return true;
-	}
-	relay_put(&c->c2u, c->head + need, c->headlen - need, true);
+	snprintf(c->host, sizeof c->host, "%s", r.host);
+	c->port = r.port;
+	relay_put(&c->c2u, c->head + need, c->headlen - (size_t)need, true);
 	decide(c);
 	return true;
 }

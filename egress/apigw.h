@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "../sshd-frontend/config.h"
 
 /* gateway <-> monitor (SOCK_SEQPACKET) */
 enum { GW_BUDGET = 1, GW_USAGE = 2 };

@@ -1,7 +1,7 @@
 /* egress.c - allowlist matching for the egress proxy; pure functions. */
-#include "egress.h"
+#include "rules.h"
 
-#include "hostport.h"
+#include "../sandbox/hostport.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "../sandbox/egress.h"
+#include "rules.h"
 #include "../sandbox/policy.h"
 
 struct forward_ctx {

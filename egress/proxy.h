@@ -9,7 +9,7 @@
 #include <libssh/libssh.h>
 #include <stdint.h>
 
-#include "../sandbox/egress.h"
+#include "rules.h"
 
 struct pconn;
 

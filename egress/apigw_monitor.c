@@ -10,10 +10,10 @@
 #include <time.h>
 
 #include "apigw.h"
-#include "audit.h"
-#include "config.h"
-#include "log.h"
-#include "usage.h"
+#include "../sshd-frontend/audit.h"
+#include "../sshd-frontend/config.h"
+#include "../sshd-frontend/log.h"
+#include "../sshd-frontend/usage.h"
 
 static void budget_answer(int fd, const struct server_conf *srv, const char *tenant, int api)
 {

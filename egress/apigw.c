@@ -36,8 +36,8 @@
 #include "apimeter.h"
 #include "apireq.h"
 #include "httpframe.h"
-#include "log.h"
-#include "privdrop.h"
+#include "../sshd-frontend/log.h"
+#include "../sshd-frontend/privdrop.h"
 
 #define GW_MAX_CONNS     64 /* concurrent tenant connections per gateway */
 #define GW_MAX_LISTENERS 128
