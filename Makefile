@@ -20,26 +20,28 @@ FRONTEND := $(addprefix sshd-frontend/, \
             slots.c tenant.c usage.c preauth.c privdrop.c session.c channel.c chanreq.c \
             chanpump.c chanfwd.c reattach.c monitor_wrap.c envd_wrap.c record.c confine.c \
             envmon.c envproc.c config.c authkeys.c authpolicy.c audit.c log.c evfd.c \
-            procinfo.c) pam/pam.c
+            procinfo.c notify.c spawncheck.c) pam/pam.c
 # egress/: the egress proxy, ssh -L/-D/-W's destinations and the API gateway
 EGRESS   := $(addprefix egress/, \
             rules.c decide.c request.c proxy.c forward.c relay.c httpframe.c apigw.c \
-            apigw_monitor.c apireq.c apimeter.c)
+            apigw_monitor.c apireq.c apimeter.c gwcheck.c)
 SANDBOX  := $(addprefix sandbox/, \
             policy.c env.c spawn.c workspace.c strv.c seccomp.c cgroup.c profile.c fdpass.c \
-            hostport.c fmt.c disk.c ring.c strblob.c lockfile.c)
+            hostport.c fmt.c disk.c ring.c strblob.c lockfile.c initcheck.c)
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h egress/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_request test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
+UNIT_TESTS := test_config test_request test_protocols test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c \
              sshd-frontend/tenant.c sshd-frontend/authkeys.c sshd-frontend/log.c \
              sshd-frontend/moncheck.c sshd-frontend/confine.c sshd-frontend/tunables.c \
+             sshd-frontend/notify.c sshd-frontend/handover.c sshd-frontend/spawncheck.c \
+             sandbox/fdpass.c sandbox/strblob.c \
              sandbox/policy.c sandbox/env.c sandbox/strv.c sandbox/workspace.c sandbox/spawn.c \
              sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/hostport.c \
-             sandbox/fmt.c sandbox/ring.c sandbox/lockfile.c \
+             sandbox/fmt.c sandbox/ring.c sandbox/lockfile.c sandbox/initcheck.c \
              egress/rules.c egress/decide.c egress/request.c egress/httpframe.c egress/relay.c \
-             egress/apireq.c egress/apimeter.c
+             egress/apireq.c egress/apimeter.c egress/gwcheck.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps profiles check unit e2e demo bench clean format format-check install fuzz symbols asan e2e-asan clean-tree-check fresh-check
@@ -59,7 +61,7 @@ $(BUILD)/warrend: $(FRONTEND) $(EGRESS) $(SANDBOX) $(HEADERS) | $(BUILD)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.
 INIT_SRCS := sandbox/init.c sandbox/initenv.c sandbox/initdetach.c sandbox/fdpass.c sandbox/ring.c \
-             sandbox/strblob.c
+             sandbox/strblob.c sandbox/initcheck.c
 $(BUILD)/warren-init: $(INIT_SRCS) sandbox/initenv.h sandbox/initproto.h sandbox/fdpass.h sandbox/ring.h sandbox/initdetach.h | $(BUILD)
 	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(INIT_CFLAGS) -static -o $@ $(INIT_SRCS)
 
@@ -129,7 +131,8 @@ bench: deps
 # libFuzzer targets for parsers of untrusted input (clang, libclang-rt-14-dev);
 # not part of `make check`: FUZZ_SECONDS each, corpus-less.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe fuzz_apigw fuzz_monitor
+FUZZ_TARGETS := fuzz_authkeys fuzz_egress fuzz_config fuzz_proxy fuzz_httpframe fuzz_apigw fuzz_monitor \
+                fuzz_initproto fuzz_gateway fuzz_notify fuzz_handover fuzz_spawn
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \

@@ -603,7 +603,7 @@ static void take_listener(int sess, struct listener *l, int *nl, unsigned mask)
 	struct gw_fdmsg msg;
 	int fd = -1;
 	ssize_t n = fdpass_recv(sess, &msg, sizeof msg, &fd, MSG_DONTWAIT);
-	if (n != (ssize_t)sizeof msg) {
+	if (n < 0 || gw_fdmsg_check(&msg, (size_t)n, fd >= 0, mask) != NULL) {
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -614,8 +614,7 @@ static void take_listener(int sess, struct listener *l, int *nl, unsigned mask)
 				close(l[i].fd);
 				l[i--] = l[--*nl];
 			}
-	} else if (msg.type == GW_LISTEN && fd >= 0 && msg.api >= 0 && msg.api < SANDBOX_MAX_APIS &&
-	           (mask & (1u << msg.api)) && *nl < GW_MAX_LISTENERS) {
+	} else if (*nl < GW_MAX_LISTENERS) {
 		l[(*nl)++] = (struct listener){fd, msg.api, msg.channel, msg.peer_uid};
 		fd = -1;
 	}

@@ -9,6 +9,8 @@
 #ifndef WARREN_APIGW_H
 #define WARREN_APIGW_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -46,6 +48,14 @@ struct gw_fdmsg {
 	int32_t pad;
 	int64_t peer_uid; /* >= 0: serve only peers whose socket has this uid */
 };
+
+/* The one checker of each message (gwcheck.c, pure; fuzz_gateway drives
+ * them). gw_msg_check: a gw_msg of n bytes from the gateway, for one of
+ * the tenant's apis (mask, of napis): NULL when it may be served (its
+ * strings are then terminated in place), else why not. gw_fdmsg_check: a
+ * gw_fdmsg of n bytes, with a descriptor or not, for apis in mask. */
+const char *gw_msg_check(struct gw_msg *m, size_t n, int napis, unsigned mask);
+const char *gw_fdmsg_check(const struct gw_fdmsg *m, size_t n, bool has_fd, unsigned mask);
 
 struct apigw {
 	pid_t pid;

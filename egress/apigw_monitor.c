@@ -35,9 +35,7 @@ static long long clamp(int64_t v)
 
 static void usage_record(const struct server_conf *srv, const char *tenant, struct gw_msg *m)
 {
-	/* strings from the gateway: terminated here, escaped by the audit's JSON */
-	m->model[sizeof m->model - 1] = m->method[sizeof m->method - 1] =
-	    m->path[sizeof m->path - 1] = '\0';
+	/* its strings were terminated by gw_msg_check; the audit's JSON escapes them */
 	struct usage_total t = {.requests = 1,
 	                        .input = clamp(m->input),
 	                        .output = clamp(m->output),
@@ -62,18 +60,17 @@ void apigw_serve_monitor(int fd, const struct server_conf *srv, const char *tena
 {
 	struct gw_msg m;
 	ssize_t n = recv(fd, &m, sizeof m, MSG_DONTWAIT);
-	if (n != (ssize_t)sizeof m)
+	if (n < 0)
 		return;
-	if (m.api < 0 || m.api >= srv->napis || !(mask & (1u << m.api))) {
-		log_warn("tenant %s: gateway asked about api %d, not one of the tenant's; refused",
-		         tenant, (int)m.api);
+	const char *why = gw_msg_check(&m, (size_t)n, srv->napis, mask);
+	if (why) {
+		if (n == (ssize_t)sizeof m)
+			log_warn("tenant %s: gateway message (type %d, api %d) refused: %s", tenant,
+			         (int)m.type, (int)m.api, why);
 		return;
 	}
 	if (m.type == GW_BUDGET)
 		budget_answer(fd, srv, tenant, m.api);
-	else if (m.type == GW_USAGE)
-		usage_record(srv, tenant, &m);
 	else
-		log_warn("tenant %s: gateway message of unknown type %d refused", tenant,
-		         (int)m.type);
+		usage_record(srv, tenant, &m);
 }

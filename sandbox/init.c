@@ -216,8 +216,8 @@ int main(int argc, char **argv)
 			ssize_t n = recv(ctl, &m, sizeof m, 0);
 			if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
 				_exit(1); /* session gone: pid 1 exits, the kernel ends the rest */
-			if (n == (ssize_t)sizeof m && m.type == INIT_MSG_SIGNAL && m.value > 0 &&
-			    m.value < NSIG)
+			if (init_msg_check(&m, (size_t)n, false) == NULL &&
+			    m.type == INIT_MSG_SIGNAL)
 				kill(child, m.value);
 		}
 		if (pf[1].revents) {

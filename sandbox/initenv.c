@@ -552,7 +552,7 @@ static int serve_client(struct client *cl)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	int rc = -1;
-	if (n == (ssize_t)sizeof r) {
+	if (n > 0 && init_req_check(&r, (size_t)n, nfds) == NULL) {
 		rc = 0;
 		if (r.type == INIT_REQ_SPAWN)
 			rc = do_spawn(cl, &r, fds, nfds);
@@ -617,7 +617,7 @@ static int serve_ctl(int ctl, long *linger_ms)
 		return 0;
 	if (n <= 0)
 		return -1;
-	if (n == (ssize_t)sizeof r && r.type == INIT_REQ_LINGER && r.value >= 0)
+	if (init_req_check(&r, (size_t)n, 0) == NULL && r.type == INIT_REQ_LINGER && r.value >= 0)
 		*linger_ms = (long)r.value * 1000L;
 	return 0;
 }

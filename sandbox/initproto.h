@@ -1,8 +1,18 @@
-/* initproto.h - messages between a session process and warren-init (pid 1 in
- * the sandbox) over a SOCK_SEQPACKET socketpair. */
+/* initproto.h - the two wire protocols of warren-init (pid 1 in a sandbox),
+ * SOCK_SEQPACKET, one message each, descriptors by SCM_RIGHTS:
+ *  - init control: struct init_msg between a channel's session process (or
+ *    the env process) and its init: the command's start, PTY, exit,
+ *    listeners; signals the other way;
+ *  - the environment: struct init_req from a session process (or the env
+ *    process) to warren-init --env, answered by init_msg.
+ * Each side checks what it receives with the one checker of its struct
+ * (initcheck.c: type, size, descriptors, value ranges) before it looks at
+ * its own state; tests/fuzz/fuzz_initproto.c drives both. */
 #ifndef WARREN_INITPROTO_H
 #define WARREN_INITPROTO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -71,5 +81,12 @@ struct init_req {
 	int32_t argc, envc;
 	int32_t family; /* CONNECT: 4 or 6 */
 };
+
+/* An init_msg of n bytes, with a descriptor (has_fd) or not: NULL when its
+ * shape is right (a known type, the descriptor its type needs, a value in
+ * range), else why not. */
+const char *init_msg_check(const void *msg, size_t n, bool has_fd);
+/* An init_req of n bytes with nfds descriptors: NULL, or why not. */
+const char *init_req_check(const void *req, size_t n, int nfds);
 
 #endif

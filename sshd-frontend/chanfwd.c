@@ -191,7 +191,8 @@ static void fwd_on_member_body(socket_t fd, int revents, void *ud)
 		evfd_close(sx->event, &sx->env_member, &sx->member_reg);
 		return;
 	}
-	if (n == (ssize_t)sizeof m && m.type == INIT_MSG_AGENT && passed >= 0 && sx->agent_fwd) {
+	if (n > 0 && init_msg_check(&m, (size_t)n, passed >= 0) == NULL &&
+	    m.type == INIT_MSG_AGENT && sx->agent_fwd) {
 		open_to_client(sx, passed, &chan_agent_ops, "", 0, "", 0);
 		passed = -1;
 	}

@@ -261,7 +261,7 @@ static int chan_on_ctl_ready_body(socket_t fd, int revents, void *ud)
 			}
 			return 0;
 		}
-		if (n != (ssize_t)sizeof m) {
+		if (init_msg_check(&m, (size_t)n, passed >= 0) != NULL) {
 			if (passed >= 0)
 				close(passed);
 			continue;

@@ -24,16 +24,11 @@
 #include "log.h"
 #include "privdrop.h"
 #include "session.h"
-
-struct helper_reply {
-	int32_t rc;   /* 0, or -errno */
-	int32_t mask; /* which of stdin, stdout, stderr, ctl follow */
-	char err[200];
-};
+#include "spawnproto.h"
 
 static int send_proc(int sock, const struct sandbox_proc *p, int rc, const char *err)
 {
-	struct helper_reply r = {.rc = rc};
+	struct spawn_reply r = {.rc = rc};
 	snprintf(r.err, sizeof r.err, "%s", err);
 	int fds[4], mask = 0;
 	int n = rc == 0 ? sandbox_proc_pack(p, fds, &mask) : 0;
@@ -84,18 +79,20 @@ static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn 
 /* the helper's answer: its descriptors into proc */
 static int take_proc(int sock, struct sandbox_proc *proc)
 {
-	struct helper_reply r = {.rc = -EIO};
+	struct spawn_reply r = {.rc = -EIO};
 	int fds[4], n = 0;
 	struct timeval tmo = {30, 0};
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
-	if (fdpass_recvv(sock, &r, sizeof r, fds, 4, &n, 0) != (ssize_t)sizeof r)
+	ssize_t got = fdpass_recvv(sock, &r, sizeof r, fds, 4, &n, 0);
+	const char *why = got < 0 ? "no reply" : spawn_reply_check(&r, (size_t)got, n);
+	if (why) {
+		log_warn("channel sandbox: the spawn helper's reply refused: %s", why);
 		r.rc = -EIO;
+	}
 	if (sandbox_proc_unpack(proc, r.rc == 0 ? r.mask : 0, fds, n) == 0)
 		return 0;
-	if (r.rc < 0) {
-		r.err[sizeof r.err - 1] = '\0';
+	if (r.rc < 0 && !why)
 		log_warn("channel sandbox: %s", r.err); /* bwrap's or the policy's words */
-	}
 	return r.rc < 0 ? r.rc : -EIO;
 }
 

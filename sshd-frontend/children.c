@@ -19,6 +19,7 @@
 #include "audit.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "procinfo.h"
 
 struct child {
@@ -74,8 +75,7 @@ static void add_environment(struct child *c, const char *arg)
 	snprintf(e->command, sizeof e->command, "(environment)");
 }
 
-/* Lines from a connection: "A<tenant>" once authenticated, then from the
- * session process "C<command>" and "T" (traffic). EOF: it is gone. */
+/* Lines from a connection (notify.h); EOF: it is gone. */
 static void read_status(struct child *c)
 {
 	char buf[512];
@@ -93,20 +93,28 @@ static void read_status(struct child *c)
 			continue;
 		}
 		c->line[c->linelen] = '\0';
-		if (c->line[0] == 'A' && !c->tenant[0]) {
-			/* only the first: later lines come from the tenant's session process */
-			snprintf(c->tenant, sizeof c->tenant, "%s", c->line + 1);
+		const char *arg;
+		switch (notify_check(c->line, c->tenant[0] != '\0', c->env_told, &arg)) {
+		case NOTE_AUTH:
+			snprintf(c->tenant, sizeof c->tenant, "%s", arg);
 			leave_preauth(c);
-		} else if (c->line[0] == 'E' && c->tenant[0] && !c->env_told) {
+			break;
+		case NOTE_ENV: {
 			size_t at = (size_t)(c - children);
-			add_environment(c, c->line + 1);
+			add_environment(c, arg);
 			c = &children[at]; /* child_add may have moved the array */
-		} else if (c->line[0] == 'C') {
+			break;
+		}
+		case NOTE_COMMAND:
 			/* the tenant's command: escaped before any operator sees it */
-			fmt_escape(c->command, sizeof c->command, c->line + 1);
+			fmt_escape(c->command, sizeof c->command, arg);
 			clock_gettime(CLOCK_MONOTONIC, &c->active);
-		} else if (c->line[0] == 'T') {
+			break;
+		case NOTE_TRAFFIC:
 			clock_gettime(CLOCK_MONOTONIC, &c->active);
+			break;
+		case NOTE_NONE:
+			break;
 		}
 		c->linelen = 0;
 	}

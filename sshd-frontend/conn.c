@@ -50,6 +50,7 @@
 #include "record.h"
 #include "log.h"
 #include "monitor.h"
+#include "notify.h"
 #include "privdrop.h"
 #include "slots.h"
 #include "session.h"
@@ -208,7 +209,7 @@ static void prepare_profile(struct conn *cx, struct session_ctx *sx)
 static void join_environment(struct conn *cx, struct session_ctx *sx, const struct conn_env *env)
 {
 	const struct server_conf *srv = cx->env->srv;
-	char line[32];
+	char line[NOTE_MAX];
 	pid_t started = 0;
 	if (!sx->fail[0] && !cx->a.tenant.sandbox.scope_channel) {
 		static struct envd_ctx ctx;
@@ -241,8 +242,10 @@ static void join_environment(struct conn *cx, struct session_ctx *sx, const stru
 			snprintf(sx->fail, sizeof sx->fail, "out of memory");
 		}
 	}
-	int n = snprintf(line, sizeof line, "E%ld\n", (long)started);
-	if (write(env->notify_fd, line, (size_t)n) < 0)
+	char pid[24];
+	snprintf(pid, sizeof pid, "%ld", (long)started);
+	size_t n = notify_line(line, NOTE_ENV, pid);
+	if (write(env->notify_fd, line, n) < 0)
 		log_debug("notify master: %s", strerror(errno));
 }
 
@@ -331,9 +334,9 @@ static void login(struct conn *cx, struct session_ctx *sx, struct login *lg)
 	alarm(0);
 	signal(SIGALRM, SIG_DFL);
 	/* tell the master who this is (frees a max_startups slot) */
-	char note[64];
-	int nl = snprintf(note, sizeof note, "A%s\n", cx->a.tenant.name);
-	if (write(env->notify_fd, note, (size_t)nl) < 0)
+	char note[NOTE_MAX];
+	size_t nl = notify_line(note, NOTE_AUTH, cx->a.tenant.name);
+	if (write(env->notify_fd, note, nl) < 0)
 		log_debug("notify master: %s", strerror(errno));
 	sx->filter = &env->filters[cx->a.tenant.sandbox.nested_sandbox ? 1 : 0];
 	sx->env_member = -1;

@@ -84,7 +84,7 @@ static int await(int sock, struct init_msg *m, int *fd, int ms)
 		return -1;
 	}
 	ssize_t n = fdpass_recv(sock, m, sizeof *m, fd, MSG_DONTWAIT);
-	if (n != (ssize_t)sizeof *m) {
+	if (n < 0 || init_msg_check(m, (size_t)n, *fd >= 0) != NULL) {
 		if (n >= 0 && *fd >= 0)
 			close(*fd);
 		errno = n == 0 ? ECONNRESET : n < 0 ? errno : EPROTO;

@@ -86,14 +86,16 @@ static int on_ctl(socket_t fd, int revents, void *ud)
 			evfd_close(e->ev, &e->proc.ctl_fd, &e->ctl_reg);
 			return -1; /* removed: libssh must not touch its handle again */
 		}
-		if (n == (ssize_t)sizeof m && m.type == INIT_MSG_PROXY && passed >= 0 &&
-		    e->proxy_listen < 0 && e->ctx->tenant->sandbox.network == NET_ALLOWLIST &&
-		    envd_loopback_listener(passed)) {
+		if (init_msg_check(&m, (size_t)n, passed >= 0) != NULL) {
+			/* malformed: nothing of it is used */
+		} else if (m.type == INIT_MSG_PROXY && e->proxy_listen < 0 &&
+		           e->ctx->tenant->sandbox.network == NET_ALLOWLIST &&
+		           envd_loopback_listener(passed)) {
 			fcntl(passed, F_SETFL, fcntl(passed, F_GETFL) | O_NONBLOCK);
 			e->proxy_listen = passed;
 			passed = -1;
 			evfd_want(e->ev, e->proxy_listen, &e->listen_reg, POLLIN, on_listen, e);
-		} else if (n == (ssize_t)sizeof m && m.type == INIT_MSG_API && passed >= 0) {
+		} else if (m.type == INIT_MSG_API) {
 			give_api(e, m.value, passed);
 		}
 		if (passed >= 0)

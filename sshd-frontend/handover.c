@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../sandbox/fdpass.h"
+#include "log.h"
 #include "monproto.h"
 
 int handover_send(int sock, const struct handover *h, const int fds[HO_NFDS])
@@ -38,6 +39,42 @@ int handover_send(int sock, const struct handover *h, const int fds[HO_NFDS])
 	return rc;
 }
 
+#define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
+
+static const char *profile_check(const struct profile *p)
+{
+	if (!TERMINATED(p->name) || !TERMINATED(p->store))
+		return "profile name or store unterminated";
+	if (p->nenv < 0 || p->nenv > PROFILE_MAX_ENV || p->nmaps < 0 || p->nmaps > PROFILE_MAX_MAPS)
+		return "profile counts out of bounds";
+	for (int i = 0; i < p->nenv; i++)
+		if (!TERMINATED(p->env_name[i]) || !TERMINATED(p->env_value[i]))
+			return "profile variable unterminated";
+	for (int i = 0; i < p->nmaps; i++)
+		if (!TERMINATED(p->maps[i].src) || !TERMINATED(p->maps[i].dst))
+			return "profile mapping unterminated";
+	return NULL;
+}
+
+const char *handover_check(const struct handover *h)
+{
+	if (!TERMINATED(h->tenant.name) || !h->tenant.name[0])
+		return "tenant name";
+	if (!TERMINATED(h->tenant.sandbox.shell) || !TERMINATED(h->tenant.sandbox.profile))
+		return "shell unterminated";
+	if (!TERMINATED(h->id_source) || !TERMINATED(h->workspace) ||
+	    !TERMINATED(h->sessions_dir) || !TERMINATED(h->env_sock) || !TERMINATED(h->fail))
+		return "a path unterminated";
+	if (h->uid == 0 || h->gid == 0)
+		return "root's ids";
+	if (h->filter != 0 && h->filter != 1)
+		return "bad filter index";
+	for (int i = 0; i < SANDBOX_MAX_APIS; i++)
+		if (h->host_api_port[i] < 0 || h->host_api_port[i] > 65535)
+			return "bad API port";
+	return h->have_profile ? profile_check(&h->profile) : NULL;
+}
+
 int handover_recv(int sock, struct handover *h, int fds[HO_NFDS])
 {
 	struct mon_reply r;
@@ -63,5 +100,8 @@ int handover_recv(int sock, struct handover *h, int fds[HO_NFDS])
 			fds[i] = got[k++];
 	while (k < n)
 		close(got[k++]);
-	return ok ? 0 : -1;
+	const char *why = ok ? handover_check(h) : "unreadable";
+	if (why)
+		log_err("the login handed over is malformed: %s", why);
+	return why ? -1 : 0;
 }

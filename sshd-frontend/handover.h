@@ -31,6 +31,12 @@ struct handover {
 /* the descriptors that go with it (-1: none) */
 enum { HO_ROOT, HO_MEMBER, HO_API, HO_NFDS };
 
+/* The one checker, on the receiving side: every string terminated within
+ * its array, counts and indexes within bounds, a tenant's ids (never 0):
+ * NULL, or why not. Root wrote it; the check keeps a root-side mistake
+ * from reaching the tenant's process as out-of-bounds reads. */
+const char *handover_check(const struct handover *h);
+
 /* Monitor: 0, or -1 with errno. */
 int handover_send(int sock, const struct handover *h, const int fds[HO_NFDS]);
 /* Pre-auth process: 0 with *h and fds filled, or -1. */

@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "log.h"
 #include "record.h"
+#include "notify.h"
 #include "slots.h"
 #include "../sandbox/workspace.h"
 
@@ -230,13 +231,14 @@ static void do_note(void *ctx, const struct mon_hdr *h, const char *p, size_t le
 	struct monitor *m = ctx;
 	if (m->notify_fd < 0)
 		return;
-	char line[220];
-	size_t n = len < 200 ? len : 200;
-	memcpy(line, p, n);
-	for (size_t i = 1; i < n; i++) /* one line: the master reads line by line */
-		if (line[i] == '\n' || line[i] == '\r' || line[i] == '\0')
-			line[i] = ' ';
-	line[n++] = '\n';
+	char arg[200], line[NOTE_MAX];
+	size_t n = len - 1 < sizeof arg - 1 ? len - 1 : sizeof arg - 1;
+	memcpy(arg, p + 1, n);
+	for (size_t i = 0; i < n; i++) /* one line: the master reads line by line */
+		if (arg[i] == '\0')
+			arg[i] = ' ';
+	arg[n] = '\0';
+	n = notify_line(line, p[0], arg); /* 'C' or 'T': moncheck.c checked it */
 	if (write(m->notify_fd, line, n) < 0 && errno != EAGAIN) {
 		close(m->notify_fd);
 		m->notify_fd = -1;
