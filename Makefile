@@ -27,10 +27,10 @@ EGRESS   := $(addprefix egress/, \
             apigw_monitor.c apireq.c apimeter.c gwcheck.c)
 SANDBOX  := $(addprefix sandbox/, \
             policy.c env.c spawn.c workspace.c strv.c seccomp.c cgroup.c profile.c fdpass.c \
-            hostport.c fmt.c disk.c ring.c strblob.c lockfile.c initcheck.c)
+            hostport.c fmt.c disk.c ring.c strblob.c lockfile.c initcheck.c fork.c)
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h egress/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_request test_protocols test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
+UNIT_TESTS := test_config test_request test_protocols test_fork test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c \
              sshd-frontend/tenant.c sshd-frontend/authkeys.c sshd-frontend/log.c \
@@ -39,7 +39,7 @@ UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/conf
              sandbox/fdpass.c sandbox/strblob.c \
              sandbox/policy.c sandbox/env.c sandbox/strv.c sandbox/workspace.c sandbox/spawn.c \
              sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/hostport.c \
-             sandbox/fmt.c sandbox/ring.c sandbox/lockfile.c sandbox/initcheck.c \
+             sandbox/fmt.c sandbox/ring.c sandbox/lockfile.c sandbox/initcheck.c sandbox/fork.c \
              egress/rules.c egress/decide.c egress/request.c egress/httpframe.c egress/relay.c \
              egress/apireq.c egress/apimeter.c egress/gwcheck.c
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -61,7 +61,7 @@ $(BUILD)/warrend: $(FRONTEND) $(EGRESS) $(SANDBOX) $(HEADERS) | $(BUILD)
 
 # Static: it runs inside sandboxes whose /usr may differ from the host's.
 INIT_SRCS := sandbox/init.c sandbox/initenv.c sandbox/initdetach.c sandbox/fdpass.c sandbox/ring.c \
-             sandbox/strblob.c sandbox/initcheck.c
+             sandbox/strblob.c sandbox/initcheck.c sandbox/fork.c
 $(BUILD)/warren-init: $(INIT_SRCS) sandbox/initenv.h sandbox/initproto.h sandbox/fdpass.h sandbox/ring.h sandbox/initdetach.h | $(BUILD)
 	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) $(INIT_CFLAGS) -static -o $@ $(INIT_SRCS)
 

@@ -3,6 +3,7 @@
  * that relays requests to the upstream with blocking I/O. The key is only
  * ever in this process's memory and in the upstream's TLS stream. */
 #include "apigw.h"
+#include "../sandbox/fork.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -726,7 +727,7 @@ int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *ten
 		close(mon[1]);
 		return -1;
 	}
-	pid_t pid = fork();
+	pid_t pid = fork_child(0, NULL, 0);
 	if (pid == 0) {
 		/* a fresh image: none of the monitor's memory (host key, the
 		 * connection's crypto state, other tenants' names) comes along */
@@ -734,7 +735,7 @@ int apigw_start(struct apigw *gw, const struct server_conf *srv, const char *ten
 		if (m < 0 || q < 0 || dup2(m, 3) < 0 || dup2(q, 4) < 0)
 			_exit(127);
 		static const int keep[] = {3, 4};
-		spawn_keep_only_fds(keep, 2);
+		fork_keep_only_fds(keep, 2);
 		char maskbuf[16];
 		snprintf(maskbuf, sizeof maskbuf, "%u", mask);
 		char *args[] = {(char *)"warren-apigw",

@@ -4,6 +4,7 @@
  * the answers, so the SSH side never blocks inside PAM. Secrets are wiped
  * with explicit_bzero as soon as PAM has them. */
 #include "pam.h"
+#include "../sandbox/fork.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -192,7 +193,7 @@ struct wpam_kbdint *wpam_kbdint_start(const char *service, const char *user, con
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return NULL;
-	pid_t pid = fork();
+	pid_t pid = fork_child(0, NULL, 0);
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "fork.h"
 #include "initenv.h"
 #include "initproto.h"
 
@@ -166,7 +167,7 @@ int main(int argc, char **argv)
 	if (sfd < 0)
 		die("signalfd");
 
-	pid_t child = fork();
+	pid_t child = fork_child(0, NULL, 0);
 	if (child < 0)
 		die("fork");
 	if (child == 0) {

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "fork.h"
 #include "initdetach.h"
 #include "initenv.h"
 #include "initproto.h"
@@ -274,9 +275,9 @@ static int do_spawn(struct client *cl, const struct init_req *r, const int *fds,
 	char slave[64] = "";
 	int master = r->pty ? open_pty(r, slave, sizeof slave) : -1;
 	make_room();
-	pid_t pid = r->pty && master < 0 ? -1 : fork();
+	pid_t pid = r->pty && master < 0 ? -1 : fork_child(0, NULL, 0);
 	if (pid < 0 && errno == EAGAIN && reclaim_ended())
-		pid = fork();
+		pid = fork_child(0, NULL, 0);
 	if (pid == 0)
 		exec_child(v, v + r->argc + 1, r->pty ? slave : NULL, fds + 1);
 	free(v);

@@ -1,7 +1,9 @@
-/* spawn.c - the only place warren forks and execs. Children start with
+/* spawn.c - where warren execs bwrap (and the helpers run as the tenant or
+ * for a profile build): children forked by fork_child (fork.c) start with
  * default signal dispositions, an empty mask, and only the fds meant for
  * them; bwrap gets its (possibly large) arguments through --args FD. */
 #include "spawn.h"
+#include "fork.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,30 +18,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
-static void child_reset_signals(void)
-{
-	sigset_t none;
-	sigemptyset(&none);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-/* Mark every fd >= 3 close-on-exec, then clear it on the ones to pass. */
-void spawn_keep_only_fds(const int *keep, int nkeep)
-{
-	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-		for (int fd = 3; fd < 4096; fd++)
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-	}
-	for (int i = 0; i < nkeep; i++)
-		fcntl(keep[i], F_SETFD, 0);
-}
 
 static int memfd_with(const char *name, const void *data, size_t len)
 {
@@ -172,7 +150,7 @@ static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct
 		goto out;
 	}
 
-	pid_t pid = fork();
+	pid_t pid = fork_child(FORK_RESET_SIGNALS | FORK_CLOEXEC_REST, keep, nkeep);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		close_fd(&devnull);
@@ -180,7 +158,6 @@ static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct
 		goto out;
 	}
 	if (pid == 0) {
-		child_reset_signals();
 		if (pty) {
 			dup2(devnull, 0);
 			dup2(e[1], 1);
@@ -189,7 +166,6 @@ static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct
 			dup2(o[1], 1);
 		}
 		dup2(e[1], 2);
-		spawn_keep_only_fds(keep, nkeep);
 		/* rlimits as a second line behind the cgroup (nsjail's defaults) */
 		struct rlimit core = {0, 0}, nofile = {65536, 65536};
 		setrlimit(RLIMIT_CORE, &core);
@@ -284,17 +260,15 @@ void sandbox_proc_close_fds(struct sandbox_proc *p)
 
 int spawn_run_as(uid_t uid, gid_t gid, char *const argv[])
 {
-	pid_t pid = fork();
+	pid_t pid = fork_child(FORK_RESET_SIGNALS | FORK_CLOEXEC_REST, NULL, 0);
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		child_reset_signals();
 		int devnull = open("/dev/null", O_RDWR);
 		if (devnull >= 0) {
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 		}
-		spawn_keep_only_fds(NULL, 0);
 		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
 		    setresuid(uid, uid, uid) < 0)
 			_exit(126);
@@ -314,7 +288,7 @@ int spawn_capture(char *const argv[], char *const envp[], char *out, size_t outl
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
-	pid_t pid = fork();
+	pid_t pid = fork_child(FORK_RESET_SIGNALS | FORK_CLOEXEC_REST, NULL, 0);
 	if (pid < 0) {
 		int e = errno;
 		close(pfd[0]);
@@ -322,13 +296,11 @@ int spawn_capture(char *const argv[], char *const envp[], char *out, size_t outl
 		return -e;
 	}
 	if (pid == 0) {
-		child_reset_signals();
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
-		spawn_keep_only_fds(NULL, 0);
 		execve(argv[0], argv, envp);
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

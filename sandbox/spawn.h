@@ -1,4 +1,5 @@
-/* spawn.h - every fork/exec warren does lives behind these two calls. */
+/* spawn.h - bwrap and the helper commands warren runs (spawn.c); every
+ * fork goes through fork_child (fork.h). */
 #ifndef WARREN_SPAWN_H
 #define WARREN_SPAWN_H
 
@@ -41,10 +42,6 @@ int spawn_environment(const char *bwrap, struct sandbox_policy *p, const struct 
 int sandbox_proc_pack(const struct sandbox_proc *p, int fds[4], int *mask);
 int sandbox_proc_unpack(struct sandbox_proc *p, int mask, const int *fds, int n);
 void sandbox_proc_close_fds(struct sandbox_proc *p);
-
-/* Before an exec: every descriptor from 3 up is marked close-on-exec,
- * except the nkeep in keep. */
-void spawn_keep_only_fds(const int *keep, int nkeep);
 
 /* Runs argv as uid/gid (no supplementary groups), waits; returns the exit
  * status, or -errno. Used for privileged-side chores done as the tenant. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "../sandbox/fork.h"
 #include "audit.h"
 #include "conn.h"
 #include "log.h"
@@ -146,9 +147,10 @@ void accept_one(int lfd, const struct conn_env *tmpl, const struct master_fds *m
 		close(fd);
 		return;
 	}
-	pid_t master_pid = getpid();
 	warm_fill_holes();
-	pid_t pid = fork();
+	/* a killed master takes its connections (and their sandboxes) with it:
+	 * a restart never finds orphans */
+	pid_t pid = fork_child(FORK_RESET_SIGNALS | FORK_DIE_WITH_PARENT, NULL, 0);
 	if (pid < 0) {
 		log_err("fork: %s", strerror(errno));
 		close(fd);
@@ -157,11 +159,6 @@ void accept_one(int lfd, const struct conn_env *tmpl, const struct master_fds *m
 		return;
 	}
 	if (pid == 0) {
-		/* a killed master takes its connections (and their sandboxes) with it:
-		 * a restart never finds orphans */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != master_pid) /* the master died before the prctl */
-			_exit(1);
 		close(p[0]);
 		for (int i = 0; i < mf->nl; i++)
 			close(mf->lfds[i]);
@@ -169,9 +166,6 @@ void accept_one(int lfd, const struct conn_env *tmpl, const struct master_fds *m
 		children_forget();
 		if (mf->stfd >= 0)
 			close(mf->stfd);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_IGN);
 		struct conn_env env = *tmpl;
 		env.notify_fd = p[1];

@@ -5,6 +5,7 @@
  * (--die-with-parent) until the sandbox ends. The session process gets the
  * descriptors and never forks or execs (it runs under confine.c). */
 #include "chanspawn.h"
+#include "../sandbox/fork.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -106,7 +107,7 @@ int chanspawn_start(void *ud, const struct mon_spawn *req, char **argv, char **e
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
 	pid_t monitor = getpid();
-	pid_t pid = fork();
+	pid_t pid = fork_child(0, NULL, 0);
 	if (pid == 0) {
 		close(sp[0]);
 		helper(cs, req, argv, envp, sp[1], monitor);

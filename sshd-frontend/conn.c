@@ -13,6 +13,7 @@
  *   5. monitor_run: answers the session process's requests, root's
  *      session_timeout, PAM close, cgroup cleanup. */
 #include "conn.h"
+#include "../sandbox/fork.h"
 #include "../sandbox/fmt.h"
 
 #include <arpa/inet.h>
@@ -438,9 +439,8 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 		log_warn("tenant %s: monitor cgroup: %s", cx->a.tenant.name, strerror(-jrc));
 	else if (lg->have_cg)
 		privdrop_oom_protect();
-	/* static and zero, set field by field: its 20 KiB of per-channel tables
-	 * stay untouched zero pages until channels fill them (on the stack, an
-	 * initialiser would dirty them all for the connection's life) */
+	/* the connection's one monitor; its per-channel table grows as
+	 * channels claim slots (mon_apply) */
 	static struct monitor mon;
 	mon.sock = lg->monsock[0];
 	mon.tenant = cx->a.tenant.name;
@@ -664,7 +664,7 @@ void conn_handle(int fd, const struct conn_env *env)
 		_exit(1);
 	}
 	warm_fill_holes(); /* what the master freed since, before the session's own */
-	pid_t pid = fork();
+	pid_t pid = fork_child(0, NULL, 0);
 	if (pid < 0) {
 		log_err("%s: pre-auth process: fork: %s", cx.a.peer, strerror(errno));
 		_exit(1);

@@ -5,6 +5,7 @@
  * (drain): linger becomes 0; SIGUSR2: the environment ends now. envd.c
  * tells the whole design. */
 #include "envd.h"
+#include "../sandbox/fork.h"
 #include "../sandbox/lockfile.h"
 #include "envd_int.h"
 
@@ -151,7 +152,7 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	int msock[2] = {-1, -1};
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, msock) < 0)
 		log_warn("environment %s: monitor socket: %s", t->name, strerror(errno));
-	pid_t child = crc < 0 ? -1 : fork();
+	pid_t child = crc < 0 ? -1 : fork_child(0, NULL, 0);
 	if (child == 0) {
 		if ((have_cg && cgroup_attach(ctx->cg, t->name, id, getpid()) < 0) ||
 		    privdrop_to(ctx->uid, ctx->gid) < 0)
@@ -326,7 +327,7 @@ __attribute__((noinline)) static pid_t start_environment(const struct envd_ctx *
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
-	pid_t mid = fork();
+	pid_t mid = fork_child(0, NULL, 0);
 	if (mid < 0) {
 		envd_close_pair(p);
 		return -1;
@@ -334,7 +335,7 @@ __attribute__((noinline)) static pid_t start_environment(const struct envd_ctx *
 	if (mid == 0) {
 		close(p[0]);
 		pid_t parent = getpid();
-		pid_t pid = fork();
+		pid_t pid = fork_child(0, NULL, 0);
 		if (pid == 0) {
 			close(p[1]);
 			/* wait until the middle process is gone, then we are the master's */

@@ -1,6 +1,7 @@
 /* moncheck.c - the monitor's request table, its checks and the one dispatch
  * function (pure but for the refusal's log line: the unit and fuzz tests
  * drive it); monitor.c and monauth.c hold the handlers, as root. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -209,10 +210,18 @@ const char *mon_dispatch(struct mon_state *st, mon_handler *const fn[MON_NTYPES]
 	return NULL;
 }
 
-void mon_apply(struct mon_state *st, uint32_t type, int32_t channel)
+int mon_apply(struct mon_state *st, uint32_t type, int32_t channel)
 {
 	int at = find(st, channel);
 	if (type == MON_CLAIM && at < 0 && st->nchan < MON_MAX_CHANS) {
+		if (st->nchan == st->cap) {
+			int cap = st->cap ? 2 * st->cap : 8;
+			struct mon_chan *v = realloc(st->chan, (size_t)cap * sizeof *v);
+			if (v == NULL)
+				return -1;
+			st->chan = v;
+			st->cap = cap;
+		}
 		st->chan[st->nchan++] = (struct mon_chan){.id = channel};
 	} else if (type == MON_RELEASE && at >= 0) {
 		st->nchan--;
@@ -222,6 +231,20 @@ void mon_apply(struct mon_state *st, uint32_t type, int32_t channel)
 	} else if (type == MON_LOGIN) {
 		st->phase = MON_PHASE_SESSION; /* once: the table allows it only when authed */
 	}
+	return 0;
+}
+
+struct mon_chan *mon_chan_of(struct mon_state *st, int32_t channel)
+{
+	int at = find(st, channel);
+	return at < 0 ? NULL : &st->chan[at];
+}
+
+void mon_state_free(struct mon_state *st)
+{
+	free(st->chan);
+	st->chan = NULL;
+	st->nchan = st->cap = 0;
 }
 
 static bool key_ok(const char *k)

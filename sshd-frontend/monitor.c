@@ -99,24 +99,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void claimed_drop(struct monitor *m, int32_t channel)
-{
-	for (int i = 0; i < m->nclaimed; i++)
-		if (m->claimed[i].chan == channel) {
-			m->nclaimed--;
-			m->claimed[i] = m->claimed[m->nclaimed];
-			return;
-		}
-}
-
 int monitor_deadline_ms(const struct monitor *m)
 {
-	if (m->session_timeout <= 0 || m->nclaimed == 0)
+	if (m->session_timeout <= 0 || m->st.nchan == 0)
 		return -1;
-	int64_t oldest = m->claimed[0].ms;
-	for (int i = 1; i < m->nclaimed; i++)
-		if (m->claimed[i].ms < oldest)
-			oldest = m->claimed[i].ms;
+	int64_t oldest = m->st.chan[0].claimed_ms;
+	for (int i = 1; i < m->st.nchan; i++)
+		if (m->st.chan[i].claimed_ms < oldest)
+			oldest = m->st.chan[i].claimed_ms;
 	int64_t due = oldest + (m->session_timeout + MON_TIMEOUT_GRACE_S) * 1000;
 	int64_t left = due - now_ms();
 	return left < 0 ? 0 : left > 3600000 ? 3600000 : (int)left;
@@ -191,11 +181,12 @@ static void do_claim(void *ctx, const struct mon_hdr *h, const char *p, size_t l
 		reply(m, MON_FULL, (int)held, -1);
 		return;
 	}
-	mon_apply(&m->st, MON_CLAIM, channel);
-	if (m->nclaimed < MON_MAX_CHANS) {
-		m->claimed[m->nclaimed].chan = channel;
-		m->claimed[m->nclaimed++].ms = now_ms();
+	if (mon_apply(&m->st, MON_CLAIM, channel) < 0) {
+		slots_release_tag(m->slots_dir, getpid(), channel);
+		reply(m, MON_FAILED, ENOMEM, -1);
+		return;
 	}
+	mon_chan_of(&m->st, channel)->claimed_ms = now_ms();
 	reply(m, MON_OK, 0, -1);
 }
 
@@ -250,7 +241,6 @@ static void do_release(void *ctx, const struct mon_hdr *h, const char *p, size_t
 	struct monitor *m = ctx;
 	slots_release_tag(m->slots_dir, getpid(), h->channel);
 	mon_apply(&m->st, MON_RELEASE, h->channel);
-	claimed_drop(m, h->channel);
 }
 
 static void do_record(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int passed)
@@ -327,6 +317,5 @@ void monitor_release_all(struct monitor *m)
 {
 	for (int i = 0; i < m->st.nchan; i++)
 		slots_release_tag(m->slots_dir, getpid(), m->st.chan[i].id);
-	m->st.nchan = 0;
-	m->nclaimed = 0;
+	mon_state_free(&m->st);
 }

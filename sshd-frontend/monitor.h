@@ -26,11 +26,6 @@ struct monitor {
 	int notify_fd;        /* the master's status pipe; -1: none */
 	long session_timeout; /* seconds; 0 = none: root's backstop (monitor_overdue) */
 	struct mon_state st;
-	struct {
-		int64_t ms; /* when the channel was claimed (monotonic) */
-		int32_t chan;
-	} claimed[MON_MAX_CHANS];
-	int nclaimed;
 	unsigned long long record_max; /* record_max_bytes; 0 = none: root watches it too */
 	char **rec_paths; /* every recording handed out, watched until the session ends */
 	int nrec, caprec;

@@ -89,13 +89,14 @@ struct mon_spawn {
 
 /* The monitor's view of its session process's channels. */
 struct mon_state {
-	/* one entry per channel holding a slot, side by side so that a session
-	 * with a few channels touches one page of the table, not three */
+	/* one entry per channel holding a slot, grown as channels claim (at
+	 * most MON_MAX_CHANS); mon_state_free releases it */
 	struct mon_chan {
 		int32_t id;
-		unsigned done; /* bit 1 << type: a once-per-channel request served */
-	} chan[MON_MAX_CHANS];
-	int nchan;
+		unsigned done;      /* bit 1 << type: a once-per-channel request served */
+		int64_t claimed_ms; /* when the slot was claimed (monotonic; the monitor's) */
+	} * chan;
+	int nchan, cap;
 	unsigned refused; /* out-of-state or malformed requests so far */
 	int phase;        /* enum mon_phase; 0 is taken as MON_PHASE_SESSION */
 };
@@ -115,8 +116,12 @@ const char *mon_dispatch(struct mon_state *st, mon_handler *const fn[MON_NTYPES]
 /* A request type's name, for the log. */
 const char *mon_name(uint32_t type);
 /* Records what a served request changed (a claim granted, a release, a
- * recording opened, a sandbox started, the login handed over). */
-void mon_apply(struct mon_state *st, uint32_t type, int32_t channel);
+ * recording opened, a sandbox started, the login handed over): 0, or -1
+ * when a claim could not be recorded (no memory: refuse it). */
+int mon_apply(struct mon_state *st, uint32_t type, int32_t channel);
+/* The entry of a channel that holds a slot, or NULL. */
+struct mon_chan *mon_chan_of(struct mon_state *st, int32_t channel);
+void mon_state_free(struct mon_state *st);
 
 /* An MON_AUDIT payload split into event and pairs (pointers into payload);
  * NULL when acceptable, else why not: an event a session may not write, a

@@ -4,6 +4,7 @@
  * monitor as typed requests, and the step that makes it the tenant once the
  * monitor has handed the login over. */
 #include "preauth.h"
+#include "../sandbox/fork.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -153,7 +154,7 @@ int preauth_prepare(const struct server_conf *srv, char *err, size_t errlen)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return snprintf(err, errlen, "pipe: %s", strerror(errno)), -1;
-	pid_t pid = fork();
+	pid_t pid = fork_child(0, NULL, 0);
 	if (pid == 0) {
 		char why[256] = "";
 		int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);

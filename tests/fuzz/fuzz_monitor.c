@@ -31,6 +31,7 @@ static void check_payload(uint32_t type, const char *p, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mon_state st;
+	mon_state_free(&st); /* the last input's */
 	memset(&st, 0, sizeof st);
 	if (size == 0)
 		return 0;

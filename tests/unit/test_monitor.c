@@ -81,6 +81,7 @@ static void table(void **state)
 	for (int i = 0; i < MON_MAX_CHANS; i++)
 		mon_apply(&st, MON_CLAIM, 100 + i);
 	assert_string_equal(mon_check(&st, b, msg(b, MON_CLAIM, 5, NULL, 0)), "too many channels");
+	mon_state_free(&st);
 }
 
 #define P(s) s, sizeof s /* a payload with its final NUL */
@@ -181,6 +182,7 @@ static void phases(void **state)
 	assert_string_equal(mon_check(&st, b, LIT(MON_AUTH_PUBKEY, "\1alice\0k\0")),
 	                    "out of phase: authentication is over");
 	assert_null(mon_check(&st, b, msg(b, MON_CLAIM, 1, NULL, 0)));
+	mon_state_free(&st);
 }
 
 /* the one dispatch: a request that passes reaches its type's handler, with
@@ -225,6 +227,7 @@ static void dispatch(void **state)
 	assert_int_equal(st.refused, 3);
 	assert_string_equal(mon_name(MON_SPAWN), "spawn");
 	assert_string_equal(mon_name(999), "unknown");
+	mon_state_free(&st);
 }
 
 int main(void)
