@@ -246,7 +246,7 @@ static void try_connect(struct pconn *c)
 	const char *why = refused;
 	for (; c->ai_next; c->ai_next = c->ai_next->ai_next) {
 		struct addrinfo *a = c->ai_next;
-		if (!egress_allow_addr(c->px->rules, &c->px->local, a->ai_addr, c->port, refused,
+		if (!egress_allow_addr(c->px->rules, c->px->local, a->ai_addr, c->port, refused,
 		                       sizeof refused)) {
 			why = refused;
 			continue;
@@ -504,15 +504,20 @@ static int on_upstream(socket_t fd, int revents, void *ud)
 void proxy_init(struct proxy *px, ssh_event ev, const struct egress_rules *rules,
                 const char *tenant, long max_conns, long idle_timeout)
 {
-	memset(px, 0, offsetof(struct proxy, local));
-	px->local.n = 0;
+	memset(px, 0, sizeof *px);
 	px->event = ev;
 	px->rules = rules;
 	px->tenant = tenant;
 	px->max_conns = max_conns > 0 ? max_conns : 64;
 	px->idle_timeout = idle_timeout;
-	if (rules->n > 0 && egress_local_load(&px->local) < 0)
+	if (rules->n == 0)
+		return;
+	px->local = calloc(1, sizeof *px->local);
+	if (px->local == NULL || egress_local_load(px->local) < 0) {
 		log_warn("egress: cannot list this host's addresses: %s", strerror(errno));
+		free(px->local);
+		px->local = NULL;
+	}
 }
 
 void proxy_accept(struct proxy *px, int listen_fd)
@@ -676,6 +681,8 @@ void proxy_shutdown(struct proxy *px)
 		drop(px, px->conns);
 	}
 	reap_orphans(px, true);
+	free(px->local);
+	px->local = NULL;
 	if (px->bytes_up || px->bytes_down)
 		log_info("egress totals: tenant=%s bytes_up=%llu bytes_down=%llu", px->tenant,
 		         (unsigned long long)px->bytes_up, (unsigned long long)px->bytes_down);

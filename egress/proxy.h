@@ -24,9 +24,9 @@ struct proxy {
 	int nconns;
 	int resolving; /* lookups in flight: the session loop polls faster meanwhile */
 	uint64_t bytes_up, bytes_down; /* totals for the session */
-	/* this host's addresses, refused like loopback: last, and only filled
-	 * when there are rules, so that 8 KiB stay untouched without them */
-	struct egress_local local;
+	/* this host's addresses, refused like loopback: allocated when there
+	 * are rules (NULL: none) */
+	struct egress_local *local;
 };
 
 void proxy_init(struct proxy *px, ssh_event ev, const struct egress_rules *rules,

@@ -1,8 +1,13 @@
-/* initcheck.c - the checkers of initproto.h's two messages, pure: linked
- * into warren-init (static) and warrend, and driven by the fuzz target. */
+/* initcheck.c - the checkers of initproto.h's two messages (pure: linked
+ * into warren-init (static) and warrend, driven by the fuzz target), and
+ * the one receiver of init_msgs that applies its checker. */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "fdpass.h"
 #include "initproto.h"
 
 static bool signal_ok(int32_t v)
@@ -75,5 +80,20 @@ const char *init_req_check(const void *req, size_t n, int nfds)
 		return nfds == 0 ? NULL : "wrong descriptors";
 	default:
 		return "unknown type";
+	}
+}
+
+int init_msg_recv(int fd, struct init_msg *m, int *passed)
+{
+	for (;;) {
+		ssize_t n = fdpass_recv(fd, m, sizeof *m, passed, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0)
+			return -1;
+		if (init_msg_check(m, (size_t)n, *passed >= 0) == NULL)
+			return 1;
+		if (*passed >= 0)
+			close(*passed);
 	}
 }

@@ -86,6 +86,11 @@ struct init_req {
  * shape is right (a known type, the descriptor its type needs, a value in
  * range), else why not. */
 const char *init_msg_check(const void *msg, size_t n, bool has_fd);
+/* Receives init_msgs on fd without blocking until a well-formed one comes
+ * (a malformed one is consumed, its descriptor closed): 1 with *m and
+ * *passed (-1: none); 0 when there is none now; -1 when the other side
+ * closed or the socket failed. */
+int init_msg_recv(int fd, struct init_msg *m, int *passed);
 /* An init_req of n bytes with nfds descriptors: NULL, or why not. */
 const char *init_req_check(const void *req, size_t n, int nfds);
 

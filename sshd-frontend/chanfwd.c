@@ -102,7 +102,7 @@ static int direct_tcpip(struct session_ctx *sx, ssh_message msg)
 	struct forward_ctx f = {.env_sock = sx->env_member >= 0 ? sx->env_sock : NULL,
 	                        .network = sb->network,
 	                        .rules = &sb->egress,
-	                        .local = &sx->proxy.local};
+	                        .local = sx->proxy.local};
 	int fd = forward_dial(&f, host, port, why, sizeof why);
 	if (fd < 0)
 		return refuse_forward(sx, "direct-tcpip", dest, why);
@@ -186,13 +186,12 @@ static void fwd_on_member_body(socket_t fd, int revents, void *ud)
 	struct session_ctx *sx = ud;
 	struct init_msg m;
 	int passed = -1;
-	ssize_t n = fdpass_recv(fd, &m, sizeof m, &passed, MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+	int got = init_msg_recv(fd, &m, &passed);
+	if (got < 0) {
 		evfd_close(sx->event, &sx->env_member, &sx->member_reg);
 		return;
 	}
-	if (n > 0 && init_msg_check(&m, (size_t)n, passed >= 0) == NULL &&
-	    m.type == INIT_MSG_AGENT && sx->agent_fwd) {
+	if (got > 0 && m.type == INIT_MSG_AGENT && sx->agent_fwd) {
 		open_to_client(sx, passed, &chan_agent_ops, "", 0, "", 0);
 		passed = -1;
 	}

@@ -249,10 +249,10 @@ static int chan_on_ctl_ready_body(socket_t fd, int revents, void *ud)
 	for (;;) {
 		struct init_msg m;
 		int passed;
-		ssize_t n = fdpass_recv(fd, &m, sizeof m, &passed, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		int got = init_msg_recv(fd, &m, &passed);
+		if (got == 0)
 			return 0;
-		if (n <= 0) {
+		if (got < 0) {
 			c->ctl_done = true;
 			if (c->ops->ctl_ends && !c->bwrap_exited) {
 				/* the environment, or the channel's sandbox, has ended */
@@ -260,11 +260,6 @@ static int chan_on_ctl_ready_body(socket_t fd, int revents, void *ud)
 				c->bwrap_status = c->have_exit ? c->exit_status : SIGKILL;
 			}
 			return 0;
-		}
-		if (init_msg_check(&m, (size_t)n, passed >= 0) != NULL) {
-			if (passed >= 0)
-				close(passed);
-			continue;
 		}
 		/* init runs as the tenant: each message is checked as the
 		 * tenant's own (type, state, and what kind of fd it passes) */

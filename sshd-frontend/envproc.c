@@ -79,18 +79,16 @@ static int on_ctl(socket_t fd, int revents, void *ud)
 	for (;;) {
 		struct init_msg m;
 		int passed;
-		ssize_t n = fdpass_recv(fd, &m, sizeof m, &passed, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		int got = init_msg_recv(fd, &m, &passed);
+		if (got == 0)
 			return 0;
-		if (n <= 0) {
+		if (got < 0) {
 			evfd_close(e->ev, &e->proc.ctl_fd, &e->ctl_reg);
 			return -1; /* removed: libssh must not touch its handle again */
 		}
-		if (init_msg_check(&m, (size_t)n, passed >= 0) != NULL) {
-			/* malformed: nothing of it is used */
-		} else if (m.type == INIT_MSG_PROXY && e->proxy_listen < 0 &&
-		           e->ctx->tenant->sandbox.network == NET_ALLOWLIST &&
-		           envd_loopback_listener(passed)) {
+		if (m.type == INIT_MSG_PROXY && e->proxy_listen < 0 &&
+		    e->ctx->tenant->sandbox.network == NET_ALLOWLIST &&
+		    envd_loopback_listener(passed)) {
 			fcntl(passed, F_SETFL, fcntl(passed, F_GETFL) | O_NONBLOCK);
 			e->proxy_listen = passed;
 			passed = -1;
