@@ -348,8 +348,11 @@ static int relay_response(struct client *c, const struct api_req *r, struct gw_m
 	int status;
 	for (;;) {
 		hl = read_head(&c->up, &c->ub);
-		if (hl <= 0 || sscanf(c->ub.p, "HTTP/1.%*[01] %3d", &status) != 1)
+		if (hl <= 0 || sscanf(c->ub.p, "HTTP/1.%*[01] %3d", &status) != 1 ||
+		    http_head_check(c->ub.p, (size_t)hl, false) != NULL) {
+			up_close(&c->up); /* never reused after a framing error */
 			return -1;
+		}
 		if (status >= 200 || status == 101)
 			break;
 		consume(&c->ub, (size_t)hl);
@@ -361,8 +364,10 @@ static int relay_response(struct client *c, const struct api_req *r, struct gw_m
 	size_t ctl = 0;
 	http_header(c->ub.p, (size_t)hl, "Content-Type", &ct, &ctl);
 	apimeter_init(&meter, ct, ctl);
-	if (status == 101 || http_body_init(&bs, c->ub.p, (size_t)hl, status, r->is_head) < 0)
+	if (status == 101 || http_body_init(&bs, c->ub.p, (size_t)hl, status, r->is_head) < 0) {
+		up_close(&c->up);
 		return -1; /* no upgrades (Upgrade is not passed on), no bad framing */
+	}
 	bool up_close_after = false;
 	const char *v;
 	size_t vl;

@@ -112,6 +112,8 @@ long apireq_rewrite(const char *head, size_t len, const struct api_target *t, st
                     char *outbuf, size_t outlen, const char **why)
 {
 	memset(r, 0, sizeof *r);
+	if ((*why = http_head_check(head, len, true)) != NULL)
+		return -1; /* nothing ambiguous reaches the upstream */
 	struct out o = {.p = outbuf, .cap = outlen};
 	const char *target;
 	size_t tlen;

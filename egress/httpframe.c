@@ -11,6 +11,82 @@ bool http_tchar(char ch)
 	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
+/* one field line (without its CRLF): NULL, or why not */
+static const char *field_line(const char *l, size_t n)
+{
+	if (l[0] == ' ' || l[0] == '\t')
+		return "obsolete line folding";
+	size_t nl = 0;
+	while (nl < n && http_tchar(l[nl]))
+		nl++;
+	if (nl == 0 || nl == n || l[nl] != ':')
+		return "a header field name is invalid";
+	for (size_t i = nl + 1; i < n; i++) {
+		unsigned char ch = (unsigned char)l[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return ch == '\r' || ch == '\n' ? "a bare CR or LF in a header"
+			                                : "a control character in a header";
+	}
+	return NULL;
+}
+
+static bool name_is(const char *l, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+	return n > k && l[k] == ':' && !strncasecmp(l, name, k);
+}
+
+/* the framing fields, once each and not together */
+static const char *framing(int cl, int te, const char *te_val, size_t te_len, bool request)
+{
+	if (cl > 1)
+		return "more than one Content-Length";
+	if (te > 1)
+		return "more than one Transfer-Encoding";
+	if (cl && te)
+		return "both Content-Length and Transfer-Encoding";
+	if (te && request && !(te_len == 7 && !strncasecmp(te_val, "chunked", 7)))
+		return "a Transfer-Encoding other than chunked";
+	return NULL;
+}
+
+const char *http_head_check(const char *head, size_t len, bool request)
+{
+	int cl = 0, te = 0;
+	const char *te_val = "";
+	size_t te_len = 0;
+	for (size_t off = 0, lineno = 0; off < len; lineno++) {
+		const char *l = head + off;
+		const char *lf = memchr(l, '\n', len - off);
+		if (lf == NULL || lf == l || lf[-1] != '\r')
+			return "a line does not end in CRLF";
+		size_t n = (size_t)(lf - 1 - l);
+		off = (size_t)(lf + 1 - head);
+		if (n == 0)
+			return off == len ? framing(cl, te, te_val, te_len, request)
+			                  : "bytes after the head's end";
+		if (memchr(l, '\r', n) || memchr(l, '\0', n))
+			return "a bare CR or NUL in the head";
+		if (lineno == 0)
+			continue; /* the request or status line: its own parser's */
+		const char *why = field_line(l, n);
+		if (why)
+			return why;
+		if (name_is(l, n, "Content-Length")) {
+			cl++;
+		} else if (name_is(l, n, "Transfer-Encoding")) {
+			te++;
+			te_val = l + 18;
+			te_len = n - 18;
+			while (te_len && (*te_val == ' ' || *te_val == '\t'))
+				te_val++, te_len--;
+			while (te_len && (te_val[te_len - 1] == ' ' || te_val[te_len - 1] == '\t'))
+				te_len--;
+		}
+	}
+	return "the head has no end";
+}
+
 bool http_header(const char *head, size_t len, const char *name, const char **val, size_t *vlen)
 {
 	size_t nl = strlen(name);
@@ -92,6 +168,7 @@ enum {
 	C_DATA_LF,
 	C_TR_START,
 	C_TR_LINE,
+	C_TR_LINE_LF,
 	C_TR_END_LF
 };
 
@@ -128,6 +205,8 @@ static int chunk_byte(struct body_scan *b, char ch)
 	case C_EXT:
 		if (ch == '\r')
 			b->cstate = C_SIZE_LF;
+		else if (((unsigned char)ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return -1; /* a bare LF or a control character in an extension */
 		return 0;
 	case C_SIZE_LF:
 		if (ch != '\n')
@@ -148,8 +227,15 @@ static int chunk_byte(struct body_scan *b, char ch)
 		b->cstate = ch == '\r' ? C_TR_END_LF : C_TR_LINE;
 		return 0;
 	case C_TR_LINE:
-		if (ch == '\n')
-			b->cstate = C_TR_START;
+		if (ch == '\r')
+			b->cstate = C_TR_LINE_LF;
+		else if (ch == '\n' || ch == '\0')
+			return -1; /* a trailer line ends CRLF, nothing else */
+		return 0;
+	case C_TR_LINE_LF:
+		if (ch != '\n')
+			return -1;
+		b->cstate = C_TR_START;
 		return 0;
 	case C_TR_END_LF:
 		if (ch != '\n')

@@ -14,6 +14,15 @@
  * ending CRLF, up to the empty line), trimmed; false when absent. */
 bool http_header(const char *head, size_t len, const char *name, const char **val, size_t *vlen);
 
+/* A complete head (len bytes up to and with its empty line) as RFC 9112
+ * has it, strictly: every line ends CRLF, with no CR, LF, NUL or other
+ * control character (but HTAB) elsewhere; no obs-fold; field names are
+ * tokens followed at once by ':'; at most one Content-Length (digits) and
+ * at most one Transfer-Encoding, never both; a Transfer-Encoding ends in
+ * chunked (a request's is exactly chunked). NULL, or why not: what a 400
+ * says. Nothing that fails it is forwarded. */
+const char *http_head_check(const char *head, size_t len, bool request);
+
 /* a token character (RFC 9110 tchar): what methods and field names are made of */
 bool http_tchar(char ch);
 

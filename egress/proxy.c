@@ -173,6 +173,16 @@ static void handle_head(struct pconn *c)
 	c->kind = r.kind == EREQ_CONNECT ? K_CONNECT : K_HTTP;
 	snprintf(c->host, sizeof c->host, "%s", r.host);
 	c->port = r.port;
+	size_t hl = rc < 0 ? 0 : (size_t)(r.head_end + 4 - c->head);
+	if (rc == 0 && (why = http_head_check(c->head, hl, true)) != NULL)
+		rc = -1;
+	const char *hv;
+	size_t hvl;
+	if (rc == 0 && r.kind == EREQ_HTTP && http_header(c->head, hl, "Host", &hv, &hvl) &&
+	    !egress_host_matches(&r, hv, hvl)) {
+		why = "the Host header disagrees with the request's target";
+		rc = -1;
+	}
 	if (rc < 0) {
 		refuse(c, 400, "Bad Request", why);
 		return;
@@ -362,6 +372,10 @@ static void response_head(struct pconn *c)
 			return;
 		}
 		size_t hl = (size_t)(end + 4 - c->head);
+		if (http_head_check(c->head, hl, false) != NULL) {
+			finish(c, "failed", "the upstream's response head is malformed");
+			return;
+		}
 		char *eol = strstr(c->head, "\r\n");
 		relay_put(&c->u2c, c->head, (size_t)(eol + 2 - c->head), true);
 		for (char *l = eol + 2; l < end + 2;) {

@@ -27,6 +27,14 @@ static bool parse_hostport(const char *s, size_t len, char *host, size_t hostlen
 	return true;
 }
 
+bool egress_host_matches(const struct egress_req *r, const char *v, size_t n)
+{
+	char host[256];
+	int port;
+	return parse_hostport(v, n, host, sizeof host, &port, 80) && port == r->port &&
+	       !strcasecmp(host, r->host);
+}
+
 bool egress_host_ok(const char *h)
 {
 	if (!h[0])

@@ -37,6 +37,10 @@ size_t egress_socks_greeting(const unsigned char *h, size_t len, bool *noauth);
 long egress_socks_request(const unsigned char *h, size_t len, struct egress_req *r,
                           const char **why);
 
+/* An absolute-URI request's Host header (value v, n bytes) names what its
+ * target does: the same host (any case) and port (80 when unsaid). */
+bool egress_host_matches(const struct egress_req *r, const char *v, size_t n);
+
 /* A header that never goes upstream: hop-by-hop and proxy headers, and
  * Host (set to the target). */
 bool egress_hop_header(const char *line, size_t len);

@@ -42,7 +42,8 @@ struct sandbox_conf {
 	bool record_input;
 	unsigned long long record_max_bytes;
 	unsigned long long record_total_max; /* all of a tenant's recordings; 0 = no cap */
-	unsigned long long disk_max;         /* the workspace's own filesystem (disk.c); 0 = none */
+	long record_max_files;       /* files in a tenant's recordings, and per connection */
+	unsigned long long disk_max; /* the workspace's own filesystem (disk.c); 0 = none */
 	bool scope_channel; /* sandbox_scope = channel: one sandbox per channel (no environment) */
 	long linger;        /* seconds the environment outlives the tenant's last connection */
 	int tcp_forwarding; /* FWD_* bits: allow_tcp_forwarding */

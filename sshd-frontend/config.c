@@ -233,6 +233,7 @@ static const struct num_key sandbox_nums[] = {
     {"session_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, session_timeout)},
     {"idle_timeout", 0, 0x7fffffff, offsetof(struct sandbox_conf, idle_timeout)},
     {"linger", 0, 7 * 86400, offsetof(struct sandbox_conf, linger)},
+    {"record_max_files", 1, 1000000, offsetof(struct sandbox_conf, record_max_files)},
 };
 
 static const struct num_key server_nums[] = {
@@ -827,6 +828,7 @@ static void sandbox_defaults(struct sandbox_conf *sb)
 	sb->max_connections = 32;
 	sb->record_max_bytes = 64ULL << 20;
 	sb->record_total_max = 1ULL << 30;
+	sb->record_max_files = 10000;
 	sb->proxy_idle_timeout = 300;
 	sb->linger = 600;
 	sb->tcp_forwarding = FWD_LOCAL | FWD_REMOTE;

@@ -449,6 +449,8 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	mon.max_sessions = cx->a.tenant.sandbox.max_sessions;
 	mon.record_total_max = cx->a.tenant.sandbox.record_total_max;
 	mon.record_max = cx->a.tenant.sandbox.record_max_bytes;
+	mon.record_mode = cx->a.tenant.sandbox.record;
+	mon.record_max_files = cx->a.tenant.sandbox.record_max_files;
 	mon.session_timeout = cx->a.tenant.sandbox.session_timeout;
 	mon.source = sx->ssh_connection;
 	mon.notify_fd = env->notify_fd;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../egress/apigw.h"
@@ -81,11 +82,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return -1;
 }
 
-/* fds 0-2 exist (so no socket or pipe lands on them), the configuration's
- * path is absolute (SIGHUP re-reads it after the chdir), and no working
- * directory pins a mount or a tenant's path */
+/* nothing inherited beyond 0-2 (a launching shell's or service manager's
+ * descriptors would reach every process warrend starts, the tenants'
+ * included), fds 0-2 exist (so no socket or pipe lands on them), the
+ * configuration's path is absolute (SIGHUP re-reads it after the chdir),
+ * and no working directory pins a mount or a tenant's path */
 static int settle(const char *cfgpath, char cfgabs[PATH_MAX])
 {
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+		for (int fd = 3; fd < 65536; fd++)
+			close(fd);
 	int nullfd;
 	while ((nullfd = open("/dev/null", O_RDWR)) >= 0 && nullfd <= 2)
 		;

@@ -31,10 +31,12 @@
 
 /* ---- recordings: root creates the files (MON_RECORD) ---- */
 
-/* bytes in the tenant's recordings directory (regular files) */
-static unsigned long long dir_bytes(const char *dir)
+/* the regular files in the tenant's recordings directory: their bytes and
+ * how many */
+static unsigned long long dir_usage(const char *dir, long *files)
 {
 	unsigned long long total = 0;
+	*files = 0;
 	DIR *d = opendir(dir);
 	if (d == NULL)
 		return 0;
@@ -42,21 +44,25 @@ static unsigned long long dir_bytes(const char *dir)
 	struct stat st;
 	while ((de = readdir(d)) != NULL)
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode))
+		    S_ISREG(st.st_mode)) {
 			total += (unsigned long long)st.st_size;
+			(*files)++;
+		}
 	closedir(d);
 	return total;
 }
 
-static int record_open(const char *state_dir, const char *tenant, unsigned long long total_max,
-                       int channel, int *code, char *path)
+static int record_open(const struct monitor *m, int channel, int *code, char *path)
 {
 	char dir[PATH_MAX - 64];
-	fmt_into(dir, sizeof dir, "%s/recordings/%s", state_dir, tenant);
+	fmt_into(dir, sizeof dir, "%s/recordings/%s", m->state_dir, m->tenant);
 	int fd = -1;
 	*code = MON_FAILED;
 	bool have_dir = state_mkdir(dir, 0700) == 0;
-	if (have_dir && total_max && dir_bytes(dir) >= total_max) {
+	long files = 0;
+	unsigned long long bytes = have_dir ? dir_usage(dir, &files) : 0;
+	if (have_dir && ((m->record_total_max && bytes >= m->record_total_max) ||
+	                 files >= m->record_max_files)) {
 		*code = MON_FULL;
 	} else if (have_dir) {
 		struct timeval tv;
@@ -248,8 +254,21 @@ static void do_record(void *ctx, const struct mon_hdr *h, const char *p, size_t 
 	struct monitor *m = ctx;
 	int code;
 	char path[PATH_MAX];
-	int fd = record_open(m->state_dir, m->tenant, m->record_total_max, h->channel, &code, path);
+	if (m->record_mode == 0) { /* the tenant's policy, not the asker's */
+		log_warn("monitor: tenant %s: recording refused: record = none", m->tenant);
+		reply(m, MON_FAILED, EPERM, -1);
+		return;
+	}
+	if (m->nrecorded >= m->record_max_files) {
+		log_warn("monitor: tenant %s: recording refused: %ld this connection "
+		         "(record_max_files)",
+		         m->tenant, m->nrecorded);
+		reply(m, MON_FULL, 0, -1);
+		return;
+	}
+	int fd = record_open(m, h->channel, &code, path);
 	if (fd >= 0) {
+		m->nrecorded++;
 		mon_apply(&m->st, MON_RECORD, h->channel);
 		rec_keep(m, path);
 	}
@@ -261,10 +280,28 @@ static void do_record(void *ctx, const struct mon_hdr *h, const char *p, size_t 
 static void do_audit(void *ctx, const struct mon_hdr *h, const char *p, size_t len, int fd)
 {
 	struct monitor *m = ctx;
-	const char *event, *kv[2 * MON_AUDIT_MAX_KV];
+	const char *event, *kv[2 * MON_AUDIT_MAX_KV + 2];
 	size_t nkv;
-	if (mon_audit_parse(p, len, &event, kv, &nkv) == NULL) /* checked: it passes */
-		waudit_eventv(m->peer, event, m->tenant, kv, nkv);
+	if (mon_audit_parse(p, len, &event, kv, &nkv) != NULL) /* checked: it passes */
+		return;
+	/* who it was is the monitor's to say: a user the session names goes,
+	 * and a source it names is the connection's own */
+	size_t out = 0;
+	bool source = false;
+	for (size_t i = 0; i + 1 < nkv; i += 2) {
+		const char *k = kv[i] + (kv[i][0] == '#');
+		if (!strcmp(k, "user") || !strcmp(k, "source")) {
+			source |= !strcmp(k, "source");
+			continue;
+		}
+		kv[out++] = kv[i];
+		kv[out++] = kv[i + 1];
+	}
+	if (source && m->source) {
+		kv[out++] = "source";
+		kv[out++] = m->source;
+	}
+	waudit_eventv(m->peer, event, m->tenant, kv, out);
 }
 
 /* what a session process may ask (the pre-auth requests are monauth.c's) */

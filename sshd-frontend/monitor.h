@@ -27,7 +27,10 @@ struct monitor {
 	long session_timeout; /* seconds; 0 = none: root's backstop (monitor_overdue) */
 	struct mon_state st;
 	unsigned long long record_max; /* record_max_bytes; 0 = none: root watches it too */
-	char **rec_paths; /* every recording handed out, watched until the session ends */
+	int record_mode;       /* the tenant's record: 0 none (MON_RECORD refused), 1 pty, 2 all */
+	long record_max_files; /* recordings per connection, and files in the tenant's */
+	long nrecorded;        /* recordings this connection made */
+	char **rec_paths;      /* every recording handed out, watched until the session ends */
 	int nrec, caprec;
 	int64_t rec_next_ms; /* the next look at them (monotonic) */
 	/* MON_SPAWN: starts the channel's sandbox as the tenant (conn.c);

@@ -241,6 +241,24 @@ static void take_callbacks(struct session_ctx *sx)
 	ssh_set_message_callback(sx->session, on_message, sx);
 }
 
+/* A login that failed (sx->fail: a limit, a workspace that could not be
+ * prepared) answers each channel with its one line; with no channel open
+ * FAIL_GRACE_S after the login (ssh -N, or the client has read the line),
+ * the connection ends, the line as the disconnect's reason: it holds no
+ * monitor and session process, nor a max_connections place, for nothing. */
+#define FAIL_GRACE_S 5
+static bool refused_and_idle(struct session_ctx *sx)
+{
+	if (!sx->fail[0] || sx->nchans > 0 || session_elapsed_s(&sx->started) < FAIL_GRACE_S)
+		return false;
+	char why[sizeof sx->fail + 16];
+	snprintf(why, sizeof why, "warren: %s", sx->fail);
+	ssh_session_set_disconnect_message(sx->session, why);
+	log_info("tenant=%s: the login was refused (%s); disconnecting", sx->tenant->name,
+	         sx->fail);
+	return true;
+}
+
 int session_run(struct session_ctx *sx)
 {
 	/* its channels run in the environment (init spawns them) or in
@@ -265,8 +283,9 @@ int session_run(struct session_ctx *sx)
 		return 1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &sx->last_activity);
+	sx->started = sx->last_activity;
 	const struct sandbox_conf *sb = &sx->tenant->sandbox;
-	int tick = sb->session_timeout > 0 || sb->idle_timeout > 0 ? 1000 : 10000;
+	int tick = sb->session_timeout > 0 || sb->idle_timeout > 0 || sx->fail[0] ? 1000 : 10000;
 
 	proxy_init(&sx->proxy, sx->event, &sb->egress, sx->tenant->name, sb->proxy_max_connections,
 	           sb->proxy_idle_timeout);
@@ -282,7 +301,7 @@ int session_run(struct session_ctx *sx)
 	for (;;) {
 		int rc = evfd_dopoll(sx->event, &busy, sx->proxy.resolving ? 5 : tick);
 		reconcile(sx);
-		if (!client_alive(sx, &al))
+		if (!client_alive(sx, &al) || refused_and_idle(sx))
 			break;
 		if (rc == SSH_ERROR || !ssh_is_connected(sx->session) ||
 		    (ssh_get_status(sx->session) & (SSH_CLOSED | SSH_CLOSED_ERROR)))

@@ -46,6 +46,7 @@ struct session_ctx {
 	char fail[200];                /* set: every session request is answered with this line */
 	const struct bpf_blob *filter; /* the seccomp filter, built once by the master */
 	struct timespec last_activity; /* for idle_timeout */
+	struct timespec started;       /* when the session process took over */
 	struct proxy proxy;            /* network = allowlist */
 	const char *sessions_dir;      /* state_dir/sessions/<tenant>: the monitor's slots */
 	bool draining;

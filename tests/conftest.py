@@ -114,7 +114,7 @@ network = none
         self.log = open(os.path.join(base, "warrend.log"), "w+")
         self.proc = None
 
-    def start(self):
+    def start(self, pass_fds=()):
         require_userns()
         env = dict(os.environ, **(self.env or {}))
         if ASAN_DIR:
@@ -125,7 +125,7 @@ network = none
             env["UBSAN_OPTIONS"] = f"print_stacktrace=1:log_path={ASAN_DIR}/ubsan"
         self.proc = subprocess.Popen([WARREND, "-d", "-f", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     env=env)
+                                     env=env, pass_fds=pass_fds)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

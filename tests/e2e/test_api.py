@@ -333,6 +333,50 @@ def test_bad_request_gets_one_line_error(gw):
     assert "bad request" in r.stdout
 
 
+SMUGGLE = {
+    # a bare CR: a lenient upstream sees a second header line
+    "bare-cr": "X-Note: a\\rTransfer-Encoding: chunked\\r\\nContent-Length: 5\\r\\n",
+    "bare-lf": "X-Note: a\\nx-api-key: tenant\\r\\nContent-Length: 5\\r\\n",
+    "cl-and-te": "Content-Length: 5\\r\\nTransfer-Encoding: chunked\\r\\n",
+    "two-lengths": "Content-Length: 5\\r\\nContent-Length: 6\\r\\n",
+    "two-te": "Transfer-Encoding: chunked\\r\\nTransfer-Encoding: chunked\\r\\n",
+    "te-not-chunked": "Transfer-Encoding: gzip\\r\\n",
+    "obs-fold": "Content-Length: 5\\r\\nX-Note: a\\r\\n folded\\r\\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SMUGGLE))
+def test_ambiguous_framing_never_reaches_the_upstream(gw, case):
+    """Each form that could make the gateway and a lenient upstream disagree
+    on where a request ends is refused with 400, and the upstream sees
+    nothing of it (nor of a second request riding behind it)."""
+    before = len(gw.mock.requests)
+    head = (f"POST /v1/messages HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n{SMUGGLE[case]}\\r\\n"
+            "hello"
+            "GET /v1/messages?smuggled HTTP/1.1\\r\\nHost: evil\\r\\n\\r\\n")
+    r = gw.ssh("ann", "exec 3<>/dev/tcp/127.0.0.1/3130; printf '" + head + "' >&3; "
+                      "timeout 5 cat <&3")
+    assert r.stdout.startswith("HTTP/1.1 400"), (case, r.stdout)
+    assert len(gw.mock.requests) == before, gw.mock.requests[before:]
+
+
+def test_tenant_credentials_are_dropped_in_any_case(gw):
+    """The tenant's own credential headers never reach the upstream, however
+    they are spelled; only the operator's key does."""
+    before = len(gw.mock.requests)
+    r = gw.ssh("ann", 'curl -sS -o /dev/null -w "%{http_code}" "$ANTHROPIC_BASE_URL/v1/messages" '
+                      '-H "X-API-KEY: tenant-1" -H "aUtHoRiZaTiOn: Bearer tenant-2" '
+                      '-H "Api-Key: tenant-3" -H "content-type: application/json" '
+                      '--data-binary @-', input=message("creds"))
+    assert r.stdout == "200", (r.stdout, r.stderr)
+    seen = gw.mock.requests[before:]
+    assert len(seen) == 1
+    headers = json.dumps(seen[0]["headers"])
+    assert "tenant-1" not in headers and "tenant-2" not in headers and "tenant-3" not in headers
+    h = {k.lower(): v for k, v in seen[0]["headers"].items()}
+    assert h["x-api-key"] == gw.key
+
+
 @pytest.mark.parametrize("case", ["mode", "unknown", "http", "missing"])
 def test_config_errors_name_file_and_line(gw, tmp_path, case):
     key = tmp_path / "key"

@@ -189,3 +189,25 @@ def test_names_resolved_by_warren(net, make_warren):
     assert "403" in r.stdout  # not in the list: refused before any lookup
     r = w.ssh("fay", f"curl -sS --max-time 10 --noproxy '' -i http://nosuch.invalid:{port}/")
     assert "502 Bad Gateway" in r.stdout  # allowed, but the lookup fails: said so
+
+
+PROXY_SMUGGLE = {
+    "second-host-bare-lf": "Host: {a}\\r\\nX-A: 1\\nHost: evil.example\\r\\n",
+    "bare-cr": "Host: {a}\\r\\nX-A: 1\\rTransfer-Encoding: chunked\\r\\n",
+    "cl-and-te": "Host: {a}\\r\\nContent-Length: 3\\r\\nTransfer-Encoding: chunked\\r\\n",
+    "two-lengths": "Host: {a}\\r\\nContent-Length: 3\\r\\nContent-Length: 4\\r\\n",
+    "host-disagrees": "Host: evil.example\\r\\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROXY_SMUGGLE))
+def test_proxy_refuses_ambiguous_requests(net, case):
+    """Through the egress proxy, a request whose framing or Host could be
+    read two ways gets 400 and reaches no upstream."""
+    a = f"127.0.0.1:{net.ports['a']}"
+    head = (f"GET http://{a}/first HTTP/1.1\\r\\n" + PROXY_SMUGGLE[case].format(a=a) +
+            "\\r\\nabc")
+    r = net.ssh("alice", "exec 3<>/dev/tcp/127.0.0.1/3128; printf '" + head + "' >&3; "
+                         "timeout 5 cat <&3")
+    assert r.stdout.startswith("HTTP/1.1 400"), (case, r.stdout)
+    assert "hello from" not in r.stdout

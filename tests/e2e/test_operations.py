@@ -441,6 +441,34 @@ def test_max_connections_per_tenant(make_warren):
             p.wait()
 
 
+def test_idle_connections_past_max_connections_are_ended(make_warren):
+    """Five `ssh -N` against max_connections = 2: the three refused ones do
+    not linger (they opened no channel to be told on): each ends within the
+    grace with the reason as its disconnect message, and two stay up."""
+    w = make_warren(tenants=("alice",),
+                    tenant_extra={"alice": "[sandbox]\nmax_connections = 2\n"})
+    w.start()
+    # the disconnect's reason is logged at INFO by OpenSSH's client
+    argv = w.ssh_argv("alice", extra=("-N", "-o", "LogLevel=INFO"))
+    held = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for _ in range(5)]
+    try:
+        slots = os.path.join(w.state, "connections", "alice")
+        assert wait_until(lambda: sum(p.poll() is not None for p in held) == 3, timeout=20), \
+            [p.poll() for p in held]
+        assert not wait_until(lambda: any(p.poll() is not None for p in held
+                                          if p.returncode is None), timeout=2)
+        assert len(os.listdir(slots)) == 2
+        ended = [p for p in held if p.returncode is not None]
+        for p in ended:
+            err = p.stderr.read()
+            assert "connection limit reached" in err and "max_connections = 2" in err, err
+    finally:
+        for p in held:
+            p.kill()
+            p.wait()
+
+
 def test_recordings_total_per_tenant(make_warren):
     """record_total_max caps all of a tenant's recordings together: once
     they hold it, a session that must be recorded does not start (one line

@@ -395,3 +395,108 @@ def test_preauth_root_that_is_not_empty_is_refused_at_start(make_warren):
     with pytest.raises(RuntimeError) as e:
         w.start()
     assert "preauth-root: must be an empty directory owned by root, mode 0555" in str(e.value)
+
+
+def test_inherited_descriptors_reach_no_process_of_warrens(make_warren, tmp_path):
+    """warrend closes what it inherited beyond 0-2 (a launching shell's open
+    file): no process it starts holds it, the tenant's least of all."""
+    marker = tmp_path / "inherited.secret"
+    fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o600)
+    w = make_warren()
+    try:
+        w.start(pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    uid = w.uid("alice")
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 30"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: session_process(uid, w.proc.pid) is not None, timeout=15)
+        holding = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == os.getpid():
+                continue
+            try:
+                for f in os.listdir(f"/proc/{d}/fd"):
+                    if os.readlink(f"/proc/{d}/fd/{f}") == str(marker):
+                        holding.append(int(d))
+            except OSError:
+                continue
+        assert holding == [], holding
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_audit_events_take_their_identity_from_the_monitor(held):
+    """A session process cannot name another user or source in its events:
+    the monitor drops a user it names and writes the connection's own
+    source in place of the one it names."""
+    w, (pid, monitor, master) = held
+    s = monitor_socket(pid, monitor)
+    s.send(struct.pack("Ii", MON_AUDIT, 0) +
+           b"session_start\0user\0root\0source\0203.0.113.9 22 1.2.3.4 22\0type\0forge-probe\0")
+    s.close()
+    assert wait_until(lambda: "forge-probe" in open(w.audit_path).read())
+    events = [json.loads(line) for line in open(w.audit_path)]
+    probe = [e for e in events if e.get("type") == "forge-probe"]
+    real = [e for e in events if e.get("event") == "session_start" and e.get("type") != "forge-probe"]
+    assert len(probe) == 1 and real, events[-5:]
+    assert "user" not in probe[0], probe[0]
+    assert probe[0]["source"] == real[0]["source"] and "203.0.113.9" not in probe[0]["source"]
+
+
+def claim_and_record(s, channel):
+    """MON_CLAIM then MON_RECORD for channel, as a taken-over session
+    process would send them: the record reply's code, and its fd closed."""
+    s.send(struct.pack("Ii", MON_CLAIM, channel))
+    code = struct.unpack("ii", s.recv(64)[:8])[0]
+    assert code == 0, code
+    s.send(struct.pack("Ii", MON_RECORD, channel))
+    msg, anc, _, _ = s.recvmsg(64, socket.CMSG_SPACE(4))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            os.close(struct.unpack("i", data[:4])[0])
+    s.send(struct.pack("Ii", MON_RELEASE, channel))
+    return struct.unpack("ii", msg[:8])[0]
+
+
+MON_RECORD, MON_OK, MON_FAILED, MON_FULL = 3, 0, 1, 2
+
+
+def test_monitor_creates_no_recording_a_tenant_policy_forbids(held):
+    """record = none (alice's default): a session process that asks for a
+    recording anyway gets none, and no file is created."""
+    w, (pid, monitor, master) = held
+    s = monitor_socket(pid, monitor)
+    assert claim_and_record(s, 9001) == MON_FAILED
+    s.close()
+    recdir = os.path.join(w.state, "recordings", "alice")
+    assert not os.path.isdir(recdir) or os.listdir(recdir) == []
+    assert wait_until(lambda: "recording refused: record = none" in w.log_text())
+
+
+def test_monitor_caps_recordings_per_connection_and_in_total(make_warren):
+    """record = all, record_max_files = 5: cycling claim/record/release
+    makes at most 5 files (the session's own included), then each request is
+    refused (MON_FULL) and the monitor goes on serving."""
+    w = audited(make_warren, tenants=("alice",),
+                sandbox_extra="record = all\nrecord_max_files = 5")
+    with w.start():
+        uid = w.uid("alice")
+        p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 60"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert wait_until(lambda: session_process(uid, w.proc.pid), timeout=20)
+            pid, monitor, _ = session_process(uid, w.proc.pid)
+            s = monitor_socket(pid, monitor)
+            codes = [claim_and_record(s, 7000 + i) for i in range(12)]
+            s.close()
+            # the session's own recording counts too: four more at most
+            assert codes.count(MON_OK) <= 4 and codes[-1] == MON_FULL, codes
+            recdir = os.path.join(w.state, "recordings", "alice")
+            assert len(os.listdir(recdir)) <= 5, os.listdir(recdir)
+            # every claim after the cap was still answered: the monitor serves on
+        finally:
+            p.kill()
+            p.wait()

@@ -106,6 +106,71 @@ static void relay_accounting(void **state)
 	relay_free(&r);
 }
 
+#define CHECK(h, req) http_head_check((h), strlen(h), (req))
+
+/* RFC 9112, strictly: what an attacker sends to make the gateway and a
+ * lenient upstream disagree on where a message ends is refused */
+static void strict_heads(void **state)
+{
+	(void)state;
+	assert_null(CHECK("POST /v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", true));
+	assert_null(CHECK("POST /v1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", true));
+	assert_null(CHECK("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false));
+	assert_string_equal(
+	    CHECK("GET / HTTP/1.1\r\nX-Note: a\rTransfer-Encoding: chunked\r\n\r\n", true),
+	    "a bare CR or NUL in the head");
+	assert_string_equal(CHECK("GET / HTTP/1.1\r\nX-A: 1\nHost: evil\r\n\r\n", true),
+	                    "a line does not end in CRLF");
+	assert_string_equal(CHECK("GET / HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n", true),
+	                    "obsolete line folding");
+	assert_string_equal(CHECK("GET / HTTP/1.1\r\nBad Name: 1\r\n\r\n", true),
+	                    "a header field name is invalid");
+	assert_string_equal(CHECK("GET / HTTP/1.1\r\nX-A : 1\r\n\r\n", true),
+	                    "a header field name is invalid");
+	assert_string_equal(CHECK("GET / HTTP/1.1\r\nX-A: a\x01b\r\n\r\n", true),
+	                    "a control character in a header");
+	assert_string_equal(CHECK("POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+	                          "Transfer-Encoding: chunked\r\n\r\n",
+	                          true),
+	                    "both Content-Length and Transfer-Encoding");
+	assert_string_equal(
+	    CHECK("POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", true),
+	    "more than one Content-Length");
+	assert_string_equal(CHECK("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	                          "Transfer-Encoding: chunked\r\n\r\n",
+	                          true),
+	                    "more than one Transfer-Encoding");
+	assert_string_equal(
+	    CHECK("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", true),
+	    "a Transfer-Encoding other than chunked");
+	assert_string_equal(CHECK("GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", true),
+	                    "bytes after the head's end");
+	const char nul[] = "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n";
+	assert_string_equal(http_head_check(nul, sizeof nul - 1, true),
+	                    "a bare CR or NUL in the head");
+}
+
+/* chunk extensions and trailers end in CRLF and hold no control bytes */
+static const char chunked_head[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+static void strict_chunks(void **state)
+{
+	(void)state;
+	const char *bad[] = {"5;x\ny\r\nhello\r\n0\r\n\r\n", "5;a\x01\r\nhello\r\n0\r\n\r\n",
+	                     "5\r\nhello\r\n0\r\nX-T: 1\n\r\n", "zz\r\n"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct body_scan b;
+		assert_int_equal(
+		    http_body_init(&b, chunked_head, sizeof chunked_head - 1, 0, false), 0);
+		assert_int_equal(http_body_feed(&b, bad[i], strlen(bad[i])), -1);
+	}
+	struct body_scan b;
+	const char *good = "5;name=val\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+	http_body_init(&b, chunked_head, sizeof chunked_head - 1, 0, false);
+	assert_int_equal(http_body_feed(&b, good, strlen(good)), (long)strlen(good));
+	assert_true(b.done);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -113,6 +178,8 @@ int main(void)
 	    cmocka_unit_test(lengths),
 	    cmocka_unit_test(chunks_whole_and_bytewise),
 	    cmocka_unit_test(relay_accounting),
+	    cmocka_unit_test(strict_heads),
+	    cmocka_unit_test(strict_chunks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
