@@ -435,10 +435,17 @@ def test_audit_events_take_their_identity_from_the_monitor(held):
     w, (pid, monitor, master) = held
     s = monitor_socket(pid, monitor)
     s.send(struct.pack("Ii", MON_AUDIT, 0) +
-           b"session_start\0user\0root\0source\0203.0.113.9 22 1.2.3.4 22\0type\0forge-probe\0")
+           b"session_start\x00user\x00root\x00source\x00203.0.113.9 22 1.2.3.4 22\x00"
+           b"type\x00forge-probe\x00")
     s.close()
-    assert wait_until(lambda: "forge-probe" in open(w.audit_path).read())
-    events = [json.loads(line) for line in open(w.audit_path)]
+
+    def events():
+        with open(w.audit_path) as f:
+            return [json.loads(line) for line in f]
+    assert wait_until(lambda: any(e.get("type") == "forge-probe" for e in events()))
+    assert wait_until(lambda: any(e.get("event") == "session_start" and
+                                  e.get("type") != "forge-probe" for e in events()))
+    events = events()
     probe = [e for e in events if e.get("type") == "forge-probe"]
     real = [e for e in events if e.get("event") == "session_start" and e.get("type") != "forge-probe"]
     assert len(probe) == 1 and real, events[-5:]
