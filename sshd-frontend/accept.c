@@ -49,8 +49,10 @@ void accept_reload(const struct server_conf *srv)
 
 static bool exempt(const struct server_conf *srv, const char *key)
 {
+	char k[ADMIT_KEY_MAX];
 	for (int i = 0; i < srv->npenalty_exempt; i++)
-		if (!strcmp(srv->penalty_exempt[i], key))
+		if (admit_key_of_text(srv->penalty_exempt[i], &srv->source_net, k, sizeof k) == 0 &&
+		    !strcmp(k, key))
 			return true;
 	return false;
 }
@@ -136,7 +138,7 @@ void accept_one(int lfd, const struct conn_env *tmpl, const struct master_fds *m
 		return;
 	char host[INET6_ADDRSTRLEN] = "?", key[ADMIT_KEY_MAX];
 	getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-	admit_source_key((struct sockaddr *)&ss, sl, key, sizeof key);
+	admit_source_key((struct sockaddr *)&ss, sl, &tmpl->srv->source_net, key, sizeof key);
 	admit_conf = tmpl->srv;
 	if (!admitted(fd, tmpl->srv, host, key)) {
 		close(fd);

@@ -42,23 +42,70 @@ bool admit_early_drop(const struct startups *s, int unauth, int dice)
 	return dice < p;
 }
 
-void admit_source_key(const struct sockaddr *sa, socklen_t len, char *key, size_t keylen)
+int admit_parse_net(const char *v, struct admit_net *out)
+{
+	char *end;
+	long a = strtol(v, &end, 10);
+	if (end == v || *end != ':' || a < 1 || a > 32)
+		return -1;
+	const char *w = end + 1;
+	long b = strtol(w, &end, 10);
+	if (end == w || *end != '\0' || b < 1 || b > 128)
+		return -1;
+	out->v4 = (int)a;
+	out->v6 = (int)b;
+	return 0;
+}
+
+/* the first bits of an address of n bytes kept, the rest zero */
+static void keep_bits(unsigned char *a, size_t n, int bits)
+{
+	for (size_t i = 0; i < n; i++) {
+		int keep = bits - (int)i * 8;
+		a[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+	}
+}
+
+static void net_key(int family, const void *addr, int bits, int all, char *key, size_t keylen)
+{
+	unsigned char a[16];
+	memcpy(a, addr, (size_t)all / 8);
+	keep_bits(a, (size_t)all / 8, bits);
+	char buf[INET6_ADDRSTRLEN];
+	inet_ntop(family, a, buf, sizeof buf);
+	if (bits >= all)
+		snprintf(key, keylen, "%s", buf);
+	else
+		snprintf(key, keylen, "%s/%d", buf, bits);
+}
+
+void admit_source_key(const struct sockaddr *sa, socklen_t len, const struct admit_net *net,
+                      char *key, size_t keylen)
 {
 	snprintf(key, keylen, "?");
 	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, key,
-		          (socklen_t)keylen);
+		net_key(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, net->v4, 32, key,
+		        keylen);
 	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(&a)) {
-			inet_ntop(AF_INET, &a.s6_addr[12], key, (socklen_t)keylen);
-			return;
-		}
-		memset(&a.s6_addr[8], 0, 8); /* one host's /64 counts as one source */
-		char buf[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET6, &a, buf, sizeof buf);
-		snprintf(key, keylen, "%s/64", buf);
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			net_key(AF_INET, &a->s6_addr[12], net->v4, 32, key, keylen);
+		else
+			net_key(AF_INET6, a, net->v6, 128, key, keylen);
 	}
+}
+
+int admit_key_of_text(const char *addr, const struct admit_net *net, char *key, size_t keylen)
+{
+	struct sockaddr_in s4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+	if (inet_pton(AF_INET, addr, &s4.sin_addr) == 1)
+		admit_source_key((struct sockaddr *)&s4, sizeof s4, net, key, keylen);
+	else if (inet_pton(AF_INET6, addr, &s6.sin6_addr) == 1)
+		admit_source_key((struct sockaddr *)&s6, sizeof s6, net, key, keylen);
+	else
+		return -1;
+	return 0;
 }
 
 void penalty_init(struct penalties *p, const struct penalty_conf *conf)

@@ -1,6 +1,8 @@
 /* admit.h - who may open a new connection, decided in the master before it
  * forks: max_startups random early drop (start:rate:full, as OpenSSH), caps
- * per source (an IPv4 address, an IPv6 /64), penalties for sources whose
+ * per source network (an IPv4 /24, an IPv6 /48 by default, as OpenSSH's
+ * PerSourceNetBlockSize: a flood from many addresses of one network counts
+ * as one source), penalties for sources whose
  * connections end without authenticating (as sshd's PerSourcePenalties), and
  * refusals logged in aggregate. Pure logic: the caller passes time and dice. */
 #ifndef WARREN_ADMIT_H
@@ -21,9 +23,22 @@ int admit_parse_startups(const char *v, struct startups *out);
  * dice uniform in [0, 100) */
 bool admit_early_drop(const struct startups *s, int unauth, int dice);
 
-/* the source a connection is counted and penalised under: the IPv4 address
- * (also for v4-mapped IPv6), or the IPv6 /64 as "PREFIX::/64" */
-void admit_source_key(const struct sockaddr *sa, socklen_t len, char *key, size_t keylen);
+/* the prefix lengths a source network is counted under (source_net_block) */
+struct admit_net {
+	int v4; /* 1-32 */
+	int v6; /* 1-128 */
+};
+#define ADMIT_NET_DEFAULT ((struct admit_net){.v4 = 24, .v6 = 48})
+/* "V4:V6" (as OpenSSH's PerSourceNetBlockSize): 0, or -1 when malformed */
+int admit_parse_net(const char *v, struct admit_net *out);
+
+/* the source a connection is counted and penalised under: its network as
+ * "ADDRESS/BITS" (a v4-mapped IPv6 address counts as IPv4), or the address
+ * alone when the prefix is the whole address; "?" for no address */
+void admit_source_key(const struct sockaddr *sa, socklen_t len, const struct admit_net *net,
+                      char *key, size_t keylen);
+/* the same for an address written as text: 0, or -1 when it is none */
+int admit_key_of_text(const char *addr, const struct admit_net *net, char *key, size_t keylen);
 
 #define ADMIT_KEY_MAX       48
 #define ADMIT_PENALTY_SLOTS 4096

@@ -399,26 +399,6 @@ static int auth_key(struct parse_ctx *c, const char *v, struct auth_policy *out)
 	return 1;
 }
 
-/* the admission key (admit_source_key) of a literal address; -1 if not one */
-static int source_key_of(const char *v, char key[ADMIT_KEY_MAX])
-{
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sl;
-	if (inet_pton(AF_INET, v, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sl = sizeof *sin;
-	} else if (inet_pton(AF_INET6, v, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sl = sizeof *sin6;
-	} else {
-		return -1;
-	}
-	admit_source_key((struct sockaddr *)&ss, sl, key, ADMIT_KEY_MAX);
-	return 0;
-}
-
 int config_api_index(const struct server_conf *srv, const char *name)
 {
 	for (int i = 0; i < srv->napis; i++)
@@ -578,6 +558,14 @@ static int server_handler(void *user, const char *section, const char *name, con
 		return api_key(c, section + 4, name, v);
 	if (strcmp(section, "server") != 0)
 		return fail(c, "unknown section [%s]", section);
+	if (strcmp(name, "source_net_block") == 0) {
+		if (admit_parse_net(v, &s->source_net) < 0)
+			return fail(c,
+			            "source_net_block: expected V4:V6 prefix lengths (1-32:1-128), "
+			            "got '%s'",
+			            v);
+		return 1;
+	}
 	if (strcmp(name, "max_startups") == 0) {
 		if (admit_parse_startups(v, &s->max_startups) < 0)
 			return fail(c,
@@ -590,7 +578,10 @@ static int server_handler(void *user, const char *section, const char *name, con
 		if (s->npenalty_exempt ==
 		    (int)(sizeof s->penalty_exempt / sizeof s->penalty_exempt[0]))
 			return fail(c, "too many penalty_exempt sources (max 8)");
-		if (source_key_of(v, s->penalty_exempt[s->npenalty_exempt]) < 0)
+		char key[ADMIT_KEY_MAX];
+		if (admit_key_of_text(v, &s->source_net, key, sizeof key) < 0 ||
+		    snprintf(s->penalty_exempt[s->npenalty_exempt], ADMIT_KEY_MAX, "%s", v) >=
+		        ADMIT_KEY_MAX)
 			return fail(c, "penalty_exempt: expected an IPv4 or IPv6 address, got '%s'",
 			            v);
 		s->npenalty_exempt++;
@@ -841,6 +832,7 @@ int config_load_server(const char *path, struct server_conf *s, struct cfg_error
 	s->login_grace_time = 30;
 	s->max_auth_tries = 6;
 	s->max_startups = (struct startups){.start = 20, .rate = 30, .full = 100};
+	s->source_net = ADMIT_NET_DEFAULT;
 	s->max_startups_per_source = 10;
 	s->max_connections_per_source = 100;
 	s->penalty = (struct penalty_conf){.noauth = 1, .min = 15, .max = 600};

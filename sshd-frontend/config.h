@@ -65,7 +65,8 @@ struct server_conf {
 	int max_channels;               /* per connection */
 	int max_connections_per_source; /* all connections per source; 0 = no limit */
 	struct penalty_conf penalty;    /* per source, for connections that never authenticate */
-	char penalty_exempt[8][ADMIT_KEY_MAX]; /* source keys never penalised */
+	char penalty_exempt[8][ADMIT_KEY_MAX]; /* addresses whose networks are never penalised */
+	struct admit_net source_net;           /* source_net_block: what one source is */
 	int npenalty_exempt;
 	int drain_timeout;         /* seconds, on SIGTERM */
 	int client_alive_interval; /* seconds; 0 = off */

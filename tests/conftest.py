@@ -96,7 +96,9 @@ class Warren:
         keygen(self.stranger_key, "stranger")
         self.conf = os.path.join(base, "warrend.conf")
         # the tests' own failed logins all come from 127.0.0.1: exempt it from
-        # per-source penalties (test_flood.py penalises 127.0.0.2 and .3)
+        # per-source penalties (test_flood.py penalises 127.0.0.2 and .3, each
+        # a source of its own: one address is one source here, not the
+        # default /24)
         with open(self.conf, "w") as f:
             f.write(f"""[server]
 listen = 127.0.0.1:{self.port}
@@ -106,6 +108,7 @@ tenants_dir = {self.tenants_dir}
 uid_range = {self.uid_base}-{self.uid_base + 999}
 {"" if "login_grace_time" in server_extra else "login_grace_time = 20"}
 {"" if "penalty_exempt" in server_extra else "penalty_exempt = 127.0.0.1"}
+{"" if "source_net_block" in server_extra else "source_net_block = 32:64"}
 {server_extra}
 [sandbox]
 network = none

@@ -74,3 +74,42 @@ def test_source_penalised_after_unauthenticated_connections(flooded):
     # another source is not affected
     assert w.ssh("alice", "true").returncode == 0
     assert "penalty" in w.log_text()
+
+
+def test_flood_from_many_addresses_of_one_network_leaves_others_in(make_warren):
+    """480 silent connections from 240 addresses of 127.0.1.0/24, 2 each: with
+    the default source_net_block (24:48) they are one source, held to its
+    max_startups_per_source, and logins from 127.0.2.0/24 all get in, each
+    within 2 s. (Counted per address, each source stays under every cap and
+    the flood takes every pre-auth slot.)"""
+    for src in ("127.0.1.1", "127.0.1.240", "127.0.2.1"):
+        try:
+            connect_from(src, 9, 1)
+        except ConnectionRefusedError:
+            pass
+        except OSError as e:
+            pytest.skip(f"cannot use {src} as a source: {e}")
+    w = make_warren(tenants=("alice",),
+                    server_extra="login_grace_time = 30\nsource_net_block = 24:48\n"
+                                 "penalty_exempt = 127.0.2.1\n").start()
+    held = []
+    try:
+        for i in range(1, 241):
+            for _ in range(2):
+                try:
+                    held.append(connect_from(f"127.0.1.{i}", w.port))
+                except OSError:
+                    pass  # refused outright: fine
+        assert len(held) >= 400, len(held)
+        ok, times = 0, []
+        for _ in range(20):
+            t0 = time.monotonic()
+            r = w.ssh("alice", "echo in", extra=("-b", "127.0.2.1"), timeout=30)
+            times.append(time.monotonic() - t0)
+            ok += r.returncode == 0 and r.stdout == "in\n" and times[-1] < 2.0
+        print(f"logins during the flood: {[round(t, 3) for t in times]} s")
+        assert ok >= 19, (ok, times)
+        assert "refusing connection from 127.0.1." in w.log_text()
+    finally:
+        for s in held:
+            s.close()

@@ -443,11 +443,13 @@ def test_audit_events_take_their_identity_from_the_monitor(held):
         with open(w.audit_path) as f:
             return [json.loads(line) for line in f]
     assert wait_until(lambda: any(e.get("type") == "forge-probe" for e in events()))
-    assert wait_until(lambda: any(e.get("event") == "session_start" and
+    # this connection's own session_start (w.uid logs in too: another one)
+    assert wait_until(lambda: any(e.get("event") == "session_start" and e.get("pid") == pid and
                                   e.get("type") != "forge-probe" for e in events()))
     events = events()
     probe = [e for e in events if e.get("type") == "forge-probe"]
-    real = [e for e in events if e.get("event") == "session_start" and e.get("type") != "forge-probe"]
+    real = [e for e in events if e.get("event") == "session_start" and e.get("pid") == pid and
+            e.get("type") != "forge-probe"]
     assert len(probe) == 1 and real, events[-5:]
     assert "user" not in probe[0], probe[0]
     assert probe[0]["source"] == real[0]["source"] and "203.0.113.9" not in probe[0]["source"]
@@ -494,8 +496,11 @@ def test_monitor_caps_recordings_per_connection_and_in_total(make_warren):
         p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 60"], stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            assert wait_until(lambda: session_process(uid, w.proc.pid), timeout=20)
-            pid, monitor, _ = session_process(uid, w.proc.pid)
+            found = []
+            # one session process (w.uid's own connection may still be ending)
+            assert wait_until(lambda: found.append(session_process(uid, w.proc.pid)) or
+                              found[-1], timeout=20)
+            pid, monitor, _ = found[-1]
             s = monitor_socket(pid, monitor)
             codes = [claim_and_record(s, 7000 + i) for i in range(12)]
             s.close()

@@ -39,14 +39,8 @@ static void startups(void **state)
 
 static void key_of(const char *addr, char *key)
 {
-	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
-	struct sockaddr_in s4 = {.sin_family = AF_INET};
-	if (inet_pton(AF_INET, addr, &s4.sin_addr) == 1)
-		admit_source_key((struct sockaddr *)&s4, sizeof s4, key, ADMIT_KEY_MAX);
-	else if (inet_pton(AF_INET6, addr, &s6.sin6_addr) == 1)
-		admit_source_key((struct sockaddr *)&s6, sizeof s6, key, ADMIT_KEY_MAX);
-	else
-		fail();
+	static const struct admit_net host = {.v4 = 32, .v6 = 64};
+	assert_int_equal(admit_key_of_text(addr, &host, key, ADMIT_KEY_MAX), 0);
 }
 
 static void source_keys(void **state)
@@ -64,8 +58,42 @@ static void source_keys(void **state)
 	key_of("2001:db8:1:3::1", b);
 	assert_string_not_equal(a, b);
 	struct sockaddr_in bad = {.sin_family = AF_INET};
-	admit_source_key((struct sockaddr *)&bad, 2, a, sizeof a); /* short length */
+	struct admit_net net = ADMIT_NET_DEFAULT;
+	admit_source_key((struct sockaddr *)&bad, 2, &net, a, sizeof a); /* short length */
 	assert_string_equal(a, "?");
+	assert_int_equal(admit_key_of_text("not an address", &net, a, sizeof a), -1);
+}
+
+/* the default networks: an IPv4 /24 and an IPv6 /48 are one source each
+ * (a flood from 240 addresses of one /24 is one source) */
+static void source_networks(void **state)
+{
+	(void)state;
+	struct admit_net net = ADMIT_NET_DEFAULT;
+	char a[ADMIT_KEY_MAX], b[ADMIT_KEY_MAX];
+	assert_int_equal(admit_key_of_text("127.0.1.7", &net, a, sizeof a), 0);
+	assert_string_equal(a, "127.0.1.0/24");
+	assert_int_equal(admit_key_of_text("127.0.1.240", &net, b, sizeof b), 0);
+	assert_string_equal(a, b);
+	assert_int_equal(admit_key_of_text("127.0.2.1", &net, b, sizeof b), 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(admit_key_of_text("::ffff:127.0.1.9", &net, b, sizeof b), 0);
+	assert_string_equal(a, b);
+	assert_int_equal(admit_key_of_text("2001:db8:1:ffff::1", &net, a, sizeof a), 0);
+	assert_string_equal(a, "2001:db8:1::/48");
+	assert_int_equal(admit_key_of_text("2001:db8:2::1", &net, b, sizeof b), 0);
+	assert_string_not_equal(a, b);
+	struct admit_net odd = {.v4 = 20, .v6 = 36};
+	assert_int_equal(admit_key_of_text("10.1.31.9", &odd, a, sizeof a), 0);
+	assert_string_equal(a, "10.1.16.0/20");
+	assert_int_equal(admit_key_of_text("2001:db8:abcd::", &odd, a, sizeof a), 0);
+	assert_string_equal(a, "2001:db8:a000::/36");
+	assert_int_equal(admit_parse_net("24:48", &odd), 0);
+	assert_true(odd.v4 == 24 && odd.v6 == 48);
+	assert_int_equal(admit_parse_net("33:48", &odd), -1);
+	assert_int_equal(admit_parse_net("24", &odd), -1);
+	assert_int_equal(admit_parse_net("24:0", &odd), -1);
+	assert_int_equal(admit_parse_net("24:48x", &odd), -1);
 }
 
 static void penalties(void **state)
@@ -131,9 +159,8 @@ static void refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(startups),
-	    cmocka_unit_test(source_keys),
-	    cmocka_unit_test(penalties),
+	    cmocka_unit_test(startups),        cmocka_unit_test(source_keys),
+	    cmocka_unit_test(source_networks), cmocka_unit_test(penalties),
 	    cmocka_unit_test(refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
