@@ -87,34 +87,34 @@ static int send_listeners(int ctl, int proxy_fd, int proxy_port, const int *api_
 	return 0;
 }
 
-int main(int argc, char **argv)
+struct init_args {
+	int ctl, rows, cols, pty, env_fd, proxy_port, napi;
+	int api_port[MAX_API];
+	long linger, pids;
+	char **cmd; /* after "--"; NULL in environment mode */
+};
+
+/* 0, or the exit code for a bad command line */
+static int parse_args(int argc, char **argv, struct init_args *a)
 {
-	int ctl = -1, rows = 0, cols = 0, i, proxy_port = 0;
-	int api_port[MAX_API], napi = 0;
-	int pty = 0, env_fd = -1;
-	long linger = 0, pids = 0;
-	/* init runs as the tenant and holds the control socket to warrend: not
-	 * dumpable, so no tenant process can open /proc/1/mem (or take its fds)
-	 * and speak for it. The command gets its own dumpable flag at exec. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		die("PR_SET_DUMPABLE");
+	int i;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--ctl") == 0 && i + 1 < argc) {
-			ctl = atoi(argv[++i]);
+			a->ctl = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--pty") == 0 && i + 1 < argc) {
-			pty = 1;
-			if (sscanf(argv[++i], "%dx%d", &rows, &cols) != 2)
-				rows = cols = 0;
+			a->pty = 1;
+			if (sscanf(argv[++i], "%dx%d", &a->rows, &a->cols) != 2)
+				a->rows = a->cols = 0;
 		} else if (strcmp(argv[i], "--proxy") == 0 && i + 1 < argc) {
-			proxy_port = atoi(argv[++i]);
-		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc && napi < MAX_API) {
-			api_port[napi++] = atoi(argv[++i]);
+			a->proxy_port = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc && a->napi < MAX_API) {
+			a->api_port[a->napi++] = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--env") == 0 && i + 1 < argc) {
-			env_fd = atoi(argv[++i]);
+			a->env_fd = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--linger") == 0 && i + 1 < argc) {
-			linger = atol(argv[++i]);
+			a->linger = atol(argv[++i]);
 		} else if (strcmp(argv[i], "--pids") == 0 && i + 1 < argc) {
-			pids = atol(argv[++i]);
+			a->pids = atol(argv[++i]);
 		} else if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -123,86 +123,57 @@ int main(int argc, char **argv)
 			return 126;
 		}
 	}
-	if (ctl < 0 || (i >= argc && env_fd < 0) || linger < 0 || pids < 0) {
+	a->cmd = i < argc ? argv + i : NULL;
+	if (a->ctl < 0 || (a->cmd == NULL && a->env_fd < 0) || a->linger < 0 || a->pids < 0) {
 		dprintf(2, "usage: warren-init --ctl FD [--pty RxC] -- PROG [ARGS...]\n");
 		return 126;
 	}
-	fcntl(ctl, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
 
-	int master = -1;
-	char slave_name[64] = "";
-	if (pty) {
-		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
-		    ptsname_r(master, slave_name, sizeof slave_name) != 0)
-			die("cannot open a pseudo-terminal");
-		if (rows > 0 && cols > 0) {
-			struct winsize ws = {.ws_row = (unsigned short)rows,
-			                     .ws_col = (unsigned short)cols};
-			ioctl(master, TIOCSWINSZ, &ws);
-		}
+/* the session's terminal, from the sandbox's own devpts: its master */
+static int open_terminal(const struct init_args *a, char *slave_name, size_t len)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+	    ptsname_r(master, slave_name, len) != 0)
+		die("cannot open a pseudo-terminal");
+	if (a->rows > 0 && a->cols > 0) {
+		struct winsize ws = {.ws_row = (unsigned short)a->rows,
+		                     .ws_col = (unsigned short)a->cols};
+		ioctl(master, TIOCSWINSZ, &ws);
 	}
+	return master;
+}
 
-	int proxy_fd = -1, api_fd[MAX_API];
-	if (proxy_port > 0 && proxy_port < 65536)
-		proxy_fd = loopback_listener(proxy_port, "egress proxy listener");
-	for (int k = 0; k < napi; k++)
-		api_fd[k] = api_port[k] > 0 && api_port[k] < 65536
-		                ? loopback_listener(api_port[k], "API gateway listener")
-		                : -1;
-
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	if (env_fd >= 0) {
-		if (send_listeners(ctl, proxy_fd, proxy_port, api_fd, api_port, napi) < 0 ||
-		    send_msg(ctl, INIT_MSG_STARTED, 1, -1) < 0)
-			_exit(1);
-		return initenv_run(ctl, env_fd, linger, pids);
+/* the command, in a session of its own (on the terminal, when there is one) */
+static _Noreturn void run_command(char **cmd, const sigset_t *old, const char *slave_name)
+{
+	sigprocmask(SIG_SETMASK, old, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	setsid();
+	if (slave_name[0]) {
+		int slave = open(slave_name, O_RDWR);
+		if (slave < 0)
+			die(slave_name);
+		if (ioctl(slave, TIOCSCTTY, 0) < 0)
+			die("TIOCSCTTY");
+		dup2(slave, 0);
+		dup2(slave, 1);
+		dup2(slave, 2);
+		if (slave > 2)
+			close(slave);
 	}
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		die("signalfd");
+	execvp(cmd[0], cmd);
+	int e = errno;
+	dprintf(2, "warren: %s: %s\n", cmd[0], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
 
-	pid_t child = fork_child(0, NULL, 0);
-	if (child < 0)
-		die("fork");
-	if (child == 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		setsid();
-		if (pty) {
-			int slave = open(slave_name, O_RDWR);
-			if (slave < 0)
-				die(slave_name);
-			if (ioctl(slave, TIOCSCTTY, 0) < 0)
-				die("TIOCSCTTY");
-			dup2(slave, 0);
-			dup2(slave, 1);
-			dup2(slave, 2);
-			if (slave > 2)
-				close(slave);
-		}
-		execvp(argv[i], argv + i);
-		int e = errno;
-		dprintf(2, "warren: %s: %s\n", argv[i], strerror(e));
-		_exit(e == ENOENT ? 127 : 126);
-	}
-	if (pty) {
-		/* The session gets the master; we keep no terminal handle. */
-		if (send_msg(ctl, INIT_MSG_PTY, 0, master) < 0)
-			die("sending the terminal");
-		close(master);
-	}
-	if (send_listeners(ctl, proxy_fd, proxy_port, api_fd, api_port, napi) < 0)
-		die("sending a listener");
-	if (send_msg(ctl, INIT_MSG_STARTED, (int)child, -1) < 0)
-		_exit(1);
-
+/* signals from the session to the command; the command's end, reported */
+static _Noreturn void serve_command(int ctl, int sfd, pid_t child)
+{
 	int status = 0;
 	for (;;) {
 		struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN},
@@ -217,7 +188,7 @@ int main(int argc, char **argv)
 			ssize_t n = recv(ctl, &m, sizeof m, 0);
 			if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
 				_exit(1); /* session gone: pid 1 exits, the kernel ends the rest */
-			if (init_msg_check(&m, (size_t)n, false) == NULL &&
+			if (n > 0 && init_msg_check(&m, (size_t)n, false) == NULL &&
 			    m.type == INIT_MSG_SIGNAL)
 				kill(child, m.value);
 		}
@@ -234,4 +205,60 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+}
+
+int main(int argc, char **argv)
+{
+	struct init_args a = {.ctl = -1, .env_fd = -1};
+	/* init runs as the tenant and holds the control socket to warrend: not
+	 * dumpable, so no tenant process can open /proc/1/mem (or take its fds)
+	 * and speak for it. The command gets its own dumpable flag at exec. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die("PR_SET_DUMPABLE");
+	int rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc;
+	fcntl(a.ctl, F_SETFD, FD_CLOEXEC);
+	int master = -1;
+	char slave_name[64] = "";
+	if (a.pty)
+		master = open_terminal(&a, slave_name, sizeof slave_name);
+	int proxy_fd = -1, api_fd[MAX_API];
+	if (a.proxy_port > 0 && a.proxy_port < 65536)
+		proxy_fd = loopback_listener(a.proxy_port, "egress proxy listener");
+	for (int k = 0; k < a.napi; k++)
+		api_fd[k] = a.api_port[k] > 0 && a.api_port[k] < 65536
+		                ? loopback_listener(a.api_port[k], "API gateway listener")
+		                : -1;
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (a.env_fd >= 0) {
+		if (send_listeners(a.ctl, proxy_fd, a.proxy_port, api_fd, a.api_port, a.napi) < 0 ||
+		    send_msg(a.ctl, INIT_MSG_STARTED, 1, -1) < 0)
+			_exit(1);
+		return initenv_run(a.ctl, a.env_fd, a.linger, a.pids);
+	}
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die("signalfd");
+	pid_t child = fork_child(0, NULL, 0);
+	if (child < 0)
+		die("fork");
+	if (child == 0)
+		run_command(a.cmd, &old, slave_name);
+	if (a.pty) {
+		/* The session gets the master; we keep no terminal handle. */
+		if (send_msg(a.ctl, INIT_MSG_PTY, 0, master) < 0)
+			die("sending the terminal");
+		close(master);
+	}
+	if (send_listeners(a.ctl, proxy_fd, a.proxy_port, api_fd, a.api_port, a.napi) < 0)
+		die("sending a listener");
+	if (send_msg(a.ctl, INIT_MSG_STARTED, (int)child, -1) < 0)
+		_exit(1);
+	serve_command(a.ctl, sfd, child);
 }

@@ -50,41 +50,116 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* the policy's generated files and the seccomp filter as memfds, each
+ * added to keep (bwrap reads them by number): 0, or -1 with err */
+static int policy_fds(struct sandbox_policy *p, const struct bpf_blob *filter, int *keep,
+                      int *nkeep, char *err, size_t errlen)
+{
+	for (int i = 0; i < p->nfiles; i++)
+		p->files[i].fd = -1;
+	p->seccomp_fd = -1;
+	for (int i = 0; i < p->nfiles; i++) {
+		p->files[i].fd =
+		    memfd_with("warren-file", p->files[i].content, strlen(p->files[i].content));
+		if (p->files[i].fd < 0) {
+			snprintf(err, errlen, "memfd: %s", strerror(errno));
+			return -1;
+		}
+		keep[(*nkeep)++] = p->files[i].fd;
+	}
+	if (filter == NULL || filter->data == NULL || filter->len == 0) {
+		snprintf(err, errlen, "no seccomp filter: refusing to start a sandbox without one");
+		return -1;
+	}
+	if ((p->seccomp_fd = memfd_with("warren-seccomp", filter->data, filter->len)) < 0) {
+		snprintf(err, errlen, "memfd: %s", strerror(errno));
+		return -1;
+	}
+	keep[(*nkeep)++] = p->seccomp_fd;
+	return 0;
+}
+
+/* bwrap's argv: its options go through --args (NUL-separated, in a memfd:
+ * *args_fd); bwrap stops parsing an --args blob at "--", so the command
+ * itself stays on the real argv. NULL with err on failure. */
+static char **bwrap_argv(const struct strv *args, int *args_fd, char *fdarg, size_t fdlen,
+                         char *err, size_t errlen)
+{
+	size_t split = 0;
+	while (split < args->n && strcmp(args->v[split], "--") != 0)
+		split++;
+	size_t total = 0;
+	for (size_t i = 0; i < split; i++)
+		total += strlen(args->v[i]) + 1;
+	char *blob = malloc(total ? total : 1);
+	char **bargv = calloc(args->n - split + 4, sizeof *bargv);
+	if (blob == NULL || bargv == NULL) {
+		free(blob);
+		free(bargv);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < split; i++) {
+		size_t l = strlen(args->v[i]) + 1;
+		memcpy(blob + off, args->v[i], l);
+		off += l;
+	}
+	*args_fd = memfd_with("warren-args", blob, total);
+	free(blob);
+	if (*args_fd < 0) {
+		free(bargv);
+		snprintf(err, errlen, "memfd: %s", strerror(errno));
+		return NULL;
+	}
+	snprintf(fdarg, fdlen, "%d", *args_fd);
+	bargv[0] = (char *)"bwrap";
+	bargv[1] = (char *)"--args";
+	bargv[2] = fdarg;
+	for (size_t i = split; i < args->n; i++)
+		bargv[3 + i - split] = args->v[i];
+	return bargv;
+}
+
+/* the child: stdio in place, rlimits as a second line behind the cgroup
+ * (nsjail's defaults), then bwrap */
+static _Noreturn void exec_bwrap(const char *bwrap, char **bargv, char *const envp[], int in0,
+                                 int out1, int err1)
+{
+	dup2(in0, 0);
+	dup2(out1, 1);
+	dup2(err1, 2);
+	struct rlimit core = {0, 0}, nofile = {65536, 65536};
+	setrlimit(RLIMIT_CORE, &core);
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
+		getrlimit(RLIMIT_NOFILE, &nofile);
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	execve(bwrap, bargv, envp);
+	dprintf(2, "warren: cannot run %s: %s\n", bwrap, strerror(errno));
+	_exit(127);
+}
+
 static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct bpf_blob *filter,
                        struct init_opts *io, char *const argv[], char *const envp[],
                        struct sandbox_proc *out, char *err, size_t errlen)
 {
 	bool pty = io->pty;
 	int in[2] = {-1, -1}, o[2] = {-1, -1}, e[2] = {-1, -1}, ctl[2] = {-1, -1};
-	int args_fd = -1, rc = -1;
+	int args_fd = -1, devnull = -1, rc = -1;
 	int keep[POLICY_MAX_FILES + 4];
 	int nkeep = 0;
 	struct strv args = {0};
+	char **bargv = NULL;
+	char fdarg[16];
 
-	for (int i = 0; i < p->nfiles; i++)
-		p->files[i].fd = -1;
-	for (int i = 0; i < p->nfiles; i++) {
-		p->files[i].fd =
-		    memfd_with("warren-file", p->files[i].content, strlen(p->files[i].content));
-		if (p->files[i].fd < 0) {
-			snprintf(err, errlen, "memfd: %s", strerror(errno));
-			goto out;
-		}
-		keep[nkeep++] = p->files[i].fd;
-	}
-	p->seccomp_fd = -1;
-	if (filter == NULL || filter->data == NULL || filter->len == 0) {
-		snprintf(err, errlen, "no seccomp filter: refusing to start a sandbox without one");
+	if (policy_fds(p, filter, keep, &nkeep, err, errlen) < 0)
 		goto out;
-	}
-	if ((p->seccomp_fd = memfd_with("warren-seccomp", filter->data, filter->len)) < 0) {
-		snprintf(err, errlen, "memfd: %s", strerror(errno));
-		goto out;
-	}
-	keep[nkeep++] = p->seccomp_fd;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0 ||
 	    pipe2(e, O_CLOEXEC) < 0 ||
-	    (!pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0))) {
+	    (!pty && (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0)) ||
+	    (pty && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto out;
 	}
@@ -105,81 +180,17 @@ static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct
 		snprintf(err, errlen, "cannot render the sandbox policy");
 		goto out;
 	}
-	/* Options go through --args (NUL-separated); bwrap stops parsing an
-	 * --args blob at "--", so the command itself stays on the real argv. */
-	size_t split = 0;
-	while (split < args.n && strcmp(args.v[split], "--") != 0)
-		split++;
-	size_t total = 0;
-	for (size_t i = 0; i < split; i++)
-		total += strlen(args.v[i]) + 1;
-	char *blob = malloc(total ? total : 1);
-	char **bargv = calloc(args.n - split + 4, sizeof *bargv);
-	if (blob == NULL || bargv == NULL) {
-		free(blob);
-		free(bargv);
-		snprintf(err, errlen, "out of memory");
+	if ((bargv = bwrap_argv(&args, &args_fd, fdarg, sizeof fdarg, err, errlen)) == NULL)
 		goto out;
-	}
-	size_t off = 0;
-	for (size_t i = 0; i < split; i++) {
-		size_t l = strlen(args.v[i]) + 1;
-		memcpy(blob + off, args.v[i], l);
-		off += l;
-	}
-	args_fd = memfd_with("warren-args", blob, total);
-	free(blob);
-	if (args_fd < 0) {
-		free(bargv);
-		snprintf(err, errlen, "memfd: %s", strerror(errno));
-		goto out;
-	}
 	keep[nkeep++] = args_fd;
-
-	char fdarg[16];
-	snprintf(fdarg, sizeof fdarg, "%d", args_fd);
-	bargv[0] = (char *)"bwrap";
-	bargv[1] = (char *)"--args";
-	bargv[2] = fdarg;
-	for (size_t i = split; i < args.n; i++)
-		bargv[3 + i - split] = args.v[i];
-	int devnull = -1;
-	if (pty && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "/dev/null: %s", strerror(errno));
-		free(bargv);
-		goto out;
-	}
 
 	pid_t pid = fork_child(FORK_RESET_SIGNALS | FORK_CLOEXEC_REST, keep, nkeep);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
-		close_fd(&devnull);
-		free(bargv);
 		goto out;
 	}
-	if (pid == 0) {
-		if (pty) {
-			dup2(devnull, 0);
-			dup2(e[1], 1);
-		} else {
-			dup2(in[0], 0);
-			dup2(o[1], 1);
-		}
-		dup2(e[1], 2);
-		/* rlimits as a second line behind the cgroup (nsjail's defaults) */
-		struct rlimit core = {0, 0}, nofile = {65536, 65536};
-		setrlimit(RLIMIT_CORE, &core);
-		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
-			getrlimit(RLIMIT_NOFILE, &nofile);
-			nofile.rlim_cur = nofile.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &nofile);
-		}
-		execve(bwrap, bargv, envp);
-		dprintf(2, "warren: cannot run %s: %s\n", bwrap, strerror(errno));
-		_exit(127);
-	}
-	close_fd(&devnull);
-	free(bargv);
+	if (pid == 0)
+		exec_bwrap(bwrap, bargv, envp, pty ? devnull : in[0], pty ? e[1] : o[1], e[1]);
 	out->pid = pid;
 	out->stdin_fd = in[1];
 	out->stdout_fd = o[0];
@@ -192,6 +203,8 @@ static int spawn_bwrap(const char *bwrap, struct sandbox_policy *p, const struct
 			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
 	rc = 0;
 out:
+	free(bargv);
+	close_fd(&devnull);
 	for (int i = 0; i < p->nfiles; i++)
 		close_fd(&p->files[i].fd);
 	close_fd(&p->seccomp_fd);
