@@ -17,7 +17,7 @@ PYTHON   ?= /usr/bin/python3
 FRONTEND := $(addprefix sshd-frontend/, \
             main.c master.c accept.c children.c confcheck.c admit.c status.c hostkey.c \
             warm.c tunables.c conn.c monauth.c monitor.c moncheck.c chanspawn.c handover.c \
-            slots.c tenant.c usage.c preauth.c privdrop.c session.c channel.c chanreq.c \
+            slots.c tenant.c usage.c reserve.c preauth.c privdrop.c session.c channel.c chanreq.c \
             chanpump.c chanfwd.c reattach.c monitor_wrap.c envd_wrap.c record.c confine.c \
             envmon.c envproc.c config.c authkeys.c authpolicy.c audit.c log.c evfd.c \
             procinfo.c notify.c spawncheck.c) pam/pam.c
@@ -30,12 +30,13 @@ SANDBOX  := $(addprefix sandbox/, \
             hostport.c fmt.c disk.c ring.c strblob.c lockfile.c initcheck.c fork.c)
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h egress/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_request test_protocols test_fork test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
+UNIT_TESTS := test_config test_request test_protocols test_fork test_reserve test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c \
              sshd-frontend/tenant.c sshd-frontend/authkeys.c sshd-frontend/log.c \
              sshd-frontend/moncheck.c sshd-frontend/confine.c sshd-frontend/tunables.c \
              sshd-frontend/notify.c sshd-frontend/handover.c sshd-frontend/spawncheck.c \
+             sshd-frontend/reserve.c \
              sandbox/fdpass.c sandbox/strblob.c \
              sandbox/policy.c sandbox/env.c sandbox/strv.c sandbox/workspace.c sandbox/spawn.c \
              sandbox/seccomp.c sandbox/cgroup.c sandbox/profile.c sandbox/hostport.c \

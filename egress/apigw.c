@@ -409,14 +409,27 @@ static int refuse(struct client *c, const struct api_req *r, struct body_scan *b
 		            true);
 		return 0;
 	}
-	/* no budget: no question for the monitor on every request */
-	if (a->conf->budget_tokens == 0 || budget_ok(c->api, &b))
+	/* no budget and no cap in flight: no question for the monitor on every
+	 * request; else the monitor reserves for this one (reserve.h) */
+	if (a->conf->budget_tokens == 0 && a->conf->max_inflight == 0)
 		return -1;
+	if (budget_ok(c->api, &b)) {
+		m->reservation = b.reservation;
+		return -1;
+	}
 	char msg[256];
-	snprintf(msg, sizeof msg,
-	         "warren: tenant %s is over its daily budget for %s: %lld of %lld tokens "
-	         "used today (UTC); budget_tokens is set by the operator",
-	         gw_tenant, a->conf->name, (long long)b.used, (long long)b.budget);
+	if (b.inflight)
+		snprintf(msg, sizeof msg,
+		         "warren: tenant %s has %d requests to %s in flight (max_inflight, set by "
+		         "the operator); retry when one has finished",
+		         gw_tenant, a->conf->max_inflight, a->conf->name);
+	else
+		snprintf(msg, sizeof msg,
+		         "warren: tenant %s is over its daily budget for %s: %lld of %lld tokens "
+		         "used today (UTC), %lld reserved by requests in flight; budget_tokens is "
+		         "set by the operator",
+		         gw_tenant, a->conf->name, (long long)b.used, (long long)b.budget,
+		         (long long)b.reserved);
 	m->status = 429;
 	reply_error(c, 429, msg, r->close);
 	struct stream none = {-1, NULL};

@@ -16,7 +16,9 @@
 
 #include "../sshd-frontend/config.h"
 
-/* gateway <-> monitor (SOCK_SEQPACKET) */
+/* gateway <-> monitor (SOCK_SEQPACKET). GW_BUDGET reserves reserve_tokens
+ * for the request about to go (reserve.h), answered by gw_budget; GW_USAGE
+ * reports what it used and settles its reservation. */
 enum { GW_BUDGET = 1, GW_USAGE = 2 };
 
 struct gw_msg {
@@ -29,11 +31,15 @@ struct gw_msg {
 	char model[64];
 	char method[16];
 	char path[160];
+	int64_t reservation; /* GW_USAGE: the one GW_BUDGET took; 0: none */
 };
 
 struct gw_budget {
 	int64_t used, budget; /* tokens today; budget 0 = none */
+	int64_t reserved;     /* tokens reserved by requests in flight */
+	int64_t reservation;  /* ok: this request's, to settle with GW_USAGE */
 	int32_t ok;
+	int32_t inflight; /* not ok for max_inflight, not for the budget */
 };
 
 /* session -> gateway: a listener for api `api` (SCM_RIGHTS) from channel

@@ -492,6 +492,7 @@ static int api_key(struct parse_ctx *c, const char *api_name, const char *name, 
 		snprintf(n->header, sizeof n->header, "x-api-key");
 		snprintf(n->placeholder, sizeof n->placeholder,
 		         "sk-ant-warren-placeholder-the-gateway-holds-the-key");
+		n->reserve_tokens = 4096;
 	}
 	struct api_conf *a = &s->apis[i];
 	char sec[48];
@@ -543,6 +544,23 @@ static int api_key(struct parse_ctx *c, const char *api_name, const char *name, 
 			            "budget), got '%s'",
 			            v);
 		a->budget_tokens = n;
+		return 1;
+	}
+	if (!strcmp(name, "reserve_tokens") || !strcmp(name, "max_inflight")) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(v, &end, 10);
+		bool tokens = name[0] == 'r';
+		if (errno || end == v || *end || v[0] == '-' ||
+		    (tokens && (n == 0 || n > 1ULL << 32)) || (!tokens && n > 100000))
+			return fail(c, "%s: expected %s, got '%s'", name,
+			            tokens ? "a whole number of tokens, 1 or more"
+			                   : "a number of requests (0 = any)",
+			            v);
+		if (tokens)
+			a->reserve_tokens = n;
+		else
+			a->max_inflight = (int)n;
 		return 1;
 	}
 	return fail(c, "unknown key '%s' in [api %s]", name, api_name);

@@ -34,7 +34,9 @@ struct api_conf {
 	char key_env[64];
 	char placeholder[128]; /* what key_env holds inside the sandbox */
 	char *ca_file;         /* extra CA bundle for the upstream; NULL: system store only */
-	unsigned long long budget_tokens; /* per tenant per UTC day, input + output; 0 = none */
+	unsigned long long budget_tokens;  /* per tenant per UTC day, input + output; 0 = none */
+	unsigned long long reserve_tokens; /* reserved per request in flight (reserve.h) */
+	int max_inflight;                  /* a tenant's requests in flight at once; 0 = any */
 };
 
 struct server_conf {

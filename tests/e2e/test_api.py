@@ -40,14 +40,16 @@ def gw():
     key_file = os.path.join(secret_dir, "anthropic")
     key = mock_messages.operator_key(key_file)
     sections = (api_section("anthropic", port, key_file, ca) +
-                api_section("tight", port, key_file, ca, f"budget_tokens = {TIGHT}\n"))
-    w = Warren(base, tenants=("ann", "bea", "cid", "dot", "eli", "fay"),
+                api_section("tight", port, key_file, ca, f"budget_tokens = {TIGHT}\n") +
+                api_section("para", port, key_file, ca, f"budget_tokens = {TIGHT}\n"))
+    w = Warren(base, tenants=("ann", "bea", "cid", "dot", "eli", "fay", "gus"),
                server_extra=f"audit_log = {base}/audit.jsonl\n" + sections,
                tenant_extra={"ann": "[sandbox]\napi = anthropic\nrecord = all\n",
                              "bea": "[sandbox]\napi = anthropic\nnetwork = allowlist\n",
                              "dot": "[sandbox]\napi = tight\n",
                              "eli": "[sandbox]\napi = anthropic\nnetwork = host\n",
-                             "fay": "[sandbox]\nnetwork = host\n"})
+                             "fay": "[sandbox]\nnetwork = host\n",
+                             "gus": "[sandbox]\napi = para\n"})
     w.start()
     w.mock, w.key, w.key_file, w.ca, w.mock_port = mock, key, key_file, ca, port
     yield w
@@ -279,6 +281,31 @@ def test_over_budget_gets_429_and_nothing_goes_upstream(gw):
     # another tenant on the same upstream is not affected (ann's api has no budget)
     r = gw.ssh("ann", CURL + "--data-binary @-", input=message("fine"))
     assert r.stdout == "200"
+
+
+def test_parallel_requests_cannot_overrun_the_budget(gw):
+    """40 requests at once, each about 2,000 tokens, against a 3,000-token
+    budget: each reserves (reserve_tokens, 4096 by default) before it goes,
+    so at most the budget plus one reservation is used; the rest get 429,
+    and the audit log shows reservations, settlements and refusals."""
+    body = message("p" * 8000)  # the mock counts bytes/4: ~2,000 tokens each
+    r = gw.ssh("gus", "cat > /tmp/body; for i in $(seq 40); do " + CURL.replace(
+        "-o /tmp/out", "-o /dev/null") + "--data-binary @/tmp/body > /tmp/code.$i & done; "
+        "wait; cat /tmp/code.*; echo", input=body, timeout=120)
+    codes = [r.stdout[i:i + 3] for i in range(0, len(r.stdout.strip()), 3)]
+    assert len(codes) == 40 and set(codes) <= {"200", "429"}, r.stdout
+    ok = codes.count("200")
+    used = [e for e in audit_events(gw, "api_usage") if e["tenant"] == "gus"]
+    tokens = sum(e["input_tokens"] + e["output_tokens"] for e in used)
+    print(f"40 parallel requests: {ok} got 200, {tokens} tokens used of a {TIGHT} budget")
+    assert 1 <= ok <= 2 and tokens <= TIGHT + 4096, (ok, tokens)
+    assert len([e for e in audit_events(gw, "api_reserve") if e["tenant"] == "gus"]) == ok
+    assert len([e for e in used if e.get("settled") == "yes"]) == ok
+    refused = [e for e in audit_events(gw, "api_refused") if e["tenant"] == "gus"]
+    assert len(refused) == 40 - ok and refused[0]["reason"] == "budget_tokens"
+    # nothing stays reserved once they are settled
+    with open(os.path.join(gw.state, "usage", "reserved", "gus")) as f:
+        assert f.read() == ""
 
 
 def test_budget_survives_a_restart(gw):
