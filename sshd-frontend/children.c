@@ -44,6 +44,7 @@ static int unauth;
 
 static void close_status(struct child *c);
 static struct child *child_add(pid_t pid, int notify_fd, const char *source, const char *key);
+static void read_lines(struct child *c, const char *buf, ssize_t r);
 
 /* an authenticated connection no longer counts against max_startups */
 static void leave_preauth(struct child *c)
@@ -75,11 +76,20 @@ static void add_environment(struct child *c, const char *arg)
 	snprintf(e->command, sizeof e->command, "(environment)");
 }
 
-/* Lines from a connection (notify.h); EOF: it is gone. */
+/* Lines from a connection (notify.h); EOF: it is gone. What a line held
+ * (a tenant's command) is wiped from the buffers it passed through: every
+ * connection process is a fork of this one, and must not carry another
+ * tenant's words. */
 static void read_status(struct child *c)
 {
 	char buf[512];
 	ssize_t r = read(c->notify_fd, buf, sizeof buf);
+	read_lines(c, buf, r);
+	explicit_bzero(buf, sizeof buf);
+}
+
+static void read_lines(struct child *c, const char *buf, ssize_t r)
+{
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
@@ -116,6 +126,7 @@ static void read_status(struct child *c)
 		case NOTE_NONE:
 			break;
 		}
+		explicit_bzero(c->line, sizeof c->line);
 		c->linelen = 0;
 	}
 }
@@ -158,10 +169,17 @@ int children_kill(long id)
 static struct child *child_add(pid_t pid, int notify_fd, const char *source, const char *key)
 {
 	if (nchildren == capchildren) {
+		/* grown by hand: realloc would leave the old table, tenants'
+		 * commands in it, in freed memory every fork inherits */
 		size_t cap = capchildren ? capchildren * 2 : 64;
-		struct child *v = realloc(children, cap * sizeof *v);
+		struct child *v = calloc(cap, sizeof *v);
 		if (v == NULL)
 			return NULL;
+		if (children) {
+			memcpy(v, children, capchildren * sizeof *v);
+			explicit_bzero(children, capchildren * sizeof *v);
+			free(children);
+		}
 		children = v;
 		capchildren = cap;
 	}
@@ -201,6 +219,7 @@ void children_reap(struct cg *cg)
 				accept_penalise(children[i].key);
 			close_status(&children[i]);
 			children[i] = children[--nchildren];
+			explicit_bzero(&children[nchildren], sizeof children[nchildren]);
 			break;
 		}
 		cgroup_monitor_remove(cg, pid); /* a connection or env monitor's leaf */

@@ -64,6 +64,7 @@ void status_serve(int fd, size_t (*list)(char *buf, size_t len), int (*kill_id)(
 	}
 	ssize_t w = send(fd, out, len, MSG_NOSIGNAL);
 	(void)w;
+	explicit_bzero(out, len); /* tenants' commands: no fork inherits them */
 }
 
 int status_client(const char *state_dir, const char *request)

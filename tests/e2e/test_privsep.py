@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from test_environment import audited
-from conftest import procs, wait_until
+from conftest import WARREND, procs, wait_until
 
 SYS_pidfd_open, SYS_pidfd_getfd = 434, 438
 MON_CLAIM, MON_RELEASE, MON_AUDIT, MON_NOTE = 1, 2, 4, 5
@@ -512,3 +512,56 @@ def test_monitor_caps_recordings_per_connection_and_in_total(make_warren):
         finally:
             p.kill()
             p.wait()
+
+
+def memory_holds(pid, needle):
+    """needle in any readable mapping of pid's memory (read as root)"""
+    with open(f"/proc/{pid}/maps") as f:
+        regions = [line.split() for line in f]
+    with open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for r in regions:
+            start, end = (int(x, 16) for x in r[0].split("-"))
+            if "r" not in r[1] or (len(r) > 5 and r[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except (OSError, ValueError, OverflowError):
+                continue
+    return False
+
+
+def test_no_process_inherits_another_tenants_command(make_warren):
+    """A marker in tenant alice's command reaches the master (warrend
+    --status lists commands); tenant bob's connection processes, forks of
+    the master, hold none of it: not his session process (which was his
+    pre-auth process), not his monitor."""
+    w = make_warren(tenants=("alice", "bob"))
+    w.start()
+    marker = "WARREN-MARKER-" + os.urandom(8).hex()
+    uid_a, uid_b = w.uid("alice"), w.uid("bob")
+    a = subprocess.Popen(w.ssh_argv("alice") + [f"sleep 60 # {marker}"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    b = None
+    try:
+        assert wait_until(lambda: session_process(uid_a, w.proc.pid), timeout=20)
+        assert wait_until(lambda: memory_holds(w.proc.pid, marker.encode()), timeout=10), \
+            "the master never saw the command: the test proves nothing"
+        # as an operator would: the listing carries the command too
+        st = subprocess.run([WARREND, "-f", w.conf, "--status"], capture_output=True, text=True)
+        assert marker in st.stdout, st.stdout
+        b = subprocess.Popen(w.ssh_argv("bob") + ["sleep 60"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        found = []
+        assert wait_until(lambda: found.append(session_process(uid_b, w.proc.pid)) or
+                          found[-1], timeout=20)
+        pid, monitor, _ = found[-1]
+        for p in (pid, monitor):
+            assert not memory_holds(p, marker.encode()), f"marker in pid {p}"
+    finally:
+        for p in (a, b):
+            if p:
+                p.kill()
+                p.wait()
