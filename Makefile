@@ -30,7 +30,7 @@ SANDBOX  := $(addprefix sandbox/, \
             hostport.c fmt.c disk.c ring.c strblob.c lockfile.c initcheck.c fork.c)
 HEADERS  := $(wildcard sshd-frontend/*.h sandbox/*.h egress/*.h pam/*.h)
 
-UNIT_TESTS := test_config test_request test_protocols test_fork test_reserve test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
+UNIT_TESTS := test_config test_request test_protocols test_fork test_reserve test_log test_policy test_env test_uid test_authkeys test_seccomp test_cgroup test_authpolicy test_egress test_httpframe test_fmt test_admit test_api test_ring test_monitor test_confine test_tunables
 # pure modules the unit tests link against, built with sanitizers
 UNIT_SRCS := sshd-frontend/admit.c sshd-frontend/authpolicy.c sshd-frontend/config.c \
              sshd-frontend/tenant.c sshd-frontend/authkeys.c sshd-frontend/log.c \

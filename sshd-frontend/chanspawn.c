@@ -44,6 +44,10 @@ static _Noreturn void helper(const struct chanspawn *cs, const struct mon_spawn 
 	for (int i = 0; i < cs->nclose; i++)
 		if (cs->close_fds[i] >= 0)
 			close(cs->close_fds[i]);
+	if (cs->log_fd >= 0) { /* not the log file: the tenant's uid comes next */
+		dup2(cs->log_fd, 1);
+		dup2(cs->log_fd, 2);
+	}
 	waudit_forward(-1); /* no audit fd in a tenant's process */
 	if ((cs->have_cg && cgroup_attach(cs->cg, sx->tenant->name, cs->cg_id, getpid()) < 0) ||
 	    privdrop_to(sx->id.uid, sx->id.gid) < 0)

@@ -20,6 +20,7 @@ struct chanspawn {
 	bool have_cg;
 	int close_fds[4]; /* root's, closed in the helper before it drops */
 	int nclose;
+	int log_fd;        /* the helper's stderr: a pipe the monitor relays (log.h) */
 	pid_t helpers[64]; /* running helpers, for the monitor to reap */
 	int nhelpers;
 };

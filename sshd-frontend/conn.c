@@ -252,7 +252,9 @@ static void join_environment(struct conn *cx, struct session_ctx *sx, const stru
 
 /* What login prepared, shared by the monitor and the session process. */
 struct login {
-	long cg_id; /* the session cgroup, named after the monitor's pid */
+	struct log_relay relay; /* the pre-auth, then session, process's stderr */
+	int logw;               /* its write end: kept for the spawn helpers */
+	long cg_id;             /* the session cgroup, named after the monitor's pid */
 	bool have_cg;
 	char conn_dir[PATH_MAX]; /* max_connections slot */
 	struct apigw gw;
@@ -380,11 +382,14 @@ static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, 
 	int cfd = signalfd(-1, &lg->chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	bool ended = false;
 	for (;;) {
-		struct pollfd pf[3] = {{.fd = mon->sock, .events = POLLIN},
+		struct pollfd pf[4] = {{.fd = mon->sock, .events = POLLIN},
 		                       {.fd = cfd, .events = POLLIN},
-		                       {.fd = lg->gw.monitor_fd, .events = POLLIN}};
+		                       {.fd = lg->gw.monitor_fd, .events = POLLIN},
+		                       {.fd = lg->relay.fd, .events = POLLIN}};
 		int dl = ended ? -1 : monitor_wake_ms(mon);
-		int pr = poll(pf, 3, cfd < 0 ? 500 : dl);
+		int pr = poll(pf, 4, cfd < 0 ? 500 : dl);
+		if (pr > 0 && pf[3].revents)
+			log_relay_pump(&lg->relay);
 		if (pr > 0 && (pf[2].revents & POLLIN))
 			apigw_serve_monitor(lg->gw.monitor_fd, srv, cx->a.tenant.name,
 			                    cx->a.tenant.sandbox.api_mask);
@@ -417,8 +422,10 @@ static int monitor_wait(struct conn *cx, struct login *lg, struct monitor *mon, 
 		}
 		chanspawn_reap(cs);
 		pid_t w = waitpid(child, &status, WNOHANG);
-		if (w == child)
+		if (w == child) {
+			log_relay_pump(&lg->relay); /* what it wrote last */
 			return status;
+		}
 		if (w < 0 && errno != EINTR)
 			return 0; /* no child to report on */
 	}
@@ -462,7 +469,8 @@ static _Noreturn void monitor_run(struct conn *cx, struct session_ctx *sx, struc
 	                        .cg_id = lg->cg_id,
 	                        .have_cg = lg->have_cg,
 	                        .close_fds = {env->notify_fd, lg->monsock[0], lg->gw.monitor_fd},
-	                        .nclose = 3};
+	                        .nclose = 3,
+	                        .log_fd = lg->logw};
 	if (cx->a.tenant.sandbox.scope_channel) {
 		mon.spawn = chanspawn_start;
 		mon.spawn_ud = &cs;
@@ -661,10 +669,15 @@ void conn_handle(int fd, const struct conn_env *env)
 	sigemptyset(&lg.chld);
 	sigaddset(&lg.chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &lg.chld, NULL);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lg.monsock) < 0) {
+	int logp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lg.monsock) < 0 ||
+	    pipe2(logp, O_CLOEXEC) < 0) {
 		log_err("%s: monitor socket: %s", cx.a.peer, strerror(errno));
 		_exit(1);
 	}
+	fcntl(logp[0], F_SETFL, O_NONBLOCK);
+	lg.relay.fd = logp[0];
+	lg.logw = logp[1];
 	warm_fill_holes(); /* what the master freed since, before the session's own */
 	pid_t pid = fork_child(0, NULL, 0);
 	if (pid < 0) {
@@ -673,6 +686,9 @@ void conn_handle(int fd, const struct conn_env *env)
 	}
 	if (pid == 0) {
 		close(lg.monsock[0]);
+		/* no tenant-uid process holds the log file: its stderr is ours to relay */
+		dup2(lg.logw, 1); /* stdout too: warrend's may be the log as well */
+		dup2(lg.logw, 2);
 		preauth_run(env, fd, lg.monsock[1], cx.a.peer, sx.ssh_connection);
 	}
 	close(fd); /* the client's bytes are the child's alone */
@@ -680,6 +696,7 @@ void conn_handle(int fd, const struct conn_env *env)
 	ssh_bind_free(env->bind); /* and so is the host key */
 	cx.a.sock = lg.monsock[0];
 	cx.a.child = pid;
+	cx.a.log = &lg.relay;
 	monauth_serve(&cx.a);
 	log_accepted(&cx);
 

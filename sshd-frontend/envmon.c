@@ -84,15 +84,18 @@ static void remove_socket(const struct envd_ctx *ctx, const struct stat *mine)
 
 /* Waits for the env process; serves the gateway; passes on drain and kill. */
 static int monitor_loop(const struct envd_ctx *ctx, pid_t child, struct apigw *gw,
-                        struct monitor *mon, const sigset_t *mask)
+                        struct monitor *mon, const sigset_t *mask, struct log_relay *relay)
 {
 	int sfd = signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	int status = 0;
 	for (;;) {
-		struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+		struct pollfd pf[4] = {{.fd = sfd, .events = POLLIN},
 		                       {.fd = gw->monitor_fd, .events = POLLIN},
-		                       {.fd = mon->sock, .events = POLLIN}};
-		int pr = poll(pf, 3, sfd >= 0 ? -1 : 500);
+		                       {.fd = mon->sock, .events = POLLIN},
+		                       {.fd = relay->fd, .events = POLLIN}};
+		int pr = poll(pf, 4, sfd >= 0 ? -1 : 500);
+		if (pr > 0 && pf[3].revents)
+			log_relay_pump(relay); /* the env process's stderr */
 		if (pr > 0 && pf[2].revents)
 			monitor_serve(mon); /* the env process's audit events (its proxy's) */
 		if (pr > 0 && (pf[1].revents & POLLIN))
@@ -110,9 +113,54 @@ static int monitor_loop(const struct envd_ctx *ctx, pid_t child, struct apigw *g
 				kill(child,
 				     SIGKILL); /* bwrap --die-with-parent; the cgroup the rest */
 		}
-		if (waitpid(child, &status, WNOHANG) == child)
+		if (waitpid(child, &status, WNOHANG) == child) {
+			log_relay_pump(relay); /* what it wrote last */
 			return status;
+		}
 	}
+}
+
+/* The env process: the tenant's uid in the environment's cgroup (cg_id;
+ * 0: none), its audit events to this monitor (msock), its stderr a pipe
+ * this monitor relays (relay), never the log file. Its pid, or -1. */
+static pid_t start_env_process(const struct envd_ctx *ctx, int listen_fd, const struct apigw *gw,
+                               long cg_id, const sigset_t *mask, int msock[2],
+                               struct log_relay *relay)
+{
+	const struct tenant_conf *t = ctx->tenant;
+	pid_t me = getpid();
+	int logp[2] = {-1, -1};
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, msock) < 0)
+		log_warn("environment %s: monitor socket: %s", t->name, strerror(errno));
+	if (pipe2(logp, O_CLOEXEC) < 0)
+		log_warn("environment %s: log pipe: %s", t->name, strerror(errno));
+	pid_t child = fork_child(0, NULL, 0);
+	if (child == 0) {
+		if (logp[1] >= 0) {
+			dup2(logp[1], 1); /* stdout too: warrend's may be the log as well */
+			dup2(logp[1], 2);
+		}
+		if ((cg_id && cgroup_attach(ctx->cg, t->name, cg_id, getpid()) < 0) ||
+		    privdrop_to(ctx->uid, ctx->gid) < 0)
+			_exit(1);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != me)
+			_exit(1);
+		if (gw->monitor_fd >= 0)
+			close(gw->monitor_fd);
+		if (msock[0] >= 0)
+			close(msock[0]);
+		waudit_forward(msock[1]); /* no audit fd in a tenant's process */
+		prctl(PR_SET_NAME, "warren-envproxy");
+		sigprocmask(SIG_UNBLOCK, mask, NULL);
+		_exit(env_process(ctx, listen_fd, gw->session_fd));
+	}
+	if (logp[1] >= 0)
+		close(logp[1]);
+	relay->fd = logp[0];
+	if (relay->fd >= 0)
+		fcntl(relay->fd, F_SETFL, O_NONBLOCK);
+	return child;
 }
 
 static void __attribute__((noreturn))
@@ -148,27 +196,11 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 		else if (have_cg && cgroup_attach(ctx->cg, t->name, id, gw.pid) < 0)
 			log_warn("environment %s: API gateway outside its cgroup", t->name);
 	}
-	pid_t me = getpid();
 	int msock[2] = {-1, -1};
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, msock) < 0)
-		log_warn("environment %s: monitor socket: %s", t->name, strerror(errno));
-	pid_t child = crc < 0 ? -1 : fork_child(0, NULL, 0);
-	if (child == 0) {
-		if ((have_cg && cgroup_attach(ctx->cg, t->name, id, getpid()) < 0) ||
-		    privdrop_to(ctx->uid, ctx->gid) < 0)
-			_exit(1);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != me)
-			_exit(1);
-		if (gw.monitor_fd >= 0)
-			close(gw.monitor_fd);
-		if (msock[0] >= 0)
-			close(msock[0]);
-		waudit_forward(msock[1]); /* no audit fd in a tenant's process */
-		prctl(PR_SET_NAME, "warren-envproxy");
-		sigprocmask(SIG_UNBLOCK, &mask, NULL);
-		_exit(env_process(ctx, listen_fd, gw.session_fd));
-	}
+	struct log_relay relay = {.fd = -1};
+	pid_t child = crc < 0 ? -1
+	                      : start_env_process(ctx, listen_fd, &gw, have_cg ? id : 0, &mask,
+	                                          msock, &relay);
 	close(listen_fd);
 	if (gw.session_fd >= 0)
 		close(gw.session_fd);
@@ -184,7 +216,7 @@ env_monitor(const struct envd_ctx *ctx, int listen_fd, const struct stat *sock_s
 	mon.tenant = t->name;
 	mon.peer = child;
 	mon.notify_fd = -1;
-	int status = child > 0 ? monitor_loop(ctx, child, &gw, &mon, &mask) : 0;
+	int status = child > 0 ? monitor_loop(ctx, child, &gw, &mon, &mask, &relay) : 0;
 	remove_socket(ctx, sock_st);
 	if (gw.pid > 0) {
 		kill(gw.pid, SIGKILL);

@@ -6,6 +6,7 @@
 #include "monauth.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -293,6 +294,7 @@ static _Noreturn void finish(struct auth_ctx *a)
 {
 	close(a->sock);
 	waitpid(a->child, NULL, 0);
+	log_relay_pump(a->log); /* what it wrote last */
 	wpam_kbdint_free(a->kbd);
 	_exit(0);
 }
@@ -304,6 +306,15 @@ void monauth_serve(struct auth_ctx *a)
 	a->st.phase = MON_PHASE_PREAUTH;
 	a->policy = a->srv->auth;
 	for (;;) {
+		/* its stderr too, as it comes: nothing it logs waits for the login */
+		struct pollfd pf[2] = {{.fd = a->sock, .events = POLLIN},
+		                       {.fd = a->log->fd, .events = POLLIN}};
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			finish(a);
+		if (pf[1].revents)
+			log_relay_pump(a->log);
+		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 		ssize_t n = recv(a->sock, msg, sizeof msg, 0);
 		if (n < 0 && errno == EINTR)
 			continue;

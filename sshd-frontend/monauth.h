@@ -14,12 +14,14 @@
 #include "../pam/pam.h"
 #include "authpolicy.h"
 #include "config.h"
+#include "log.h"
 #include "monproto.h"
 
 struct auth_ctx {
 	const struct server_conf *srv;
-	int sock;    /* to the pre-auth process */
-	pid_t child; /* the pre-auth process, later the session process */
+	int sock;              /* to the pre-auth process */
+	struct log_relay *log; /* its stderr, relayed to the log (log.h) */
+	pid_t child;           /* the pre-auth process, later the session process */
 	char peer[INET6_ADDRSTRLEN + 8];
 	char peer_host[INET6_ADDRSTRLEN];
 	char user[CFG_NAME_MAX + 1];

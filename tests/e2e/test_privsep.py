@@ -565,3 +565,33 @@ def test_no_process_inherits_another_tenants_command(make_warren):
             if p:
                 p.kill()
                 p.wait()
+
+
+def test_no_tenant_process_holds_the_log(make_warren):
+    """The tenant's processes (session process, env process, sandbox) hold
+    no descriptor to warrend's log or audit file: their stderr is a pipe
+    their root monitor relays, escaped, line by line."""
+    w = audited(make_warren, tenants=("alice",))
+    w.start()
+    uid = w.uid("alice")
+    p = subprocess.Popen(w.ssh_argv("alice") + ["sleep 60"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: session_process(uid, w.proc.pid), timeout=20)
+        # what the session process logs still reaches the log, through its monitor
+        assert wait_until(lambda: "session start: tenant=alice" in w.log_text())
+        files = {os.path.realpath(w.log.name), os.path.realpath(w.audit_path)}
+        mine = [q[0] for q in procs() if q[2] == uid]
+        assert any(q[4] == "warrend" for q in procs() if q[2] == uid), mine
+        held = []
+        for pid in mine:
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    if os.path.realpath(f"/proc/{pid}/fd/{fd}") in files:
+                        held.append((pid, fd))
+            except OSError:
+                continue
+        assert held == [], held
+    finally:
+        p.kill()
+        p.wait()
