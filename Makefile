@@ -69,10 +69,17 @@ $(BUILD)/warren-init: $(INIT_SRCS) sandbox/initenv.h sandbox/initproto.h sandbox
 $(BUILD):
 	mkdir -p $(BUILD)
 
-$(BUILD)/unit/%: tests/unit/%.c $(UNIT_SRCS) $(HEADERS) | $(BUILD)
+# the pure modules compiled once (with sanitizers), linked into every test
+UNIT_OBJS = $(patsubst %.c,$(BUILD)/unit/obj/%.o,$(UNIT_SRCS))
+.SECONDARY: $(UNIT_OBJS)
+$(BUILD)/unit/obj/%.o: %.c $(HEADERS) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CPPFLAGS) -O1 -g $(SANFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(BASEFLAGS) $(CPPFLAGS) -O1 -g $(SANFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) \
-		-o $@ $< $(UNIT_SRCS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+		-o $@ $< $(UNIT_OBJS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 unit: $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 	@set -e; for t in $^; do echo "== $$t"; $$t; done

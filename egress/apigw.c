@@ -317,6 +317,7 @@ static void report(struct gw_msg *m)
 
 struct client {
 	int api;
+	int port; /* the endpoint's, for the Host check */
 	struct stream in, up;
 	struct inbuf cb, ub; /* bytes from the client, from the upstream */
 };
@@ -453,7 +454,8 @@ static bool serve_request(struct client *c)
 	                       .prefix = a->conf->prefix,
 	                       .header = a->conf->header,
 	                       .value_prefix = a->conf->value_prefix,
-	                       .key = a->key};
+	                       .key = a->key,
+	                       .route_port = c->port};
 	struct api_req r;
 	const char *why = NULL;
 	static __thread char head[GW_HEAD_MAX + 2048];
@@ -593,6 +595,11 @@ static void accept_one(int lfd, int api, long long peer_uid)
 	if (c && atomic_fetch_add(&nconns, 1) < GW_MAX_CONNS) {
 		c->api = api;
 		c->in.fd = fd;
+		struct sockaddr_in local;
+		socklen_t ll = sizeof local;
+		if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0 &&
+		    local.sin_family == AF_INET)
+			c->port = ntohs(local.sin_port);
 		if (pthread_create(&th, &at, client_thread, c) == 0) {
 			pthread_attr_destroy(&at);
 			return;

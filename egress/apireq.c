@@ -99,6 +99,24 @@ static bool value_has(const char *v, size_t n, const char *word)
 	return false;
 }
 
+/* A Host header, if any, names the endpoint: the loopback (127.0.0.1,
+ * localhost, [::1]) and the port the request came in on */
+static bool host_is_route(const char *head, size_t len, int port)
+{
+	const char *v;
+	size_t vl;
+	if (!http_header(head, len, "Host", &v, &vl))
+		return true;
+	static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
+	char want[32];
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		int n = snprintf(want, sizeof want, "%s:%d", names[i], port);
+		if ((size_t)n == vl && !strncasecmp(v, want, vl))
+			return true;
+	}
+	return false;
+}
+
 static void host_header(struct out *o, const struct api_target *t)
 {
 	bool v6 = strchr(t->host, ':') != NULL;
@@ -114,6 +132,10 @@ long apireq_rewrite(const char *head, size_t len, const struct api_target *t, st
 	memset(r, 0, sizeof *r);
 	if ((*why = http_head_check(head, len, true)) != NULL)
 		return -1; /* nothing ambiguous reaches the upstream */
+	if (t->route_port && !host_is_route(head, len, t->route_port)) {
+		*why = "the Host header names another endpoint than this one";
+		return -1;
+	}
 	struct out o = {.p = outbuf, .cap = outlen};
 	const char *target;
 	size_t tlen;

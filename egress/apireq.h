@@ -15,6 +15,8 @@ struct api_target {
 	const char *header;      /* credential header name */
 	const char *value_prefix;
 	const char *key;
+	int route_port; /* the endpoint the request came in on (127.0.0.1:PORT): a Host
+	                 * header names it, or the request is refused; 0: not checked */
 };
 
 struct api_req {

@@ -378,13 +378,24 @@ def test_ambiguous_framing_never_reaches_the_upstream(gw, case):
     on where a request ends is refused with 400, and the upstream sees
     nothing of it (nor of a second request riding behind it)."""
     before = len(gw.mock.requests)
-    head = (f"POST /v1/messages HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n{SMUGGLE[case]}\\r\\n"
+    head = (f"POST /v1/messages HTTP/1.1\\r\\nHost: 127.0.0.1:3130\\r\\n{SMUGGLE[case]}\\r\\n"
             "hello"
             "GET /v1/messages?smuggled HTTP/1.1\\r\\nHost: evil\\r\\n\\r\\n")
     r = gw.ssh("ann", "exec 3<>/dev/tcp/127.0.0.1/3130; printf '" + head + "' >&3; "
                       "timeout 5 cat <&3")
     assert r.stdout.startswith("HTTP/1.1 400"), (case, r.stdout)
     assert len(gw.mock.requests) == before, gw.mock.requests[before:]
+
+
+def test_host_that_names_another_endpoint_is_refused(gw):
+    """A request whose Host names anything but the endpoint it came in on
+    gets 400, and the upstream sees nothing."""
+    before = len(gw.mock.requests)
+    r = gw.ssh("ann", 'curl -sS -o /dev/null -w "%{http_code}" "$ANTHROPIC_BASE_URL/v1/messages" '
+                      '-H "Host: api.anthropic.com" -H "content-type: application/json" '
+                      '--data-binary @-', input=message("host"))
+    assert r.stdout == "400", (r.stdout, r.stderr)
+    assert len(gw.mock.requests) == before
 
 
 def test_tenant_credentials_are_dropped_in_any_case(gw):

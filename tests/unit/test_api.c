@@ -259,10 +259,36 @@ static void oversized_body_is_not_parsed(void **state)
 	apimeter_free(&m);
 }
 
+/* a Host header names the endpoint the request came in on, or nothing goes */
+static void host_must_name_the_route(void **state)
+{
+	(void)state;
+	struct api_target t = T;
+	t.route_port = 3130;
+	char out[4096];
+	struct api_req r;
+	const char *why = NULL;
+	const char *ok[] = {"GET / HTTP/1.1\r\nHost: 127.0.0.1:3130\r\n\r\n",
+	                    "GET / HTTP/1.1\r\nHost: LOCALHOST:3130\r\n\r\n",
+	                    "GET / HTTP/1.1\r\n\r\n"};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		assert_true(apireq_rewrite(ok[i], strlen(ok[i]), &t, &r, out, sizeof out, &why) >
+		            0);
+	const char *bad[] = {"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+	                     "GET / HTTP/1.1\r\nHost: 127.0.0.1:3131\r\n\r\n",
+	                     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(
+		    apireq_rewrite(bad[i], strlen(bad[i]), &t, &r, out, sizeof out, &why), -1);
+		assert_string_equal(why, "the Host header names another endpoint than this one");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(credentials_replaced),
+	    cmocka_unit_test(host_must_name_the_route),
 	    cmocka_unit_test(bearer_and_port),
 	    cmocka_unit_test(bad_heads),
 	    cmocka_unit_test(error_shapes),
