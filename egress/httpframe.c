@@ -52,7 +52,7 @@ static const char *framing(int cl, int te, const char *te_val, size_t te_len, bo
 
 const char *http_head_check(const char *head, size_t len, bool request)
 {
-	int cl = 0, te = 0;
+	int cl = 0, te = 0, host = 0;
 	const char *te_val = "";
 	size_t te_len = 0;
 	for (size_t off = 0, lineno = 0; off < len; lineno++) {
@@ -72,6 +72,8 @@ const char *http_head_check(const char *head, size_t len, bool request)
 		const char *why = field_line(l, n);
 		if (why)
 			return why;
+		if (request && name_is(l, n, "Host") && ++host > 1)
+			return "more than one Host";
 		if (name_is(l, n, "Content-Length")) {
 			cl++;
 		} else if (name_is(l, n, "Transfer-Encoding")) {

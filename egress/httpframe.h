@@ -17,7 +17,8 @@ bool http_header(const char *head, size_t len, const char *name, const char **va
 /* A complete head (len bytes up to and with its empty line) as RFC 9112
  * has it, strictly: every line ends CRLF, with no CR, LF, NUL or other
  * control character (but HTAB) elsewhere; no obs-fold; field names are
- * tokens followed at once by ':'; at most one Content-Length (digits) and
+ * tokens followed at once by ':'; a request has at most one Host; at most
+ * one Content-Length (digits) and
  * at most one Transfer-Encoding, never both; a Transfer-Encoding ends in
  * chunked (a request's is exactly chunked). NULL, or why not: what a 400
  * says. Nothing that fails it is forwarded. */

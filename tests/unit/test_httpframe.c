@@ -143,6 +143,9 @@ static void strict_heads(void **state)
 	assert_string_equal(
 	    CHECK("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", true),
 	    "a Transfer-Encoding other than chunked");
+	assert_string_equal(CHECK("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", true),
+	                    "more than one Host");
+	assert_null(CHECK("HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n\r\n", false));
 	assert_string_equal(CHECK("GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", true),
 	                    "bytes after the head's end");
 	const char nul[] = "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n";
