@@ -36,9 +36,13 @@ def agent():
     api = (f"\n[api claude]\nupstream = https://{MOCK_HOST}:{port}\nkey_file = {key_file}\n"
            f"ca_file = {ca}\nbase_url_env = ANTHROPIC_BASE_URL\nkey_env = ANTHROPIC_API_KEY\n"
            f"budget_tokens = {GUS_BUDGET}\n")
+    # the template where tenants can reach it: the tree may sit under a 0700
+    # home (fresh-check clones into /root)
+    template = os.path.join(base, "template")
+    shutil.copytree(TEMPLATE, template, symlinks=True)
     w = Warren(base, tenants=("ann", "gus"),
                server_extra=f"profiles_dir = {PROFILES}\nnix_offline = yes\n"
-                            f"template_dir = {TEMPLATE}" + api,
+                            f"template_dir = {template}" + api,
                tenant_extra={"ann": "[sandbox]\nprofile = claude-code\nnetwork = allowlist\n"
                                     f"allow = {MOCK_HOST}:{port}\n",
                              "gus": "[sandbox]\nprofile = claude-code\nnetwork = none\n"

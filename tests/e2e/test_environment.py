@@ -98,8 +98,10 @@ def test_tmux_detach_and_reattach_across_logins(env_warren):
                       w.ssh("alice", "tmux capture-pane -p -t work").stdout)
     # a terminal attaches to it (ssh -t, tmux attach), and detaches again
     import pexpect
+    # pexpect is the terminal here, whatever TERM the test runs under (dumb
+    # in fresh-check): tmux needs one that can clear
     child = pexpect.spawn(" ".join(w.ssh_argv("alice", extra=("-tt",))) + " tmux attach -t work",
-                          timeout=20, dimensions=(30, 100))
+                          timeout=20, dimensions=(30, 100), env=dict(os.environ, TERM="xterm"))
     child.expect("got-again")
     child.sendcontrol("b")
     child.send("d")
