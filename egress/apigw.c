@@ -508,6 +508,22 @@ static bool serve_request(struct client *c)
 	return rc == 0 && !r.close;
 }
 
+/* The connection ends, but what the client still sends (a body after a
+ * refusal, say) is read and dropped for a moment first: closed with unread
+ * data, the socket would answer with a reset, and the client could lose
+ * the error reply it has not read yet (RFC 9112 9.6, a lingering close). */
+static void lingering_close(int fd)
+{
+	char sink[4096];
+	shutdown(fd, SHUT_WR);
+	for (int budget = 256; budget > 0; budget--) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (poll(&pf, 1, 1000) <= 0 || recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+			break;
+	}
+	close(fd);
+}
+
 static void *client_thread(void *arg)
 {
 	struct client *c = arg;
@@ -519,7 +535,7 @@ static void *client_thread(void *arg)
 		while (serve_request(c))
 			;
 	up_close(&c->up);
-	close(c->in.fd);
+	lingering_close(c->in.fd);
 	free(cbuf);
 	free(ubuf);
 	free(c);
