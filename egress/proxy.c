@@ -583,6 +583,12 @@ static void reap_orphans(struct proxy *px, bool all)
 
 static void drop(struct proxy *px, struct pconn *c)
 {
+	/* what the client sent and nobody read goes first: closed with unread
+	 * data, the socket would reset, and a refusal not yet read be lost */
+	char sink[4096];
+	for (int i = 0; c->cfd >= 0 && i < 64; i++)
+		if (recv(c->cfd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+			break;
 	evfd_close(px->event, &c->cfd, &c->creg);
 	evfd_close(px->event, &c->ufd, &c->ureg);
 	if (c->ai)
