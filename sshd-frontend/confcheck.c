@@ -2,6 +2,7 @@
  * they name evaluated once, bwrap, and that tenants can reach state_dir;
  * each problem on stderr with its file (and line, from config.c). */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,6 +141,21 @@ int confcheck_run(const struct server_conf *srv, const char *cfgpath)
 	    check_traversable(srv->state_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "%s: state_dir: %s\n", srv->path, err);
 		bad = 1;
+	}
+	/* the template is copied as the tenant: it must be able to get there */
+	if (srv->template_dir) {
+		char inside[PATH_MAX + 8];
+		snprintf(inside, sizeof inside, "%s/.", srv->template_dir);
+		errno = 0;
+		if (stat(srv->template_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "%s: template_dir %s: %s\n", srv->path, srv->template_dir,
+			        errno ? strerror(errno) : "not a directory");
+			bad = 1;
+		} else if (check_traversable(inside, err, sizeof err) < 0) {
+			fprintf(stderr, "%s: template_dir: %s (it is copied as the tenant)\n",
+			        srv->path, err);
+			bad = 1;
+		}
 	}
 	if (!bad)
 		printf("%s: OK\n", cfgpath);

@@ -2,6 +2,7 @@
 drain, crash recovery, keepalive, the audit log."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -581,3 +582,24 @@ def test_workspace_that_cannot_be_prepared_gets_one_line(make_warren):
     assert r.stdout == "fine\n", r.stderr
     assert "is not a directory owned by uid" in w.log_text()
     assert "(null)" not in w.log_text()
+
+
+def test_check_names_a_template_tenants_cannot_reach(make_warren, tmp_path):
+    """The workspace template is copied as the tenant: `warrend -t` says so
+    when a directory on its path is closed to tenants, instead of the first
+    login failing with "your workspace could not be prepared"."""
+    from conftest import WARREND, make_base
+    base = make_base()  # 0711, as state_dir's parent must be
+    closed = os.path.join(base, "closed")
+    os.makedirs(os.path.join(closed, "tpl"))
+    os.chmod(closed, 0o700)
+    w = make_warren(tenants=("alice",), server_extra=f"template_dir = {closed}/tpl")
+    try:
+        r = subprocess.run([WARREND, "-t", "-f", w.conf], capture_output=True, text=True)
+        assert r.returncode == 1
+        assert f"template_dir: {closed} is not searchable by tenants (mode 0700)" in r.stderr
+        os.chmod(closed, 0o755)
+        r = subprocess.run([WARREND, "-t", "-f", w.conf], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
