@@ -515,10 +515,15 @@ static bool serve_request(struct client *c)
 static void lingering_close(int fd)
 {
 	char sink[4096];
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	shutdown(fd, SHUT_WR);
+	/* at most 1 MiB and 2 s: a client that trickles holds no thread longer */
 	for (int budget = 256; budget > 0; budget--) {
+		int left = 2000 - (int)ms_since(&t0);
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		if (poll(&pf, 1, 1000) <= 0 || recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+		if (left <= 0 || poll(&pf, 1, left) <= 0 ||
+		    recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
 			break;
 	}
 	close(fd);

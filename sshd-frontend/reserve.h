@@ -12,7 +12,7 @@
 #include <time.h>
 
 #define RESERVE_TTL_S 900
-#define RESERVE_MAX   4096 /* reservations in one tenant's file */
+#define RESERVE_MAX   1024 /* reservations in one tenant's file: past it, 429 */
 
 struct reserve_ask {
 	const char *api;
