@@ -360,6 +360,19 @@ def test_bad_request_gets_one_line_error(gw):
     assert "bad request" in r.stdout
 
 
+def test_trickling_client_is_let_go_after_a_refusal(gw):
+    """After a 400 the gateway reads what the client still sends (so the
+    refusal is not lost to a reset), but for 2 s at most: a client that
+    trickles a byte every 100 ms finds its socket closed well before the
+    10 s it keeps trying, not after 256 reads."""
+    r = gw.ssh("ann", "exec 3<>/dev/tcp/127.0.0.1/3130; printf 'GARBAGE\\r\\n\\r\\n' >&3; "
+                      "trap '' PIPE; s=$(date +%s%N); "
+                      "for i in $(seq 100); do printf x >&3 2>/dev/null || break; sleep 0.1; done; "
+                      "echo $(( ($(date +%s%N) - s) / 1000000 )) $i")
+    ms, tries = (int(x) for x in r.stdout.split())
+    assert tries < 100 and ms < 6000, (ms, tries, r.stderr)
+
+
 SMUGGLE = {
     # a bare CR: a lenient upstream sees a second header line
     "bare-cr": "X-Note: a\\rTransfer-Encoding: chunked\\r\\nContent-Length: 5\\r\\n",
