@@ -1,6 +1,6 @@
 /* test_reserve.c - the reservations of API requests in flight
  * (sshd-frontend/reserve.c), in a scratch state_dir: a budget holds against
- * requests in flight, max_inflight caps them, a settled or expired
+ * requests in flight, max_inflight and the ledger's size cap them, a settled or expired
  * reservation, or one whose monitor is gone, stops counting. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,6 +59,24 @@ static void budget_and_inflight(void **state)
 	assert_int_equal(reserve_take(dir, "t", &cap, now, &c, &held), RESERVE_OK);
 }
 
+/* the ledger is bounded: past RESERVE_MAX requests in flight, the next is
+ * refused (429), however large the budget, and a settled one makes room */
+static void ledger_full(void **state)
+{
+	(void)state;
+	struct reserve_ask ask = {.api = "f", .tokens = 1, .budget = 1LL << 40, .owner = getpid()};
+	long long id = 0, first = 0, held = 0;
+	for (int i = 0; i < RESERVE_MAX; i++) {
+		assert_int_equal(reserve_take(dir, "full", &ask, 1000, &id, &held), RESERVE_OK);
+		if (i == 0)
+			first = id;
+	}
+	assert_int_equal(held, RESERVE_MAX - 1);
+	assert_int_equal(reserve_take(dir, "full", &ask, 1000, &id, &held), RESERVE_INFLIGHT);
+	assert_int_equal(reserve_drop(dir, "full", first, 1000), 0);
+	assert_int_equal(reserve_take(dir, "full", &ask, 1000, &id, &held), RESERVE_OK);
+}
+
 /* a reservation whose monitor ended without settling stops counting */
 static void owner_gone(void **state)
 {
@@ -82,6 +100,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(budget_and_inflight),
+	    cmocka_unit_test(ledger_full),
 	    cmocka_unit_test(owner_gone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
