@@ -75,14 +75,17 @@ def status(pid):
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
-def preauth_process(master):
-    """(pid, monitor): a warrend in preauth_uids whose parent is a root
-    warrend, the master's child; None while there is none."""
+def preauth_process(master, inode):
+    """(pid, monitor): the warrend in preauth_uids, whose parent is a root
+    warrend, the master's child, that holds socket:[inode]; None while there
+    is none. (Another connection's, such as the readiness probe's, may still
+    be ending: under ASan the leak check at exit takes a while.)"""
     ps = {p[0]: p for p in procs()}
+    held = holders(inode)
     for p in ps.values():
         parent = ps.get(p[1])
         if (p[2] >= PREAUTH_UID_MIN and p[4] == "warrend" and parent and parent[2] == 0 and
-                parent[1] == master):
+                parent[1] == master and p[0] in held):
             return p[0], parent[0]
     return None
 
@@ -125,11 +128,12 @@ def test_preauth_runs_unprivileged_in_an_empty_root(make_warren):
         try:
             c.sendall(b"SSH-2.0-OpenSSH_9.2 probe\r\n")
             assert c.recv(256).startswith(b"SSH-2.0-")  # the server speaks: pre-auth runs
-            found = []
-            assert wait_until(lambda: found.append(preauth_process(w.proc.pid)) or found[-1])
-            pid, monitor = found[-1]
             inode = tcp_inode(w.port, c.getsockname()[1])
             assert inode, "no such connection in /proc/net/tcp"
+            found = []
+            assert wait_until(lambda: found.append(preauth_process(w.proc.pid, inode)) or
+                              found[-1]), holders(inode)
+            pid, monitor = found[-1]
             assert holders(inode) == {pid}, (holders(inode), pid, monitor)
             st = status(pid)
             assert st["Uid"].split() == [str(PREAUTH_UID_MIN + pid)] * 4, st["Uid"]
