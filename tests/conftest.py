@@ -247,6 +247,13 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def raw_request(w, tenant, port, data):
+    """What 127.0.0.1:port, inside the tenant's sandbox, answers within 5 s
+    to `data` (printf escapes: \\r, \\n) sent as is on one connection."""
+    return w.ssh(tenant, f"exec 3<>/dev/tcp/127.0.0.1/{port}; printf '{data}' >&3; "
+                         "timeout 5 cat <&3")
+
+
 def serve_http(handler, host="127.0.0.1", port=0, tls_ctx=None, **attrs):
     """A threaded HTTP(S) server for handler, serving in the background;
     attrs become attributes of the server, where handlers find them."""

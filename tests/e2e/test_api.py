@@ -17,7 +17,7 @@ import time
 import pytest
 
 import mock_messages
-from conftest import WARREND, Warren, make_base, wait_until
+from conftest import WARREND, Warren, make_base, raw_request, wait_until
 
 MOCK_HOST = "127.0.0.2"
 PLACEHOLDER = "sk-ant-warren-placeholder-the-gateway-holds-the-key"
@@ -354,8 +354,7 @@ def test_tenant_without_api_has_no_endpoint(gw):
 
 
 def test_bad_request_gets_one_line_error(gw):
-    r = gw.ssh("ann", "exec 3<>/dev/tcp/127.0.0.1/3130; printf 'GARBAGE\\r\\n\\r\\n' >&3; "
-                      "timeout 5 cat <&3")
+    r = raw_request(gw, "ann", 3130, "GARBAGE\\r\\n\\r\\n")
     assert r.stdout.startswith("HTTP/1.1 400"), r.stdout
     assert "bad request" in r.stdout
 
@@ -394,8 +393,7 @@ def test_ambiguous_framing_never_reaches_the_upstream(gw, case):
     head = (f"POST /v1/messages HTTP/1.1\\r\\nHost: 127.0.0.1:3130\\r\\n{SMUGGLE[case]}\\r\\n"
             "hello"
             "GET /v1/messages?smuggled HTTP/1.1\\r\\nHost: evil\\r\\n\\r\\n")
-    r = gw.ssh("ann", "exec 3<>/dev/tcp/127.0.0.1/3130; printf '" + head + "' >&3; "
-                      "timeout 5 cat <&3")
+    r = raw_request(gw, "ann", 3130, head)
     assert r.stdout.startswith("HTTP/1.1 400"), (case, r.stdout)
     assert len(gw.mock.requests) == before, gw.mock.requests[before:]
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import QuietHandler, Warren, free_port, make_base, need_localhost, procs, serve_http
+from conftest import (QuietHandler, Warren, free_port, make_base, need_localhost, procs,
+                      raw_request, serve_http)
 
 
 SLOW_STARTED = threading.Event()
@@ -207,7 +208,6 @@ def test_proxy_refuses_ambiguous_requests(net, case):
     a = f"127.0.0.1:{net.ports['a']}"
     head = (f"GET http://{a}/first HTTP/1.1\\r\\n" + PROXY_SMUGGLE[case].format(a=a) +
             "\\r\\nabc")
-    r = net.ssh("alice", "exec 3<>/dev/tcp/127.0.0.1/3128; printf '" + head + "' >&3; "
-                         "timeout 5 cat <&3")
+    r = raw_request(net, "alice", 3128, head)
     assert r.stdout.startswith("HTTP/1.1 400"), (case, r.stdout)
     assert "hello from" not in r.stdout
